@@ -1,0 +1,73 @@
+"""Plain data across the Lua/Python boundary.
+
+The Lua states run with ``encoding=None`` so that Lua strings stay
+binary-safe; this module is the one place that turns Python values into Lua
+tables and back. Only msgpack-compatible data crosses: dict, list/tuple, str,
+bytes, int, float, bool and None. Anything else is refused with a message
+that names where in the value it sits, so a Python object can never leak into
+a sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lupa import lua54
+
+__all__ = ["to_lua", "from_lua", "PayloadError"]
+
+
+class PayloadError(TypeError):
+    """A value that cannot cross into Lua (or out of it)."""
+
+
+_SCALARS = (int, float, bool, type(None), bytes)
+
+
+def to_lua(lua: Any, value: Any, _path: str = "payload") -> Any:
+    """Convert a plain Python value into a Lua value owned by ``lua``."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, dict):
+        table = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, bytes, int, float, bool)):
+                raise PayloadError(f"{_path}: key {key!r} of type {type(key).__name__} cannot cross into Lua")
+            table[to_lua(lua, key, _path)] = to_lua(lua, item, f"{_path}[{key!r}]")
+        return lua.table_from(table)
+    if isinstance(value, (list, tuple)):
+        return lua.table_from([to_lua(lua, item, f"{_path}[{i}]") for i, item in enumerate(value)])
+    raise PayloadError(f"{_path}: a {type(value).__name__} cannot cross into Lua "
+                       "(only dict, list, str, bytes, int, float, bool and None)")
+
+
+def _text(data: bytes) -> str | bytes:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data
+
+
+def from_lua(value: Any) -> Any:
+    """Convert a Lua value into plain Python data.
+
+    Strings become ``str`` when they are valid UTF-8 and stay ``bytes``
+    otherwise. A table whose keys are exactly 1..n becomes a list; any other
+    table becomes a dict (so the empty table is ``{}``).
+    """
+    if isinstance(value, bytes):
+        return _text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    kind = lua54.lua_type(value)
+    if kind == "table":
+        items = [(from_lua(k), from_lua(v)) for k, v in value.items()]
+        n = len(items)
+        if n and all(type(k) is int for k, _ in items) and {k for k, _ in items} == set(range(1, n + 1)):
+            return [v for _, v in sorted(items, key=lambda kv: kv[0])]
+        return dict(items)
+    raise PayloadError(f"a Lua {kind} cannot leave Lua")

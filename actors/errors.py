@@ -1,0 +1,44 @@
+"""The Python face of the runtime's error objects.
+
+Lua code sees errors as objects with a kind, a message and a few more
+fields (SPEC §3); Python code gets the same information as an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ActorError", "KINDS"]
+
+KINDS = (
+    "NOT_FOUND", "ALREADY_EXISTS", "INVALID", "PERMISSION_DENIED", "UNAVAILABLE",
+    "INTERNAL", "CANCELED", "CONFLICT", "TIMEOUT", "RATE_LIMITED", "UNKNOWN",
+)
+
+
+class ActorError(Exception):
+    """An error raised by a process, a call, or the runtime itself."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool = False,
+                 details: Any = None, stack: str | None = None):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+        self.details = details
+        self.stack = stack
+
+    @classmethod
+    def from_plain(cls, plain: Any) -> "ActorError":
+        """Build from the plain table Lua's ``errors.to_plain`` produces."""
+        if not isinstance(plain, dict):
+            return cls("UNKNOWN", str(plain))
+        return cls(str(plain.get("kind") or "UNKNOWN"), str(plain.get("message", "")),
+                   retryable=bool(plain.get("retryable", False)),
+                   details=plain.get("details"), stack=plain.get("stack"))
+
+    def to_plain(self) -> dict:
+        plain = {"kind": self.kind, "message": self.message, "retryable": self.retryable}
+        if self.details is not None:
+            plain["details"] = self.details
+        return plain

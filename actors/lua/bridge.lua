@@ -1,0 +1,62 @@
+-- Crossings into Python, batched.
+--
+-- Lua never calls Python for work that can wait: it appends a command to the
+-- outbox, and the worker drains the whole outbox after each slice. Commands
+-- that expect an answer carry a request id; Python answers with `reply(id,
+-- ok, value)` and the registered continuation runs on the Lua side.
+return function(deps)
+  local S = deps.sched
+  local ready, block = S.ready, S.block
+
+  local B = {}
+  local outbox, out_n = {}, 0
+  local pending, next_request = {}, 0
+
+  --- Queue a command `{op, ...}` for Python.
+  local function emit(cmd)
+    out_n = out_n + 1
+    outbox[out_n] = cmd
+  end
+  B.emit = emit
+
+  --- Hand the queued commands to Python (nil when there are none).
+  function B.take()
+    if out_n == 0 then return nil, 0 end
+    local taken, n = outbox, out_n
+    outbox, out_n = {}, 0
+    return taken, n
+  end
+
+  --- Queue `{op, id, ...}` and call `on_reply(ok, value)` when Python answers.
+  function B.request(cmd, on_reply)
+    next_request = next_request + 1
+    pending[next_request] = on_reply
+    cmd[2] = next_request
+    emit(cmd)
+    return next_request
+  end
+
+  --- Like `request`, but blocks the running task and returns `ok, value`.
+  function B.request_blocking(cmd)
+    local task = S.current()
+    B.request(cmd, function(ok, value)
+      if not task.dead then ready(task, ok, value) end
+    end)
+    return block()
+  end
+
+  --- Forget a request whose answer no longer matters (e.g. a timed-out call).
+  function B.forget(id)
+    pending[id] = nil
+  end
+
+  function B.reply(id, ok, value)
+    local on_reply = pending[id]
+    if on_reply == nil then return false end
+    pending[id] = nil
+    on_reply(ok, value)
+    return true
+  end
+
+  return B
+end

@@ -1,0 +1,167 @@
+-- The `funcs` module: calling `function.lua` entries and Python callables.
+--
+-- A `function.lua` target runs in a short-lived process of its own on this
+-- worker, so `process.*`, channels and `time` work inside it. Any other id is
+-- asked of Python, which knows the callables registered on the node.
+return function(deps)
+  local S, chan, errors, bridge, P, copy = deps.sched, deps.channel, deps.errors, deps.bridge, deps.process, deps.copy
+  local entries = deps.entries
+  local setmetatable, type, select = setmetatable, type, select
+
+  local function err(kind, message) return errors.new({ kind = kind, message = message }) end
+
+  local Future = {}
+  Future.__index = Future
+  Future.__name = "future"
+  Future.__metatable = false
+
+  local function complete(f, value, failure)
+    if f.done then return end
+    f.done, f.value, f.failure = true, value, failure
+    if f.timer then f.timer.stopped = true end
+    if f.ch then
+      if failure == nil then chan.push(f.ch, value) end
+      f.ch:close()
+    end
+    local task = f.waiter
+    if task then
+      f.waiter = nil
+      if not task.dead then S.ready(task) end
+    end
+  end
+
+  --- Start a call; returns a Future. `options.timeout` is in milliseconds.
+  local function start(id, ctx, options, args)
+    local f = setmetatable({ done = false, id = id }, Future)
+    local entry = entries[id]
+    if entry ~= nil then
+      if entry.kind ~= "function.lua" then
+        complete(f, nil, err(errors.INVALID, "funcs: '" .. id .. "' is a " .. entry.kind .. ", not a function.lua entry"))
+        return f
+      end
+      local pid, e = P.spawn_local(entry, args, {
+        ctx = ctx, quiet = true,
+        on_exit = function(value, failure) complete(f, value, failure) end,
+      })
+      if not pid then complete(f, nil, e) return f end
+      f.pid = pid
+    else
+      f.request = bridge.request({ "call", 0, id, args, ctx }, function(ok, value)
+        if ok then complete(f, value, nil) else complete(f, nil, errors.from_plain(value)) end
+      end)
+    end
+    local timeout = options and options.timeout
+    if timeout and not f.done then
+      f.timer = S.add_timer({ deadline = deps.now() + timeout / 1000, fire = function()
+        f:abort(err(errors.TIMEOUT, "funcs: call to '" .. id .. "' timed out after " .. timeout .. "ms"))
+      end })
+    end
+    return f
+  end
+
+  local function pack_args(n, ...)
+    local args = { n = n }
+    for i = 1, n do
+      local v, e = copy((select(i, ...)))
+      if e then return nil, errors.wrap(e, "argument " .. i) end
+      args[i] = v
+    end
+    return args
+  end
+
+  local function check_id(id)
+    if type(id) ~= "string" then return err(errors.INVALID, "funcs: function id must be a string, got " .. type(id)) end
+  end
+
+  local function wait(f)
+    while not f.done do
+      f.waiter = S.current()
+      S.block()
+    end
+    if f.failure ~= nil then return nil, f.failure end
+    return f.value
+  end
+
+  function Future:response()
+    if not self.ch then
+      self.ch = chan.new(1)
+      if self.done then
+        if self.failure == nil then chan.push(self.ch, self.value) end
+        self.ch:close()
+      end
+    end
+    return self.ch
+  end
+  Future.channel = Future.response
+  function Future:is_complete() return self.done end
+  function Future:result() if self.done then return self.value end return nil end
+  function Future:error() if self.done then return self.failure end return nil end
+  --- Stop waiting with `failure`: a function process is terminated, a
+  --- Python call's answer is ignored.
+  function Future:abort(failure)
+    if self.done then return false end
+    complete(self, nil, failure)
+    if self.pid then
+      local proc = P.procs[self.pid]
+      if proc then P.kill(proc, failure) end
+    elseif self.request then
+      bridge.forget(self.request)
+    end
+    return true
+  end
+  function Future:cancel()
+    return self:abort(err(errors.CANCELED, "call to '" .. self.id .. "' canceled"))
+  end
+
+  local Executor = {}
+  Executor.__index = Executor
+  Executor.__name = "funcs executor"
+  Executor.__metatable = false
+
+  local function executor(ctx, options) return setmetatable({ ctx = ctx, options = options }, Executor) end
+
+  local function merge(a, b, what)
+    if type(b) ~= "table" then error(err(errors.INVALID, what .. " expects a table"), 3) end
+    local data, e = copy(b)
+    if e then error(e, 3) end
+    local out = {}
+    if a then for k, v in pairs(a) do out[k] = v end end
+    for k, v in pairs(data) do out[k] = v end
+    return out
+  end
+
+  function Executor:with_context(t) return executor(merge(self.ctx, t, "with_context"), self.options) end
+  function Executor:with_options(t) return executor(self.ctx, merge(self.options, t, "with_options")) end
+
+  function Executor:async(id, ...)
+    local e = check_id(id)
+    if e then error(e, 2) end
+    local args
+    args, e = pack_args(select("#", ...), ...)
+    if not args then error(e, 2) end
+    local proc = P.current_proc()
+    local ctx = self.ctx and merge(proc.ctx, self.ctx, "context") or proc.ctx
+    S.tick()
+    return start(id, ctx, self.options, args)
+  end
+
+  function Executor:call(id, ...)
+    local e = check_id(id)
+    if e then return nil, e end
+    local args
+    args, e = pack_args(select("#", ...), ...)
+    if not args then return nil, e end
+    local proc = P.current_proc()
+    local ctx = self.ctx and merge(proc.ctx, self.ctx, "context") or proc.ctx
+    return wait(start(id, ctx, self.options, args))
+  end
+
+  local plain = executor(nil, nil)
+  local api = {
+    new = function() return executor(nil, nil) end,
+    call = function(...) return plain:call(...) end,
+    async = function(...) return plain:async(...) end,
+  }
+
+  return { api = api, start = start }
+end

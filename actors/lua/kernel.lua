@@ -1,0 +1,192 @@
+-- One worker's kernel: wires the scheduler, channels, processes and modules
+-- together inside a Lua state and gives Python a small, batched interface.
+--
+-- `deps` comes from Python: host_id, pid_prefix, max_processes, reductions,
+-- callbacks now() / wall_ns() / random_bytes(n) / log(...) / names.*, and
+-- load_module(name) returning the factory of a Lua file next to this one.
+return function(deps)
+  local load_module = deps.load_module
+  local errors = load_module("errors")({})
+  local sched = load_module("sched")({ now = deps.now, reductions = deps.reductions })
+  local channel = load_module("channel")({ sched = sched, errors = errors })
+  local bridge = load_module("bridge")({ sched = sched })
+  local timevalue = load_module("timevalue")({ errors = errors })
+
+  local Payload = { __name = "payload", __metatable = false }
+  Payload.__index = Payload
+  function Payload:data() return self[1] end
+  local Message = { __name = "message", __metatable = false }
+  Message.__index = Message
+  function Message:topic() return self[1] end
+  function Message:from() return self[2] end
+  function Message:payload() return setmetatable({ self[3] }, Payload) end
+
+  local copy = load_module("copy")({ errors = errors, Payload = Payload })
+
+  local function log(level, pid, message, fields)
+    bridge.emit({ "log", level, pid, message, fields })
+  end
+
+  local entries = {}
+  local sandbox -- set below; processes need new_env before any spawn
+  local process = load_module("process")({
+    sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
+    names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
+    max_processes = deps.max_processes, Message = Message, Payload = Payload,
+    entries = entries, traceback = debug.traceback,
+    new_env = function(require_fn) return sandbox.new_env(require_fn) end,
+  })
+
+  local function print_to_log(...)
+    local n = select("#", ...)
+    local parts = {}
+    for i = 1, n do parts[i] = tostring((select(i, ...))) end
+    local t = sched.current()
+    log("info", t and t.proc.pid, table.concat(parts, "\t"), nil)
+  end
+
+  sandbox = load_module("sandbox")({
+    sched = sched, errors = errors, print = print_to_log,
+    spawn_coroutine = process.spawn_coroutine,
+  })
+
+  local funcs = load_module("funcs")({
+    sched = sched, channel = channel, errors = errors, bridge = bridge,
+    process = process, copy = copy, entries = entries, now = deps.now,
+  })
+  local time = load_module("timemod")({
+    sched = sched, channel = channel, errors = errors, timevalue = timevalue,
+    now = deps.now, wall_ns = deps.wall_ns,
+  })
+  local uuid = load_module("uuid")({ random_bytes = deps.random_bytes, now_ms = function() return deps.wall_ns() // 1000000 end })
+  local json = load_module("json")({ errors = errors })
+
+  local ctx = {}
+  function ctx.get(key) return process.current_proc().ctx[key] end
+  function ctx.all()
+    local out = {}
+    for k, v in pairs(process.current_proc().ctx) do out[k] = v end
+    return out
+  end
+
+  local logger = {}
+  for _, level in ipairs({ "debug", "info", "warn", "error" }) do
+    logger[level] = function(message, fields)
+      local fields_copy = nil
+      if fields ~= nil then
+        local e
+        fields_copy, e = copy(fields)
+        if e then error(e, 2) end
+      end
+      local t = sched.current()
+      log(level, t and t.proc.pid, tostring(message), fields_copy)
+    end
+  end
+
+  sandbox.add_global("process", process.api)
+  sandbox.add_global("channel", channel.api)
+  sandbox.add_global("errors", errors)
+
+  -- Built-in modules, reachable through `require` when an entry lists them.
+  local builtins = {
+    funcs = sandbox.readonly(funcs.api),
+    time = sandbox.readonly(time),
+    uuid = sandbox.readonly(uuid),
+    json = sandbox.readonly(json),
+    ctx = sandbox.readonly(ctx),
+    logger = sandbox.readonly(logger),
+    process = sandbox.base.process,
+    channel = sandbox.base.channel,
+    errors = sandbox.base.errors,
+  }
+
+  local function make_require(entry)
+    return function(name)
+      local lib_id = entry.imports[name]
+      if lib_id ~= nil then
+        local proc = process.current_proc()
+        local instance = proc.libs[lib_id]
+        if instance == nil then
+          local lib = entries[lib_id]
+          instance = lib.chunk(sandbox.new_env(lib.require))
+          if instance == nil then instance = true end
+          proc.libs[lib_id] = instance
+        end
+        return instance
+      end
+      if entry.modules[name] then
+        local module = builtins[name]
+        if module then return module end
+      end
+      error(errors.new({
+        kind = errors.NOT_FOUND,
+        message = "require: module '" .. tostring(name) .. "' is not in the imports or modules of " .. entry.id,
+      }), 2)
+    end
+  end
+
+  local K = {}
+
+  --- Compile an entry's source once; each spawn runs it with its own _ENV.
+  function K.define(id, kind, source, chunkname, method, modules, imports)
+    local chunk, e = load("local _ENV = ...; " .. source, chunkname, "t", {})
+    if not chunk then return e end
+    local entry = { id = id, kind = kind, chunk = chunk, method = method, modules = {}, imports = {} }
+    for _, m in ipairs(modules or {}) do entry.modules[m] = true end
+    for k, v in pairs(imports or {}) do entry.imports[k] = v end
+    entry.require = make_require(entry)
+    entries[id] = entry
+    return nil
+  end
+
+  local function plain_error(e)
+    if e == nil then return nil end
+    return errors.to_plain(e)
+  end
+
+  --- Spawn from Python. `opts.call` allows function.lua entries (node.call).
+  function K.spawn(id, args, opts)
+    local entry = entries[id]
+    local wanted = opts.call and "function.lua" or "process.lua"
+    if entry == nil or entry.kind ~= wanted then
+      return nil, plain_error(errors.new({
+        kind = errors.NOT_FOUND,
+        message = "no " .. wanted .. " entry '" .. tostring(id) .. "'" .. (entry and (" (it is a " .. entry.kind .. ")") or ""),
+      }))
+    end
+    args.n = args.n or #args
+    local pid, e = process.spawn_local(entry, args, opts)
+    return pid, plain_error(e)
+  end
+
+  --- A message from outside this worker.
+  function K.send(from, dest, topic, payload)
+    local e = process.check_topic(topic)
+    if e then return nil, plain_error(e) end
+    local pid
+    pid, e = process.resolve(dest)
+    if not pid then return nil, plain_error(e) end
+    process.route(from, pid, topic, payload)
+    return true, nil
+  end
+
+  function K.signal(op, from, pid, data) process.signal(op, from, pid, data) end
+  K.reply = bridge.reply
+  K.take = bridge.take
+  function K.run(budget) return sched.run(budget, process.on_task_end) end
+  function K.count() return process.count end
+  function K.alive(pid) return process.procs[pid] ~= nil end
+
+  --- End every process (node shutdown).
+  function K.terminate_all(reason)
+    local all = {}
+    for _, proc in pairs(process.procs) do all[#all + 1] = proc end
+    for _, proc in ipairs(all) do
+      proc.quiet = true
+      process.kill(proc, errors.new({ kind = errors.CANCELED, message = reason }))
+    end
+  end
+
+  K.errors = errors
+  return K
+end

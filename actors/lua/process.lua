@@ -1,0 +1,588 @@
+-- Processes of one host: spawning, exits, mailboxes, messages, monitors and
+-- links, cancel and terminate. This is the `process` module users see and
+-- the internal API the kernel drives.
+--
+-- A process is a table: `{pid, entry, env, tasks, topics, inbox, events,
+-- monitors, links, ...}`. Local delivery is a push onto one of its channels;
+-- anything addressed elsewhere becomes a command for Python.
+return function(deps)
+  local S, chan, errors, bridge, copy = deps.sched, deps.channel, deps.errors, deps.bridge, deps.copy
+  local names = deps.names          -- node-wide name registry (Python)
+  local log = deps.log
+  local host_id, pid_prefix = deps.host_id, deps.pid_prefix
+  local Message, Payload = deps.Message, deps.Payload
+  local push, unbounded = chan.push, chan.unbounded
+  local emit = bridge.emit
+  local setmetatable, type, tostring, pairs, next = setmetatable, type, tostring, pairs, next
+  local pack, unpack = table.pack, table.unpack
+  local sub, byte = string.sub, string.byte
+  local co_yield = coroutine.yield
+
+  local EXIT, LINK_DOWN, CANCEL = "EXIT", "LINK_DOWN", "CANCEL"
+
+  local P = { procs = {}, count = 0 }
+  local procs = P.procs
+  local next_id = 0
+  local entries = deps.entries
+
+  local function err(kind, message)
+    return errors.new({ kind = kind, message = message })
+  end
+
+  local function current_proc()
+    local t = S.current()
+    if t == nil then error("no process is running", 3) end
+    return t.proc
+  end
+  P.current_proc = current_proc
+
+  --- Is `pid` a PID of this host (alive or not)?
+  local function is_own_pid(pid)
+    return sub(pid, 1, #pid_prefix) == pid_prefix
+  end
+
+  local function is_pid(v)
+    return type(v) == "string" and byte(v, 1) == 123 -- "{"
+  end
+  P.is_pid = is_pid
+
+  -- Mailboxes ---------------------------------------------------------------
+
+  local function inbox_of(proc)
+    local inbox = proc.inbox
+    if inbox == nil then
+      inbox = unbounded()
+      proc.inbox = inbox
+    end
+    return inbox
+  end
+
+  local function events_of(proc)
+    local events = proc.events
+    if events == nil then
+      events = unbounded()
+      proc.events = events
+    end
+    return events
+  end
+
+  --- Put a message into `proc`'s listener for `topic`, or else its inbox.
+  local function deliver(proc, from, topic, payload)
+    local l = proc.topics[topic]
+    if l ~= nil then
+      if l.message then
+        push(l.ch, setmetatable({ topic, from, payload }, Message))
+      else
+        push(l.ch, payload)
+      end
+    else
+      push(inbox_of(proc), setmetatable({ topic, from, payload }, Message))
+    end
+  end
+  P.deliver = deliver
+
+  -- Exits -------------------------------------------------------------------
+
+  local kill -- forward: kill(proc, error) ends a process abnormally
+
+  --- Send a lifecycle event to `pid`, here or through Python.
+  local function send_event(pid, event)
+    local target = procs[pid]
+    if target then
+      if event.kind == LINK_DOWN and not target.trap_links then
+        kill(target, err(errors.CANCELED, "linked process " .. event.from .. " failed: " .. tostring(event.reason)))
+      else
+        push(events_of(target), event)
+      end
+    elseif not is_own_pid(pid) then
+      emit({ "event", pid, event })
+    end
+  end
+  P.send_event = send_event
+
+  local function plain_result(value, failure)
+    return { value = value, error = failure and errors.to_plain(failure) or nil }
+  end
+
+  --- Everything that happens once when a process ends, normally or not.
+  local function finish(proc, value, failure)
+    if not proc.alive then return end
+    proc.alive = false
+    procs[proc.pid] = nil
+    P.count = P.count - 1
+    for task in next, proc.tasks do S.kill_task(task) end
+    if proc.named then names.release(proc.pid) end
+    if failure and not proc.quiet then
+      log("warn", proc.pid, proc.entry.id .. " failed: " .. tostring(failure), nil)
+    end
+    if proc.on_exit then proc.on_exit(value, failure) end
+    local monitors = proc.monitors
+    if monitors then
+      local result = { value = value, error = failure }
+      for pid in next, monitors do
+        if procs[pid] then
+          send_event(pid, { kind = EXIT, from = proc.pid, result = result })
+        else
+          send_event(pid, { kind = EXIT, from = proc.pid, result = plain_result(value, failure) })
+        end
+      end
+    end
+    local links = proc.links
+    if links and failure then
+      local reason = tostring(failure)
+      for pid in next, links do
+        local other = procs[pid]
+        if other and other.links then other.links[proc.pid] = nil end
+        send_event(pid, { kind = LINK_DOWN, from = proc.pid, reason = reason })
+      end
+    elseif links then
+      for pid in next, links do
+        local other = procs[pid]
+        if other and other.links then other.links[proc.pid] = nil end
+      end
+    end
+  end
+
+  -- Killing goes through a queue so that cascades over long chains of links
+  -- do not recurse.
+  local kill_queue, killing = {}, false
+  kill = function(proc, failure)
+    kill_queue[#kill_queue + 1] = { proc, failure }
+    if killing then return end
+    killing = true
+    local i = 1
+    while kill_queue[i] do
+      local item = kill_queue[i]
+      finish(item[1], nil, item[2])
+      i = i + 1
+    end
+    kill_queue = {}
+    killing = false
+    -- A process that killed itself (terminate(self), or a link it caused)
+    -- must not run on: its task is dead, so this yield never returns.
+    local t = S.current()
+    if t and not t.proc.alive then co_yield(S.BLOCK) end
+  end
+  P.kill = kill
+
+  local function on_error(e)
+    if errors.is_error(e) then return e end
+    return errors.from_lua(e, deps.traceback(tostring(e), 2))
+  end
+
+  --- The body of a process's main task: load the entry, run its method,
+  --- finish with its result.
+  local function main_body(proc, args)
+    local ok, value, failure = xpcall(function()
+      local module = proc.entry.chunk(proc.env)
+      if type(module) ~= "table" then
+        error(err(errors.INVALID, proc.entry.id .. ": source must return a table of functions, got " .. type(module)))
+      end
+      local fn = module[proc.entry.method]
+      if type(fn) ~= "function" then
+        error(err(errors.INVALID, proc.entry.id .. ": method '" .. tostring(proc.entry.method) .. "' not found in the table its source returns"))
+      end
+      return fn(unpack(args, 1, args.n))
+    end, on_error)
+    if not ok then
+      finish(proc, nil, value)
+    elseif value == nil and failure ~= nil then
+      if not errors.is_error(failure) then failure = errors.new(tostring(failure)) end
+      finish(proc, nil, failure)
+    else
+      finish(proc, value, nil)
+    end
+  end
+
+  --- Called by the scheduler when a task's coroutine ends. Main tasks finish
+  --- inside `main_body`; a crashing `coroutine.spawn` task takes its process
+  --- down with it.
+  function P.on_task_end(task, ok, failure)
+    local proc = task.proc
+    proc.tasks[task] = nil
+    if not ok and proc.alive then
+      kill(proc, on_error(failure))
+    end
+  end
+
+  function P.spawn_coroutine(fn)
+    local proc = current_proc()
+    S.spawn_task(proc, function()
+      local ok, failure = xpcall(fn, on_error)
+      if not ok and proc.alive then kill(proc, failure) end
+    end)
+    return true
+  end
+
+  -- Spawning ----------------------------------------------------------------
+
+  --- Start `entry` on this host. `opts`: ctx, name, messages (list of
+  --- {topic, payload}), monitor_by and link_with (pids), on_exit (Lua
+  --- callback), parent. Returns pid or nil, error.
+  function P.spawn_local(entry, args, opts)
+    if deps.max_processes and P.count >= deps.max_processes then
+      return nil, err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")
+    end
+    next_id = next_id + 1
+    local pid = pid_prefix .. next_id .. "}"
+    if opts.name then
+      local ok, kind = names.register(opts.name, pid)
+      if not ok then
+        return nil, err(kind, "name '" .. tostring(opts.name) .. "' is already registered")
+      end
+    end
+    local proc = {
+      pid = pid, entry = entry, alive = true, tasks = {}, topics = {},
+      ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name ~= nil,
+      libs = {}, quiet = opts.quiet,
+    }
+    proc.env = deps.new_env(entry.require)
+    procs[pid] = proc
+    P.count = P.count + 1
+    if opts.monitor_by then proc.monitors = { [opts.monitor_by] = true } end
+    if opts.link_with then
+      proc.links = { [opts.link_with] = true }
+      local parent = procs[opts.link_with]
+      if parent then
+        parent.links = parent.links or {}
+        parent.links[pid] = true
+      end
+    end
+    if opts.messages then
+      for i = 1, #opts.messages do
+        local m = opts.messages[i]
+        deliver(proc, opts.parent or pid, m[1], m[2])
+      end
+    end
+    S.spawn_task(proc, function() main_body(proc, args) end)
+    return pid
+  end
+
+  local function copy_args(n, ...)
+    local args = { n = n }
+    for i = 1, n do
+      local v, e = copy((select(i, ...)))
+      if e then return nil, errors.wrap(e, "argument " .. i) end
+      args[i] = v
+    end
+    return args
+  end
+
+  --- `spawn` from Lua: local entries start here, other hosts via Python.
+  local function spawn_from_lua(spec, id, host, ...)
+    local parent = current_proc()
+    if type(id) ~= "string" then return nil, err(errors.INVALID, "spawn: entry id must be a string, got " .. type(id)) end
+    if type(host) ~= "string" then return nil, err(errors.INVALID, "spawn: host must be a string, got " .. type(host)) end
+    local args, e = copy_args(select("#", ...), ...)
+    if not args then return nil, e end
+    local ctx = spec.ctx or parent.ctx
+    local opts = {
+      ctx = ctx, name = spec.name, messages = spec.messages, parent = parent.pid,
+      monitor_by = spec.monitor and parent.pid or nil,
+      link_with = spec.link and parent.pid or nil,
+      options = spec.options, on_exit = spec.on_exit,
+    }
+    if host == host_id then
+      local entry = entries[id]
+      if entry == nil or entry.kind ~= "process.lua" then
+        return nil, err(errors.NOT_FOUND, "spawn: no process.lua entry '" .. id .. "'" ..
+          (entry and (" (it is a " .. entry.kind .. ")") or ""))
+      end
+      return P.spawn_local(entry, args, opts)
+    end
+    local ok, result = bridge.request_blocking({ "spawn", 0, id, host, args, {
+      ctx = ctx, name = spec.name, messages = spec.messages, parent = parent.pid,
+      monitor = spec.monitor, link = spec.link, options = spec.options,
+    } })
+    if not ok then return nil, errors.from_plain(result) end
+    if spec.link then
+      parent.links = parent.links or {}
+      parent.links[result] = true
+    end
+    return result
+  end
+
+  -- Relationships -----------------------------------------------------------
+
+  local function noproc(pid)
+    return err(errors.NOT_FOUND, "no such process: " .. tostring(pid))
+  end
+
+  --- Apply a relationship signal from `from` to the local process `pid`.
+  --- Used for local calls and for signals that Python routes here.
+  function P.signal(op, from, pid, data)
+    local target = procs[pid]
+    if op == "monitor" then
+      if target then
+        target.monitors = target.monitors or {}
+        target.monitors[from] = true
+      else
+        send_event(from, { kind = EXIT, from = pid, result = { error = errors.to_plain(noproc(pid)) } })
+      end
+    elseif op == "unmonitor" then
+      if target and target.monitors then target.monitors[from] = nil end
+    elseif op == "link" then
+      if target then
+        target.links = target.links or {}
+        target.links[from] = true
+      else
+        send_event(from, { kind = LINK_DOWN, from = pid, reason = tostring(noproc(pid)) })
+      end
+    elseif op == "unlink" then
+      if target and target.links then target.links[from] = nil end
+    elseif op == "cancel" then
+      if target then push(events_of(target), { kind = CANCEL, from = from, reason = data }) end
+    elseif op == "terminate" then
+      if target then kill(target, err(errors.CANCELED, "terminated by " .. tostring(from))) end
+    elseif op == "event" then
+      if target then send_event(pid, data) end
+    end
+  end
+  local signal = P.signal
+
+  --- Route a relationship operation from the running process to `dest`.
+  local function relate(op, dest, data)
+    local self = current_proc()
+    local pid, e = P.resolve(dest)
+    if not pid then return nil, e end
+    if op == "link" then
+      self.links = self.links or {}
+      self.links[pid] = true
+    elseif op == "unlink" and self.links then
+      self.links[pid] = nil
+    end
+    if procs[pid] or is_own_pid(pid) then
+      signal(op, self.pid, pid, data)
+    else
+      emit({ "signal", op, self.pid, pid, data })
+    end
+    S.tick()
+    return true
+  end
+
+  --- A PID for `dest`, which is a PID or a registered name.
+  function P.resolve(dest)
+    if is_pid(dest) then return dest end
+    if type(dest) ~= "string" then
+      return nil, err(errors.INVALID, "destination must be a PID or a registered name, got " .. type(dest))
+    end
+    local pid = names.lookup(dest)
+    if pid == nil then return nil, err(errors.NOT_FOUND, "no process registered as '" .. dest .. "'") end
+    return pid
+  end
+
+  -- Sending -----------------------------------------------------------------
+
+  local function check_topic(topic)
+    if type(topic) ~= "string" or topic == "" or byte(topic, 1) == 64 then
+      return err(errors.INVALID, "topic must be a non-empty string not starting with '@', got " ..
+        (type(topic) == "string" and ("'" .. topic .. "'") or type(topic)))
+    end
+  end
+  P.check_topic = check_topic
+
+  --- Deliver `payload` (already private to the receiver) from `from` to
+  --- `pid`. Exited local PIDs swallow messages, as in Erlang.
+  function P.route(from, pid, topic, payload)
+    local target = procs[pid]
+    if target then
+      deliver(target, from, topic, payload)
+    elseif not is_own_pid(pid) then
+      emit({ "route", from, pid, topic, payload })
+    end
+  end
+
+  local function send(dest, topic, payload)
+    local self = current_proc()
+    local target = procs[dest]
+    local e = check_topic(topic)
+    if e then return nil, e end
+    local data
+    data, e = copy(payload)
+    if e then return nil, e end
+    if target then
+      deliver(target, self.pid, topic, data)
+    else
+      local pid
+      pid, e = P.resolve(dest)
+      if not pid then return nil, e end
+      P.route(self.pid, pid, topic, data)
+    end
+    S.tick()
+    return true
+  end
+
+  -- The `process` module ----------------------------------------------------
+
+  local api = { event = { EXIT = EXIT, LINK_DOWN = LINK_DOWN, CANCEL = CANCEL } }
+  api.send = send
+
+  function api.pid() return current_proc().pid end
+  function api.id() local p = current_proc(); return p.frame_id or p.pid end
+
+  function api.inbox() return inbox_of(current_proc()) end
+  function api.events() return events_of(current_proc()) end
+
+  function api.listen(topic, options)
+    local proc = current_proc()
+    local e = check_topic(topic)
+    if e then error(e, 2) end
+    if proc.topics[topic] then
+      error(err(errors.ALREADY_EXISTS, "topic '" .. topic .. "' is already being listened to"), 2)
+    end
+    local ch = unbounded()
+    proc.topics[topic] = { ch = ch, message = type(options) == "table" and options.message == true }
+    return ch
+  end
+
+  function api.unlisten(ch)
+    local proc = current_proc()
+    for topic, l in pairs(proc.topics) do
+      if l.ch == ch then
+        proc.topics[topic] = nil
+        return true
+      end
+    end
+    return false
+  end
+
+  function api.set_options(options)
+    if type(options) ~= "table" then error(err(errors.INVALID, "set_options expects a table"), 2) end
+    local proc = current_proc()
+    if options.trap_links ~= nil then proc.trap_links = options.trap_links == true end
+    return true
+  end
+
+  function api.get_options()
+    return { trap_links = current_proc().trap_links == true }
+  end
+
+  function api.monitor(dest) return relate("monitor", dest) end
+  function api.unmonitor(dest) return relate("unmonitor", dest) end
+  function api.link(dest) return relate("link", dest) end
+  function api.unlink(dest) return relate("unlink", dest) end
+  function api.cancel(dest, reason)
+    local data, e = copy(reason)
+    if e then return nil, e end
+    return relate("cancel", dest, data)
+  end
+  function api.terminate(dest) return relate("terminate", dest) end
+
+  -- Spawners: immutable option sets with spawn methods ----------------------
+
+  local Spawner = {}
+  Spawner.__index = Spawner
+  Spawner.__name = "spawner"
+  Spawner.__metatable = false
+
+  local function derive(spec, key, value)
+    local s = {}
+    for k, v in next, spec do s[k] = v end
+    s[key] = value
+    return setmetatable(s, Spawner)
+  end
+
+  local function merged(old, new, what)
+    if type(new) ~= "table" then error(err(errors.INVALID, what .. " expects a table"), 3) end
+    local data, e = copy(new)
+    if e then error(e, 3) end
+    local out = {}
+    if old then for k, v in next, old do out[k] = v end end
+    for k, v in next, data do out[k] = v end
+    return out
+  end
+
+  function Spawner:with_context(t) return derive(self, "ctx", merged(self.ctx or current_proc().ctx, t, "with_context")) end
+  function Spawner:with_options(t) return derive(self, "options", merged(self.options, t, "with_options")) end
+  function Spawner:with_name(name)
+    if type(name) ~= "string" or name == "" then error(err(errors.INVALID, "with_name expects a non-empty string"), 2) end
+    return derive(self, "name", name)
+  end
+  function Spawner:with_message(topic, payload)
+    local e = check_topic(topic)
+    if e then error(e, 2) end
+    local data
+    data, e = copy(payload)
+    if e then error(e, 2) end
+    local messages = {}
+    if self.messages then for i, m in ipairs(self.messages) do messages[i] = m end end
+    messages[#messages + 1] = { topic, data }
+    return derive(self, "messages", messages)
+  end
+
+  function Spawner:spawn(id, host, ...) return spawn_from_lua(self, id, host, ...) end
+  function Spawner:spawn_monitored(id, host, ...) return spawn_from_lua(derive(self, "monitor", true), id, host, ...) end
+  function Spawner:spawn_linked(id, host, ...) return spawn_from_lua(derive(self, "link", true), id, host, ...) end
+  function Spawner:spawn_linked_monitored(id, host, ...)
+    local s = derive(derive(self, "link", true), "monitor", true)
+    return spawn_from_lua(s, id, host, ...)
+  end
+
+  --- Spawn, wait for the end, return `result, err`.
+  function Spawner:exec(id, host, ...)
+    local parent = current_proc()
+    if host ~= host_id then
+      local args, e = copy_args(select("#", ...), ...)
+      if not args then return nil, e end
+      local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
+        ctx = self.ctx or parent.ctx, name = self.name, messages = self.messages, options = self.options,
+      } })
+      if not ok then return nil, errors.from_plain(result) end
+      if result.error then return nil, errors.from_plain(result.error) end
+      return result.value
+    end
+    local task = S.current()
+    local done, value, failure = false, nil, nil
+    local s = derive(self, "on_exit", function(v, f)
+      done, value, failure = true, v, f
+      if not task.dead then S.ready(task) end
+    end)
+    local pid, e = spawn_from_lua(s, id, host, ...)
+    if not pid then return nil, e end
+    while not done do S.block() end
+    return value, failure
+  end
+
+  local root = setmetatable({}, Spawner)
+  function api.spawn(...) return spawn_from_lua(root, ...) end
+  function api.spawn_monitored(...) return root:spawn_monitored(...) end
+  function api.spawn_linked(...) return root:spawn_linked(...) end
+  function api.spawn_linked_monitored(...) return root:spawn_linked_monitored(...) end
+  function api.exec(...) return root:exec(...) end
+  function api.with_context(t) return root:with_context(t) end
+  function api.with_options(t) return root:with_options(t) end
+
+  -- Names -------------------------------------------------------------------
+
+  local registry = {}
+  function registry.register(name, pid)
+    if type(name) ~= "string" or name == "" then
+      return nil, err(errors.INVALID, "name must be a non-empty string, got " .. type(name))
+    end
+    if is_pid(name) then return nil, err(errors.INVALID, "a name cannot look like a PID: " .. name) end
+    local self = current_proc()
+    local target = self
+    if pid ~= nil then
+      target = procs[pid]
+      if target == nil then return nil, noproc(pid) end
+    end
+    local ok, kind = names.register(name, target.pid)
+    if not ok then return nil, err(kind, "name '" .. name .. "' is already registered") end
+    target.named = true
+    return true
+  end
+  function registry.lookup(name)
+    if type(name) ~= "string" then return nil, err(errors.INVALID, "name must be a string, got " .. type(name)) end
+    local pid = names.lookup(name)
+    if pid == nil then return nil, err(errors.NOT_FOUND, "no process registered as '" .. name .. "'") end
+    return pid
+  end
+  function registry.unregister(name)
+    if type(name) ~= "string" then return nil, err(errors.INVALID, "name must be a string, got " .. type(name)) end
+    return names.unregister(name)
+  end
+  api.registry = registry
+
+  P.api = api
+  return P
+end

@@ -1,0 +1,143 @@
+-- The sandbox: what user code can see.
+--
+-- Every process (and every library instance it loads) gets its own global
+-- table whose misses fall through to one shared, read-only base. Standard
+-- libraries and runtime modules are exposed through read-only proxies, so a
+-- process can neither see another's globals nor change what they share.
+-- Nothing of Python, `io`, `debug`, `load`, `package` or binary chunks is in
+-- reach: the privileged environment this file runs in is never handed out.
+return function(deps)
+  local S, errors = deps.sched, deps.errors
+  local BLOCK, task_of_co = S.BLOCK, S.task_of_co
+  local co_create, co_resume, co_yield, co_status, co_running, co_close, co_isyieldable =
+    coroutine.create, coroutine.resume, coroutine.yield, coroutine.status,
+    coroutine.running, coroutine.close, coroutine.isyieldable
+  local pack, unpack = table.pack, table.unpack
+  local rawset, setmetatable, error, type, tostring = rawset, setmetatable, error, type, tostring
+
+  local proxies = setmetatable({}, { __mode = "k" })
+
+  local function refuse_write(_, key)
+    error("attempt to modify read-only table (field '" .. tostring(key) .. "')", 2)
+  end
+
+  --- A read-only view of `t`: reads, `pairs`, `#` and calls pass through.
+  local function readonly(t, call)
+    local proxy = setmetatable({}, {
+      __index = t,
+      __newindex = refuse_write,
+      __pairs = function() return next, t, nil end,
+      __len = function() return #t end,
+      __call = call,
+      __metatable = false,
+    })
+    proxies[proxy] = true
+    return proxy
+  end
+
+  -- Strings share one metatable state-wide: hide it and remove `dump`, so no
+  -- process can reach or change the real string library through a string.
+  string.dump = nil
+  getmetatable("").__metatable = false
+
+  -- Coroutines in user code. A blocking runtime operation inside a user
+  -- coroutine yields BLOCK; `resume` passes it up to the scheduler and feeds
+  -- the wake-up values back down, so user coroutines compose with receives,
+  -- sleeps and calls. Scheduler tasks themselves cannot be resumed or closed.
+  local forwarding = setmetatable({}, { __mode = "k" })
+
+  local function check_user_coroutine(co)
+    if type(co) ~= "thread" then
+      error("bad argument #1 (coroutine expected, got " .. type(co) .. ")", 3)
+    end
+    if task_of_co[co] then error("cannot resume or close a process task", 3) end
+    if forwarding[co] then error("cannot resume a coroutine that is blocked in a runtime call", 3) end
+  end
+
+  local function resume(co, ...)
+    check_user_coroutine(co)
+    local r = pack(co_resume(co, ...))
+    while r[1] and r[2] == BLOCK and co_status(co) == "suspended" do
+      forwarding[co] = true
+      local a, b = co_yield(BLOCK)
+      forwarding[co] = nil
+      r = pack(co_resume(co, a, b))
+    end
+    return unpack(r, 1, r.n)
+  end
+
+  local function wrap(fn)
+    local co = co_create(fn)
+    return function(...)
+      local r = pack(resume(co, ...))
+      if not r[1] then error(r[2], 0) end
+      return unpack(r, 2, r.n)
+    end
+  end
+
+  local function yield(...)
+    local co = co_running()
+    if task_of_co[co] then
+      -- yielding at the top of a task just gives other processes a turn
+      S.yield_now()
+      return
+    end
+    return co_yield(...)
+  end
+
+  local function close(co)
+    check_user_coroutine(co)
+    return co_close(co)
+  end
+
+  local function spawn(fn)
+    if type(fn) ~= "function" then
+      error(errors.new({ kind = errors.INVALID, message = "coroutine.spawn expects a function, got " .. type(fn) }), 2)
+    end
+    return deps.spawn_coroutine(fn)
+  end
+
+  local coroutine_lib = {
+    create = co_create, resume = resume, wrap = wrap, yield = yield,
+    status = co_status, running = co_running, isyieldable = co_isyieldable,
+    close = close, spawn = spawn,
+  }
+
+  local function safe_rawset(t, k, v)
+    if proxies[t] then error("attempt to modify read-only table", 2) end
+    return rawset(t, k, v)
+  end
+
+  local os_lib = { time = os.time, clock = os.clock, date = os.date }
+
+  local base = {
+    _VERSION = _VERSION,
+    assert = assert, error = error, getmetatable = getmetatable, ipairs = ipairs,
+    next = next, pairs = pairs, pcall = pcall, xpcall = xpcall, print = deps.print,
+    rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = safe_rawset,
+    select = select, setmetatable = setmetatable, tonumber = tonumber,
+    tostring = tostring, type = type, unpack = table.unpack,
+    coroutine = readonly(coroutine_lib),
+    string = readonly(string, function(_, v) return tostring(v) end),
+    table = readonly(table),
+    math = readonly(math),
+    utf8 = readonly(utf8),
+    os = readonly(os_lib),
+  }
+
+  local env_mt = { __index = base, __metatable = false }
+
+  local M = { readonly = readonly, base = base, os_lib = os_lib }
+
+  --- Add an always-present global (a runtime module, as a read-only proxy).
+  function M.add_global(name, module)
+    base[name] = readonly(module)
+  end
+
+  --- A fresh global table for one process or library instance.
+  function M.new_env(require_fn)
+    return setmetatable({ require = require_fn }, env_mt)
+  end
+
+  return M
+end

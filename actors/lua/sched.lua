@@ -1,0 +1,159 @@
+-- The run queue, tasks, reductions and timers of one worker's Lua state.
+--
+-- A task is one coroutine of a process (its main function or a
+-- `coroutine.spawn`). A task that cannot go on yields the BLOCK sentinel to the
+-- scheduler after arranging for somebody to call `ready(task, a, b)`; the
+-- scheduler then resumes it with `a, b`. Nothing here allocates per message:
+-- the run queue is a plain array ring, wake-up values travel in task fields.
+return function(deps)
+  local co_create, co_resume, co_status, co_yield, co_close =
+    coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.close
+  local now = deps.now                 -- monotonic seconds, from trio's clock
+  local REDUCTIONS = deps.reductions   -- operations a task may do per turn
+
+  local S = { BLOCK = setmetatable({}, { __name = "luactor.block" }) }
+  local BLOCK = S.BLOCK
+
+  local rq, rq_head, rq_tail = {}, 1, 0
+  local current = nil
+  local reds = 0
+  S.task_of_co = setmetatable({}, { __mode = "k" })  -- coroutine -> task
+  local task_of_co = S.task_of_co
+
+  --- Make `task` runnable; it resumes with `a, b` as the results of its block.
+  local function ready(task, a, b)
+    task.a, task.b = a, b
+    rq_tail = rq_tail + 1
+    rq[rq_tail] = task
+  end
+  S.ready = ready
+
+  function S.current() return current end
+
+  --- Create a task for `proc` running `body()`; it starts on a later turn.
+  function S.spawn_task(proc, body)
+    local co = co_create(body)
+    local task = { co = co, proc = proc }
+    task_of_co[co] = task
+    proc.tasks[task] = true
+    ready(task)
+    return task
+  end
+
+  --- Suspend the running task until someone calls `ready` on it.
+  function S.block()
+    return co_yield(BLOCK)
+  end
+
+  --- Give up the rest of this turn; the task goes to the back of the queue.
+  local function yield_now()
+    ready(current)
+    co_yield(BLOCK)
+  end
+  S.yield_now = yield_now
+
+  --- Count one reduction; a task that used up its budget is requeued.
+  function S.tick()
+    reds = reds - 1
+    if reds <= 0 then yield_now() end
+  end
+
+  --- End a task that is not running: it is never resumed again.
+  function S.kill_task(task)
+    task.dead = true
+    task.proc.tasks[task] = nil
+    if task ~= current and co_status(task.co) == "suspended" then
+      co_close(task.co)
+    end
+  end
+
+  -- Timers: a binary min-heap ordered by (deadline, seq); a stopped timer is
+  -- left in the heap with `stopped` set and skipped when it comes up.
+  local heap, heap_n, timer_seq = {}, 0, 0
+
+  local function earlier(a, b)
+    if a.deadline ~= b.deadline then return a.deadline < b.deadline end
+    return a.seq < b.seq
+  end
+
+  --- Schedule `timer.fire(timer)` at `timer.deadline` (seconds on trio's clock).
+  function S.add_timer(timer)
+    timer_seq = timer_seq + 1
+    timer.seq = timer_seq
+    heap_n = heap_n + 1
+    local i = heap_n
+    heap[i] = timer
+    while i > 1 do
+      local parent = i // 2
+      if earlier(heap[i], heap[parent]) then
+        heap[i], heap[parent] = heap[parent], heap[i]
+        i = parent
+      else
+        break
+      end
+    end
+    return timer
+  end
+
+  local function pop_timer()
+    local top = heap[1]
+    heap[1] = heap[heap_n]
+    heap[heap_n] = nil
+    heap_n = heap_n - 1
+    local i = 1
+    while true do
+      local l, r, m = 2 * i, 2 * i + 1, i
+      if l <= heap_n and earlier(heap[l], heap[m]) then m = l end
+      if r <= heap_n and earlier(heap[r], heap[m]) then m = r end
+      if m == i then break end
+      heap[i], heap[m] = heap[m], heap[i]
+      i = m
+    end
+    return top
+  end
+
+  local function fire_due_timers(t)
+    while heap_n > 0 and heap[1].deadline <= t do
+      local timer = pop_timer()
+      if not timer.stopped then
+        timer.fired = true
+        timer.fire(timer)
+      end
+    end
+  end
+
+  local function next_deadline()
+    while heap_n > 0 and heap[1].stopped do pop_timer() end
+    if heap_n > 0 then return heap[1].deadline end
+    return nil
+  end
+
+  --- Run up to `budget` task turns. `on_task_end(task, ok, err)` is told when
+  --- a task's coroutine finishes. Returns whether work is left and the next
+  --- timer deadline (or nil).
+  function S.run(budget, on_task_end)
+    fire_due_timers(now())
+    local turns = 0
+    while rq_head <= rq_tail and turns < budget do
+      local task = rq[rq_head]
+      rq[rq_head] = nil
+      rq_head = rq_head + 1
+      if not task.dead then
+        turns = turns + 1
+        local a, b = task.a, task.b
+        task.a, task.b = nil, nil
+        current, reds = task, REDUCTIONS
+        local ok, err = co_resume(task.co, a, b)
+        current = nil
+        if co_status(task.co) == "dead" then
+          on_task_end(task, ok, err)
+        end
+      end
+    end
+    local more = rq_head <= rq_tail
+    if not more then rq_head, rq_tail = 1, 0 end
+    return more, next_deadline()
+  end
+
+  return S
+end

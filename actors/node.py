@@ -1,0 +1,184 @@
+"""The node: a loaded application with its hosts running, seen from Python.
+
+``Node.open(app_dir)`` loads the registry, starts every host (the kinds that
+packages declare under the ``luactor.hosts`` entry point group) and any
+other node components, and gives Python code the SPEC §6 API: spawn, send,
+mailboxes, calls, names, monitors and links, cancel and terminate.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import trio
+
+from .errors import ActorError
+from .mailbox import Endpoint, ExitWaiter, Mailbox
+from .registry import Registry, load_app
+from .router import Router
+
+__all__ = ["Node"]
+
+log = logging.getLogger("luactor")
+
+
+def host_kinds() -> dict[str, Any]:
+    """Host classes by registry kind, from installed ``luactor.hosts`` entry points."""
+    return {ep.name: ep.load() for ep in entry_points(group="luactor.hosts")}
+
+
+class Node:
+    """A running application. Create it with :meth:`Node.open`."""
+
+    def __init__(self, registry: Registry, *, name: str = "luactor", data_dir: Path | None = None):
+        self.registry = registry
+        self.name = name
+        self.data_dir = Path(data_dir) if data_dir is not None else registry.app_dir / ".luactor"
+        self.router = Router(name)
+        self._hosts: list[Any] = []
+        self._root: Endpoint | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, app_dir: str | Path, data_dir: str | Path | None = None, *,
+                   name: str = "luactor") -> AsyncIterator["Node"]:
+        """Load ``app_dir``, start its hosts, and stop everything on exit.
+
+        Raises ``RegistryError`` listing every problem if the app does not load.
+        """
+        node = cls(load_app(app_dir), name=name, data_dir=Path(data_dir) if data_dir else None)
+        async with trio.open_nursery() as nursery:
+            await node._start(nursery)
+            try:
+                yield node
+            finally:
+                with trio.CancelScope(shield=True):
+                    await node._stop()
+                nursery.cancel_scope.cancel()
+
+    @classmethod
+    def start_blocking(cls, app_dir: str | Path, data_dir: str | Path | None = None, **kwargs: Any) -> Any:
+        """A node on a background thread, for code that is not async."""
+        from .blocking import BlockingNode
+        return BlockingNode(app_dir, data_dir, **kwargs)
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        self.router.start_clock()
+        self._root = self.router.new_endpoint(Endpoint)
+        kinds = host_kinds()
+        for entry in self.registry:
+            factory = kinds.get(entry.kind)
+            if factory is None:
+                continue
+            host = factory(entry, self)
+            await host.start(nursery)
+            self.router.hosts[entry.id] = host
+            self._hosts.append(host)
+
+    async def _stop(self) -> None:
+        for host in reversed(self._hosts):
+            await host.stop()
+
+    # -- processes ------------------------------------------------------
+
+    def register_function(self, fn_id: str, fn: Callable[..., Any]) -> None:
+        """Make a Python callable a ``funcs.call`` target under ``fn_id``."""
+        self.router.register_function(fn_id, fn)
+
+    async def spawn(self, entry_id: str, host: str, *args: Any, name: str | None = None,
+                    context: dict | None = None, messages: list[tuple[str, Any]] | None = None) -> str:
+        """Start ``entry_id`` on ``host``; returns its PID.
+
+        ``name`` registers the process under a name atomically, ``context``
+        is what ``ctx.get`` sees, ``messages`` are (topic, payload) pairs
+        delivered before anything else.
+        """
+        pid = self.router.host(host).spawn(entry_id, list(args), {
+            "ctx": context, "name": name, "messages": list(messages or []),
+        })
+        await trio.lowlevel.checkpoint()
+        return pid
+
+    async def exec(self, entry_id: str, host: str, *args: Any, context: dict | None = None) -> Any:
+        """Spawn, wait for the process to end, return its result (or raise its error)."""
+        return await self._run_to_end(host, entry_id, list(args), {"ctx": context})
+
+    async def call(self, fn_id: str, *args: Any, context: dict | None = None, host: str | None = None) -> Any:
+        """Call a ``function.lua`` entry or a registered Python callable."""
+        if fn_id in self.router.functions:
+            return await self.router.call_python(fn_id, list(args), context or {})
+        entry = self.registry.entries.get(fn_id)
+        if entry is None or entry.kind != "function.lua":
+            what = f"a {entry.kind}" if entry else "not in the registry"
+            raise ActorError("NOT_FOUND", f"no function {fn_id!r} ({what}, and no Python callable registered)")
+        host = host or self._default_process_host()
+        return await self._run_to_end(host, fn_id, list(args), {"ctx": context, "call": True, "quiet": True})
+
+    def _default_process_host(self) -> str:
+        hosts = self.registry.of_kind("process.host")
+        if not hosts:
+            raise ActorError("UNAVAILABLE", "the app has no process.host entry to run functions on")
+        return hosts[0].id
+
+    async def _run_to_end(self, host: str, entry_id: str, args: list, options: dict) -> Any:
+        waiter = self.router.new_endpoint(ExitWaiter)
+        try:
+            self.router.host(host).spawn(entry_id, args, {**options, "monitor_by": waiter.pid})
+            return await waiter.value()
+        finally:
+            self.router.remove_endpoint(waiter.pid)
+
+    async def send(self, dest: str, topic: str, payload: Any = None) -> None:
+        """Send from the node itself (its own PID is the sender)."""
+        assert self._root is not None
+        self.router.send(self._root.pid, dest, topic, payload)
+        await trio.lowlevel.checkpoint()
+
+    @asynccontextmanager
+    async def mailbox(self, name: str | None = None) -> AsyncIterator[Mailbox]:
+        """A Python-side process with a PID, removed on exit."""
+        mailbox = self.router.new_endpoint(Mailbox)
+        try:
+            if name is not None:
+                self.register_name(name, mailbox.pid)
+            yield mailbox
+        finally:
+            mailbox.close()
+
+    # -- control ----------------------------------------------------------
+
+    async def cancel(self, dest: str, reason: Any = None) -> None:
+        """Deliver CANCEL to ``dest``'s events; the process decides how to end."""
+        assert self._root is not None
+        self.router.signal("cancel", self._root.pid, self.router.resolve(dest), reason)
+        await trio.lowlevel.checkpoint()
+
+    async def terminate(self, dest: str) -> None:
+        """End ``dest`` at once; its monitors get EXIT with an error."""
+        assert self._root is not None
+        self.router.signal("terminate", self._root.pid, self.router.resolve(dest), None)
+        await trio.lowlevel.checkpoint()
+
+    def register_name(self, name: str, pid: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ActorError("INVALID", f"name must be a non-empty string, got {name!r}")
+        if not self.router.names.register(name, pid):
+            raise ActorError("ALREADY_EXISTS", f"name {name!r} is already registered")
+
+    def lookup(self, name: str) -> str:
+        return self.router.resolve(name)
+
+    def unregister_name(self, name: str) -> bool:
+        return self.router.names.unregister(name)
+
+    def process_count(self, host: str) -> int:
+        return self.router.host(host).process_count()
+
+    @property
+    def host_ids(self) -> list[str]:
+        return list(self.router.hosts)
+

@@ -1,0 +1,232 @@
+"""Where things go: the node's routing between hosts and Python endpoints.
+
+Workers hand the router whatever leaves their Lua state (messages and
+signals for other hosts or Python endpoints, calls of Python functions,
+spawns on other hosts, log lines). The router finds the destination from
+the PID's host part, or through the name registry.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import time
+from typing import Any, Callable, Protocol
+
+import trio
+
+from .errors import ActorError
+from .mailbox import Endpoint, ExitWaiter, Message
+from .names import NameRegistry
+from .pid import PYTHON_HOST, host_of, is_pid, pid_prefix
+
+__all__ = ["Router", "Host"]
+
+log = logging.getLogger("luactor")
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+class Host(Protocol):
+    """What the router needs of a host (see ``hosts/``)."""
+
+    id: str
+
+    def spawn(self, entry_id: str, args: list, options: dict) -> str: ...
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None: ...
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None: ...
+
+
+def check_topic(topic: Any) -> None:
+    if not isinstance(topic, str) or not topic or topic.startswith("@"):
+        raise ActorError("INVALID", f"topic must be a non-empty string not starting with '@', got {topic!r}")
+
+
+class PythonFunction:
+    """A Python callable registered as a ``funcs`` target.
+
+    It is called with the call's arguments; if it accepts a ``ctx`` keyword
+    it also gets the caller's context (including ``idempotency_key`` for
+    durable calls). Coroutine functions are awaited; plain functions run on
+    the node's thread, so they must not block.
+    """
+
+    def __init__(self, fn: Callable[..., Any]):
+        self.fn = fn
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            params = ()
+        self.wants_ctx = any(p.name == "ctx" or p.kind is p.VAR_KEYWORD for p in params)
+
+    async def __call__(self, args: list, ctx: dict) -> Any:
+        result = self.fn(*args, ctx=ctx) if self.wants_ctx else self.fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+class Router:
+    def __init__(self, node_name: str):
+        self.node_name = node_name
+        self.names = NameRegistry()
+        self.hosts: dict[str, Host] = {}
+        self.functions: dict[str, PythonFunction] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._endpoint_ids = itertools.count(1)
+        self._wall_base = time.time_ns()
+        self._clock_base: float | None = None
+
+    # -- time -----------------------------------------------------------
+
+    def start_clock(self) -> None:
+        """Tie wall-clock time to trio's clock (so MockClock drives both)."""
+        self._wall_base = time.time_ns()
+        self._clock_base = trio.current_time()
+
+    def wall_ns(self) -> int:
+        if self._clock_base is None:
+            return time.time_ns()
+        return self._wall_base + int((trio.current_time() - self._clock_base) * 1e9)
+
+    # -- endpoints ------------------------------------------------------
+
+    def new_endpoint(self, factory: Callable[["Router", str], Endpoint]) -> Any:
+        pid = f"{pid_prefix(self.node_name, PYTHON_HOST)}{next(self._endpoint_ids)}}}"
+        endpoint = factory(self, pid)
+        self._endpoints[pid] = endpoint
+        return endpoint
+
+    def remove_endpoint(self, pid: str) -> None:
+        self._endpoints.pop(pid, None)
+        self.names.release(pid)
+
+    # -- addressing -----------------------------------------------------
+
+    def resolve(self, dest: Any) -> str:
+        """A PID for a PID or a registered name."""
+        if is_pid(dest):
+            return dest
+        if not isinstance(dest, str):
+            raise ActorError("INVALID", f"destination must be a PID or a registered name, got {dest!r}")
+        pid = self.names.lookup(dest)
+        if pid is None:
+            raise ActorError("NOT_FOUND", f"no process registered as {dest!r}")
+        return pid
+
+    def host(self, host_id: str) -> Host:
+        try:
+            return self.hosts[host_id]
+        except KeyError:
+            known = ", ".join(sorted(self.hosts)) or "none"
+            raise ActorError("NOT_FOUND", f"no host {host_id!r} (hosts: {known})") from None
+
+    def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
+        """Validated send from Python code."""
+        check_topic(topic)
+        self.route(sender, self.resolve(dest), topic, payload)
+
+    def route(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        """Deliver to ``dest``; a PID of an exited process or unknown host drops it, as in Erlang."""
+        target = host_of(dest)
+        if target == PYTHON_HOST:
+            endpoint = self._endpoints.get(dest)
+            if endpoint is not None:
+                endpoint.deliver(Message(topic, payload, sender))
+            return
+        host = self.hosts.get(target)
+        if host is not None:
+            host.send(sender, dest, topic, payload)
+
+    def deliver_event(self, dest: str, event: dict) -> None:
+        target = host_of(dest)
+        if target == PYTHON_HOST:
+            endpoint = self._endpoints.get(dest)
+            if endpoint is not None:
+                endpoint.event(event)
+            return
+        host = self.hosts.get(target)
+        if host is not None:
+            host.signal("event", event.get("from", ""), dest, event)
+
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
+        """monitor/unmonitor/link/unlink/cancel/terminate between any two PIDs."""
+        target = host_of(dest)
+        if target != PYTHON_HOST:
+            host = self.hosts.get(target)
+            if host is not None:
+                host.signal(op, sender, dest, data)
+            elif op in ("monitor", "link"):
+                self._noproc(op, sender, dest)
+            return
+        endpoint = self._endpoints.get(dest)
+        if endpoint is None:
+            if op in ("monitor", "link"):
+                self._noproc(op, sender, dest)
+            return
+        if op == "monitor":
+            endpoint.monitors.add(sender)
+        elif op == "unmonitor":
+            endpoint.monitors.discard(sender)
+        elif op == "link":
+            endpoint.links.add(sender)
+        elif op == "unlink":
+            endpoint.links.discard(sender)
+        elif op == "cancel":
+            endpoint.event({"kind": "CANCEL", "from": sender, "reason": data})
+        elif op == "terminate":
+            endpoint.close()
+            for linked in endpoint.links:
+                self.deliver_event(linked, {"kind": "LINK_DOWN", "from": dest, "reason": f"terminated by {sender}"})
+
+    def _noproc(self, op: str, sender: str, dest: str) -> None:
+        error = {"kind": "NOT_FOUND", "message": f"no such process: {dest}"}
+        if op == "monitor":
+            self.deliver_event(sender, {"kind": "EXIT", "from": dest, "result": {"error": error}})
+        else:
+            self.deliver_event(sender, {"kind": "LINK_DOWN", "from": dest, "reason": f"NOT_FOUND: no such process: {dest}"})
+
+    # -- work on behalf of Lua --------------------------------------------
+
+    def register_function(self, fn_id: str, fn: Callable[..., Any]) -> None:
+        if not isinstance(fn_id, str) or not fn_id:
+            raise ActorError("INVALID", f"function id must be a non-empty string, got {fn_id!r}")
+        if not callable(fn):
+            raise ActorError("INVALID", f"{fn_id}: {fn!r} is not callable")
+        self.functions[fn_id] = PythonFunction(fn)
+
+    async def call_python(self, fn_id: str, args: list, ctx: dict) -> Any:
+        fn = self.functions.get(fn_id)
+        if fn is None:
+            raise ActorError("NOT_FOUND", f"no function {fn_id!r}: neither a function.lua entry "
+                                          "nor a Python callable registered with node.register_function")
+        return await fn(args, ctx)
+
+    def spawn_options(self, opts: dict, watcher: str | None = None) -> dict:
+        parent = opts.get("parent")
+        return {
+            "ctx": opts.get("ctx"), "name": opts.get("name"), "messages": opts.get("messages") or [],
+            "parent": parent,
+            "monitor_by": watcher or (parent if opts.get("monitor") else None),
+            "link_with": parent if opts.get("link") else None,
+        }
+
+    async def spawn_for(self, entry_id: str, host_id: str, args: list, opts: dict) -> str:
+        """A spawn a Lua process asked for on another host."""
+        return self.host(host_id).spawn(entry_id, args, self.spawn_options(opts))
+
+    async def exec_for(self, entry_id: str, host_id: str, args: list, opts: dict) -> dict:
+        """Spawn on another host and wait for the result ``{value, error}``."""
+        waiter = self.new_endpoint(ExitWaiter)
+        try:
+            self.host(host_id).spawn(entry_id, args, self.spawn_options(opts, watcher=waiter.pid))
+            return await waiter.result()
+        finally:
+            self.remove_endpoint(waiter.pid)
+
+    def log(self, level: str, pid: str | None, message: Any, fields: Any) -> None:
+        text = f"{pid} {message}" if pid else str(message)
+        if fields:
+            text += " " + " ".join(f"{k}={v!r}" for k, v in (fields.items() if isinstance(fields, dict) else enumerate(fields)))
+        log.log(_LEVELS.get(level, logging.INFO), text)

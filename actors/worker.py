@@ -1,0 +1,242 @@
+"""A worker: one Lua state running one kernel, driven by one trio task.
+
+The kernel keeps mailboxes, the run queue and timers inside Lua (see
+``actors/lua/kernel.lua``). This class is the Python half: it creates the
+sandboxed Lua state, loads the registry's Lua entries into it, runs
+scheduler slices, sleeps until the next timer or until something from
+outside arrives, and carries out the commands a slice left in the outbox.
+Crossings are batched: one ``run`` call per slice, one drain per slice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Callable
+
+import trio
+from lupa import lua54
+
+from .codec import from_lua, to_lua
+from .errors import ActorError
+
+if TYPE_CHECKING:
+    from .registry import Entry
+
+__all__ = ["Worker", "LUA_KINDS"]
+
+#: Registry kinds whose source is loaded into every worker.
+LUA_KINDS = ("process.lua", "function.lua", "library.lua")
+
+_LUA_DIR = resources.files("actors") / "lua"
+
+
+def _deny_python_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    """lupa's attribute filter: Lua code may never look into a Python object."""
+    raise AttributeError("Python objects are not accessible from Lua")
+
+
+class Worker:
+    """Runs the processes of one host inside a single Lua state.
+
+    ``router`` is the node side the worker talks to (routing to other hosts
+    and Python mailboxes, the name registry, Python callables, logging).
+    """
+
+    #: Task turns per slice before Python gets control back.
+    SLICE_TURNS = 20_000
+
+    def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list["Entry"], *,
+                 max_processes: int | None = None, max_memory: int | None = None,
+                 reductions: int = 2000, clock: Callable[[], float] | None = None):
+        self.router = router
+        self.host_id = host_id
+        self.pid_prefix = pid_prefix
+        self.lua = lua54.LuaRuntime(
+            encoding=None, register_eval=False, register_builtins=False,
+            unpack_returned_tuples=True, attribute_filter=_deny_python_attributes,
+            max_memory=max_memory or 0,
+        )
+        self.lua.execute(b"python = nil; package.loaded.python = nil")
+        self._load_chunk = self.lua.eval(
+            b"function(src, name) local f = assert(load(src, name, 't')); return f() end")
+        self._wake_event = trio.Event()
+        self._pending = False
+        self._nursery: trio.Nursery | None = None
+        self._clock = clock or trio.current_time
+        names = router.names
+        deps = self.lua.table_from({
+            b"host_id": host_id.encode(),
+            b"pid_prefix": pid_prefix.encode(),
+            b"max_processes": max_processes,
+            b"reductions": reductions,
+            b"load_module": self._load_module,
+            b"now": lambda: self._clock(),
+            b"wall_ns": router.wall_ns,
+            b"random_bytes": os.urandom,
+            b"names": self.lua.table_from({
+                b"register": names.register_from_lua,
+                b"lookup": names.lookup_from_lua,
+                b"unregister": names.unregister_from_lua,
+                b"release": names.release_from_lua,
+            }),
+        })
+        kernel = self._load_module(b"kernel")(deps)
+        self._run = kernel[b"run"]
+        self._take = kernel[b"take"]
+        self._reply = kernel[b"reply"]
+        self._spawn = kernel[b"spawn"]
+        self._send = kernel[b"send"]
+        self._signal = kernel[b"signal"]
+        self._count = kernel[b"count"]
+        self._alive = kernel[b"alive"]
+        self._terminate_all = kernel[b"terminate_all"]
+        define = kernel[b"define"]
+        for entry in entries:
+            if entry.kind in LUA_KINDS:
+                problem = define(
+                    entry.id.encode(), entry.kind.encode(), entry.source_text.encode(),
+                    b"@" + str(entry.source_path).encode(),
+                    (entry.fields.get("method") or "").encode(),
+                    to_lua(self.lua, list(entry.fields.get("modules") or [])),
+                    to_lua(self.lua, dict(entry.fields.get("imports") or {})),
+                )
+                if problem is not None:
+                    raise ActorError("INVALID", f"{entry.id}: {from_lua(problem)}")
+        self._commands: dict[str, Callable[[Any], None]] = {
+            "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
+            "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
+            "log": self._on_log,
+        }
+
+    def _load_module(self, name: bytes) -> Any:
+        source = (_LUA_DIR / f"{name.decode()}.lua").read_bytes()
+        return self._load_chunk(source, b"@luactor/" + name + b".lua")
+
+    # -- the loop ---------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Drive the kernel until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                self._pending = False
+                more, deadline = self._run(self.SLICE_TURNS)
+                self._drain_outbox()
+                if more or self._pending:
+                    await trio.lowlevel.checkpoint()
+                    continue
+                self._wake_event = trio.Event()
+                with trio.move_on_at(deadline if deadline is not None else math.inf):
+                    await self._wake_event.wait()
+
+    def wake(self) -> None:
+        """Something arrived from outside: run a slice soon."""
+        self._pending = True
+        self._wake_event.set()
+
+    def _drain_outbox(self) -> None:
+        commands, n = self._take()
+        while commands is not None:
+            for i in range(1, n + 1):
+                command = commands[i]
+                self._commands[command[1].decode()](command)
+            commands, n = self._take()
+
+    # -- calls from the node ------------------------------------------------
+
+    def spawn(self, entry_id: str, args: list, options: dict) -> str:
+        pid, problem = self._spawn(entry_id.encode(), to_lua(self.lua, list(args), "args"),
+                                   self._lua_options(options))
+        if pid is None:
+            raise ActorError.from_plain(from_lua(problem))
+        self.wake()
+        return pid.decode()
+
+    def _lua_options(self, options: dict) -> Any:
+        opts = {}
+        for key, value in options.items():
+            if value is None:
+                continue
+            if key == "messages":
+                value = [[topic, payload] for topic, payload in value]
+            opts[key] = value
+        return to_lua(self.lua, opts, "options")
+
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        ok, problem = self._send(sender.encode(), dest.encode(), topic.encode(), to_lua(self.lua, payload))
+        if not ok:
+            raise ActorError.from_plain(from_lua(problem))
+        self.wake()
+
+    def signal(self, op: str, sender: str, dest: str, data: Any = None) -> None:
+        self._signal(op.encode(), sender.encode(), dest.encode(), to_lua(self.lua, data, "data"))
+        self.wake()
+
+    def count(self) -> int:
+        return self._count()
+
+    def is_alive(self, pid: str) -> bool:
+        return bool(self._alive(pid.encode()))
+
+    def terminate_all(self, reason: str) -> None:
+        self._terminate_all(reason.encode())
+        self._run(self.SLICE_TURNS)
+        self._drain_outbox()
+
+    def _answer(self, request_id: int, ok: bool, value: Any) -> None:
+        self._reply(request_id, ok, to_lua(self.lua, value, "reply"))
+        self.wake()
+
+    # -- commands from the kernel ---------------------------------------
+
+    def _on_route(self, cmd: Any) -> None:
+        self.router.route(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+
+    def _on_event(self, cmd: Any) -> None:
+        self.router.deliver_event(cmd[2].decode(), from_lua(cmd[3]))
+
+    def _on_signal(self, cmd: Any) -> None:
+        self.router.signal(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+
+    def _on_log(self, cmd: Any) -> None:
+        pid = cmd[3].decode() if cmd[3] is not None else None
+        self.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]))
+
+    def _start_request(self, request_id: int, work: Callable[[], Any]) -> None:
+        """Run ``await work()`` and answer the request with its outcome."""
+        async def serve() -> None:
+            try:
+                value = await work()
+            except ActorError as error:
+                self._answer(request_id, False, error.to_plain())
+            except Exception as error:  # a Python callable's own failure
+                self._answer(request_id, False, {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"})
+            else:
+                self._answer(request_id, True, value)
+        assert self._nursery is not None
+        self._nursery.start_soon(serve)
+
+    def _on_call(self, cmd: Any) -> None:
+        fn_id, args, ctx = cmd[3].decode(), from_lua(cmd[4]), from_lua(cmd[5])
+        positional = args if isinstance(args, list) else []
+        self._start_request(cmd[2], lambda: self.router.call_python(fn_id, positional, ctx or {}))
+
+    def _spawn_options(self, raw: Any) -> dict:
+        opts = from_lua(raw) or {}
+        return {"ctx": opts.get("ctx"), "name": opts.get("name"), "parent": opts.get("parent"),
+                "messages": [tuple(m) for m in opts.get("messages") or []],
+                "monitor": bool(opts.get("monitor")), "link": bool(opts.get("link"))}
+
+    def _on_spawn(self, cmd: Any) -> None:
+        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5])
+        opts = self._spawn_options(cmd[6])
+        self._start_request(cmd[2], lambda: self.router.spawn_for(entry_id, host, args or [], opts))
+
+    def _on_exec(self, cmd: Any) -> None:
+        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5])
+        opts = self._spawn_options(cmd[6])
+        self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args or [], opts))
+

@@ -1,0 +1,49 @@
+"""The ``process.host`` kind: a scheduler that runs ``process.lua`` entries.
+
+A process host owns one worker (a Lua state with its own run queue) and is
+the node's address for every PID whose host part is this entry's id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from actors.pid import pid_prefix
+from actors.registry import Entry, parse_byte_size
+from actors.worker import LUA_KINDS, Worker
+
+__all__ = ["ProcessHost"]
+
+
+class ProcessHost:
+    kind = "process.host"
+
+    def __init__(self, entry: Entry, node: Any):
+        self.id = entry.id
+        max_memory = entry.get("host.max_memory", None)
+        self.worker = Worker(
+            node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*LUA_KINDS),
+            max_processes=entry.get("host.max_processes", None),
+            max_memory=parse_byte_size(max_memory) if max_memory is not None else None,
+        )
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        await nursery.start(self.worker.run)
+
+    async def stop(self) -> None:
+        """End every process; monitors and links hear about it."""
+        self.worker.terminate_all("node shutting down")
+
+    def spawn(self, entry_id: str, args: list, options: dict) -> str:
+        return self.worker.spawn(entry_id, args, options)
+
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        self.worker.send(sender, dest, topic, payload)
+
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
+        self.worker.signal(op, sender, dest, data)
+
+    def process_count(self) -> int:
+        return self.worker.count()
