@@ -1,0 +1,7 @@
+local M = {}
+
+function M.main()
+    return 1 +
+end
+
+return M

@@ -1,0 +1,3 @@
+return {
+    add = function(a, b) return a + b end,
+}

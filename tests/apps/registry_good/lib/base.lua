@@ -1,0 +1,1 @@
+return { str = function(v) return tostring(v) end }

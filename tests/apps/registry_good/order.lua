@@ -1,0 +1,7 @@
+local workflow = require("workflow")
+
+local function run(input)
+    return { id = workflow.info().id, input = input }
+end
+
+return { run = run }
