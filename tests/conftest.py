@@ -1,0 +1,55 @@
+"""Shared test helpers: build small apps on disk and run them on a node."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+class AppBuilder:
+    """Writes an app directory: one definition file plus Lua sources.
+
+    ``app.lua("worker", src, method="main", kind="process.lua", modules=[...])``
+    adds an entry ``test:worker`` whose source is ``worker.lua``.
+    """
+
+    def __init__(self, root: Path, namespace: str = "test"):
+        self.root = root
+        self.namespace = namespace
+        self.entries: list[dict[str, Any]] = [
+            {"name": "host", "kind": "process.host", "lifecycle": {"auto_start": True}},
+        ]
+        root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def host(self) -> str:
+        return f"{self.namespace}:host"
+
+    def entry(self, **fields: Any) -> str:
+        self.entries.append(fields)
+        self._write()
+        return f"{self.namespace}:{fields['name']}"
+
+    def lua(self, name: str, source: str, *, method: str | None = "main", kind: str = "process.lua",
+            **fields: Any) -> str:
+        (self.root / f"{name}.lua").write_text(textwrap.dedent(source))
+        spec: dict[str, Any] = {"name": name, "kind": kind, "source": f"file://{name}.lua"}
+        if method is not None and kind != "library.lua":
+            spec["method"] = method
+        spec.update(fields)
+        return self.entry(**spec)
+
+    def _write(self) -> None:
+        doc = {"version": "1.0", "namespace": self.namespace, "entries": self.entries}
+        (self.root / "app.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> AppBuilder:
+    builder = AppBuilder(tmp_path / "app")
+    builder._write()
+    return builder
