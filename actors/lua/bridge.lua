@@ -38,7 +38,7 @@ return function(deps)
 
   --- Like `request`, but blocks the running task and returns `ok, value`.
   function B.request_blocking(cmd)
-    local task = S.current()
+    local task = S.cur
     B.request(cmd, function(ok, value)
       if not task.dead then ready(task, ok, value) end
     end)

@@ -156,10 +156,20 @@ return function(deps)
   end
 
   function Channel:receive()
-    tick()
+    local r = S.reds - 1
+    S.reds = r
+    if r <= 0 then S.yield_now() end
+    -- fast path: a buffered value and no blocked sender
+    local bh = self.bh
+    if bh <= self.bt and self.sqh > self.sqt then
+      local v = self.buf[bh]
+      self.buf[bh] = nil
+      if bh == self.bt then self.bh, self.bt = 1, 0 else self.bh = bh + 1 end
+      return v, true
+    end
     local found, v, ok = try_receive(self)
     if found then return v, ok end
-    local task = S.current()
+    local task = S.cur
     local rqt = self.rqt + 1
     self.rqt = rqt
     self.rq[rqt] = task
@@ -171,7 +181,7 @@ return function(deps)
     if try_send(self, value) then return true end
     local sqt = self.sqt + 1
     self.sqt = sqt
-    self.sq[sqt] = { task = S.current(), value = value }
+    self.sq[sqt] = { task = S.cur, value = value }
     local ok = block()
     if not ok then
       error(errors.new({ kind = errors.INVALID, message = "send on a closed channel" }), 2)
@@ -228,7 +238,7 @@ return function(deps)
       end
     end
     if cases.default then return { default = true } end
-    local task = S.current()
+    local task = S.cur
     local sel = { task = task, done = false }
     for i = 1, n do
       local c = cases[i]

@@ -75,7 +75,7 @@ return function(deps)
 
   local function wait(f)
     while not f.done do
-      f.waiter = S.current()
+      f.waiter = S.cur
       S.block()
     end
     if f.failure ~= nil then return nil, f.failure end

@@ -30,7 +30,7 @@ return function(deps)
   end
 
   local function current_proc()
-    local t = S.current()
+    local t = S.cur
     if t == nil then error("no process is running", 3) end
     return t.proc
   end
@@ -160,7 +160,7 @@ return function(deps)
     killing = false
     -- A process that killed itself (terminate(self), or a link it caused)
     -- must not run on: its task is dead, so this yield never returns.
-    local t = S.current()
+    local t = S.cur
     if t and not t.proc.alive then co_yield(S.BLOCK) end
   end
   P.kill = kill
@@ -373,11 +373,22 @@ return function(deps)
 
   -- Sending -----------------------------------------------------------------
 
+  -- Topics seen valid before; most programs use a handful, so the check on
+  -- the send path is one table lookup.
+  -- (The cache is wiped when it grows large, for programs that make topics
+  -- up per message.)
+  local valid_topics, n_valid_topics = {}, 0
+
   local function check_topic(topic)
+    if valid_topics[topic] then return nil end
     if type(topic) ~= "string" or topic == "" or byte(topic, 1) == 64 then
       return err(errors.INVALID, "topic must be a non-empty string not starting with '@', got " ..
         (type(topic) == "string" and ("'" .. topic .. "'") or type(topic)))
     end
+    if n_valid_topics >= 4096 then valid_topics, n_valid_topics = {}, 0 end
+    valid_topics[topic] = true
+    n_valid_topics = n_valid_topics + 1
+    return nil
   end
   P.check_topic = check_topic
 
@@ -393,22 +404,30 @@ return function(deps)
   end
 
   local function send(dest, topic, payload)
-    local self = current_proc()
+    local task = S.cur
+    if task == nil then error("no process is running", 2) end
+    local e
+    if not valid_topics[topic] then
+      e = check_topic(topic)
+      if e then return nil, e end
+    end
+    local tp = type(payload)
+    if tp == "table" or tp == "function" or tp == "thread" or tp == "userdata" then
+      payload, e = copy(payload)
+      if e then return nil, e end
+    end
     local target = procs[dest]
-    local e = check_topic(topic)
-    if e then return nil, e end
-    local data
-    data, e = copy(payload)
-    if e then return nil, e end
     if target then
-      deliver(target, self.pid, topic, data)
+      deliver(target, task.proc.pid, topic, payload)
     else
       local pid
       pid, e = P.resolve(dest)
       if not pid then return nil, e end
-      P.route(self.pid, pid, topic, data)
+      P.route(task.proc.pid, pid, topic, payload)
     end
-    S.tick()
+    local r = S.reds - 1
+    S.reds = r
+    if r <= 0 then S.yield_now() end
     return true
   end
 
@@ -531,7 +550,7 @@ return function(deps)
       if result.error then return nil, errors.from_plain(result.error) end
       return result.value
     end
-    local task = S.current()
+    local task = S.cur
     local done, value, failure = false, nil, nil
     local s = derive(self, "on_exit", function(v, f)
       done, value, failure = true, v, f

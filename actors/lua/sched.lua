@@ -15,8 +15,9 @@ return function(deps)
   local BLOCK = S.BLOCK
 
   local rq, rq_head, rq_tail = {}, 1, 0
-  local current = nil
-  local reds = 0
+  -- Read by hot paths elsewhere as fields, to save a function call each:
+  -- S.cur is the running task, S.reds the reductions it has left.
+  S.cur, S.reds = nil, 0
   S.task_of_co = setmetatable({}, { __mode = "k" })  -- coroutine -> task
   local task_of_co = S.task_of_co
 
@@ -28,7 +29,6 @@ return function(deps)
   end
   S.ready = ready
 
-  function S.current() return current end
 
   --- Create a task for `proc` running `body()`; it starts on a later turn.
   function S.spawn_task(proc, body)
@@ -47,22 +47,23 @@ return function(deps)
 
   --- Give up the rest of this turn; the task goes to the back of the queue.
   local function yield_now()
-    ready(current)
+    ready(S.cur)
     co_yield(BLOCK)
   end
   S.yield_now = yield_now
 
   --- Count one reduction; a task that used up its budget is requeued.
   function S.tick()
-    reds = reds - 1
-    if reds <= 0 then yield_now() end
+    local r = S.reds - 1
+    S.reds = r
+    if r <= 0 then yield_now() end
   end
 
   --- End a task that is not running: it is never resumed again.
   function S.kill_task(task)
     task.dead = true
     task.proc.tasks[task] = nil
-    if task ~= current and co_status(task.co) == "suspended" then
+    if task ~= S.cur and co_status(task.co) == "suspended" then
       co_close(task.co)
     end
   end
@@ -142,10 +143,11 @@ return function(deps)
         turns = turns + 1
         local a, b = task.a, task.b
         task.a, task.b = nil, nil
-        current, reds = task, REDUCTIONS
+        S.cur, S.reds = task, REDUCTIONS
         local ok, err = co_resume(task.co, a, b)
-        current = nil
-        if co_status(task.co) == "dead" then
+        S.cur = nil
+        -- a task only ever yields BLOCK; anything else means it ended
+        if err ~= BLOCK then
           on_task_end(task, ok, err)
         end
       end

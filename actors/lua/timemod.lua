@@ -28,7 +28,7 @@ return function(deps)
   function M.sleep(d)
     local ns = duration_ns(d, "time.sleep")
     if ns <= 0 then S.yield_now(); return true end
-    local task = S.current()
+    local task = S.cur
     after_ns(ns, function() if not task.dead then S.ready(task) end end)
     S.block()
     return true
