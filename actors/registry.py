@@ -460,6 +460,7 @@ register_kind("process.host", KindSpec((
     Field("host.workers", Integer(minimum=1), default=1),
     Field("host.max_processes", Integer(minimum=1)),
     Field("host.max_memory", ByteSize()),
+    Field("host.max_instructions", Integer(minimum=0), default=10_000_000),
     _AUTO_START,
 )))
 register_kind("process.lua", _lua_code(LUA_MODULES, method=True))

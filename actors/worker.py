@@ -49,7 +49,8 @@ class Worker:
 
     def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list["Entry"], *,
                  max_processes: int | None = None, max_memory: int | None = None,
-                 reductions: int = 2000, clock: Callable[[], float] | None = None):
+                 max_instructions: int = 10_000_000, reductions: int = 2000,
+                 clock: Callable[[], float] | None = None):
         self.router = router
         self.host_id = host_id
         self.pid_prefix = pid_prefix
@@ -71,6 +72,7 @@ class Worker:
             b"pid_prefix": pid_prefix.encode(),
             b"max_processes": max_processes,
             b"reductions": reductions,
+            b"max_instructions": max_instructions,
             b"load_module": self._load_module,
             b"now": lambda: self._clock(),
             b"wall_ns": router.wall_ns,

@@ -26,6 +26,7 @@ class ProcessHost:
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*LUA_KINDS),
             max_processes=entry.get("host.max_processes", None),
+            max_instructions=entry.get("host.max_instructions", 10_000_000),
             max_memory=parse_byte_size(max_memory) if max_memory is not None else None,
         )
 

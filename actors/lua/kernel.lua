@@ -7,7 +7,9 @@
 return function(deps)
   local load_module = deps.load_module
   local errors = load_module("errors")({})
-  local sched = load_module("sched")({ now = deps.now, reductions = deps.reductions })
+  local sched = load_module("sched")({
+    now = deps.now, reductions = deps.reductions, max_instructions = deps.max_instructions, errors = errors,
+  })
   local channel = load_module("channel")({ sched = sched, errors = errors })
   local bridge = load_module("bridge")({ sched = sched })
   local timevalue = load_module("timevalue")({ errors = errors })

@@ -185,6 +185,13 @@ return function(deps)
       return fn(unpack(args, 1, args.n))
     end, on_error)
     if not ok then
+      -- a memory error skips the handler and arrives as a plain string
+      if not errors.is_error(value) then
+        value = errors.new({
+          kind = errors.RATE_LIMITED,
+          message = tostring(value) .. " (the host's Lua state reached host.max_memory)",
+        })
+      end
       finish(proc, nil, value)
     elseif value == nil and failure ~= nil then
       if not errors.is_error(failure) then failure = errors.new(tostring(failure)) end

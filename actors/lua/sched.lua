@@ -10,6 +10,8 @@ return function(deps)
     coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.close
   local now = deps.now                 -- monotonic seconds, from trio's clock
   local REDUCTIONS = deps.reductions   -- operations a task may do per turn
+  local BUDGET = deps.max_instructions -- Lua instructions a task may run per turn (0: unguarded)
+  local errors = deps.errors
 
   local S = { BLOCK = setmetatable({}, { __name = "luactor.block" }) }
   local BLOCK = S.BLOCK
@@ -30,9 +32,41 @@ return function(deps)
   S.ready = ready
 
 
+  -- The runaway guard. Lua cannot be preempted, so a loop that never yields
+  -- would hold the worker forever. A count hook fires every HOOK_EVERY
+  -- instructions and adds them to the task's count for the current turn;
+  -- past BUDGET the task is tripped: from then on every instruction of user
+  -- code raises, so no pcall can keep it alive, while runtime code (the
+  -- "@luactor/" chunks) unwinds and finishes the process normally.
+  local HOOK_EVERY = BUDGET > 0 and math.min(BUDGET, 100000) or 0
+  local turn = 0
+  local getinfo, sethook = debug.getinfo, debug.sethook
+  local hook
+  hook = function()
+    local task = S.cur
+    if task == nil then return end
+    local tripped = task.tripped
+    if tripped == nil then
+      if task.hook_turn ~= turn then task.hook_turn, task.hook_count = turn, 0 end
+      local count = task.hook_count + HOOK_EVERY
+      task.hook_count = count
+      if count < BUDGET then return end
+      tripped = errors.new({
+        kind = errors.RATE_LIMITED,
+        message = "process ran " .. BUDGET .. " Lua instructions without yielding and was stopped " ..
+          "(host.max_instructions)",
+      })
+      task.tripped = tripped
+      sethook(coroutine.running(), hook, "", 1)
+    end
+    local source = getinfo(2, "S").source
+    if source:sub(1, 9) ~= "@luactor/" then error(tripped, 0) end
+  end
+
   --- Create a task for `proc` running `body()`; it starts on a later turn.
   function S.spawn_task(proc, body)
     local co = co_create(body)
+    if HOOK_EVERY > 0 then sethook(co, hook, "", HOOK_EVERY) end
     local task = { co = co, proc = proc }
     task_of_co[co] = task
     proc.tasks[task] = true
@@ -144,6 +178,7 @@ return function(deps)
         local a, b = task.a, task.b
         task.a, task.b = nil, nil
         S.cur, S.reds = task, REDUCTIONS
+        turn = turn + 1
         local ok, err = co_resume(task.co, a, b)
         S.cur = nil
         -- a task only ever yields BLOCK; anything else means it ended
