@@ -457,7 +457,24 @@ return function(deps)
       error(err(errors.ALREADY_EXISTS, "topic '" .. topic .. "' is already being listened to"), 2)
     end
     local ch = unbounded()
-    proc.topics[topic] = { ch = ch, message = type(options) == "table" and options.message == true }
+    local message_mode = type(options) == "table" and options.message == true
+    proc.topics[topic] = { ch = ch, message = message_mode }
+    -- Messages of this topic that arrived before the listen (typically right
+    -- after spawn) wait in the inbox; they move to the new channel, in order.
+    local inbox = proc.inbox
+    if inbox and inbox.bh <= inbox.bt then
+      local kept, n = {}, 0
+      for i = inbox.bh, inbox.bt do
+        local m = inbox.buf[i]
+        if m[1] == topic then
+          push(ch, message_mode and m or m[3])
+        else
+          n = n + 1
+          kept[n] = m
+        end
+      end
+      inbox.buf, inbox.bh, inbox.bt = kept, 1, n
+    end
     return ch
   end
 

@@ -1,11 +1,15 @@
-local time = require("time")
-
-local function main(name)
-  local inbox = process.inbox()
+-- A greeter answers "greet" messages until it is told to stop.
+local function main(language)
+  local hello = ({ en = "hello", fr = "bonjour", es = "hola" })[language] or "hi"
+  local greetings = process.listen("greet")
+  local stop = process.listen("stop")
   while true do
-    local msg = inbox:receive()
-    local data = msg:payload():data()
-    process.send(data.reply_to, "greeting", "hello, " .. tostring(data.name) .. " from " .. name)
+    local r = channel.select({ greetings:case_receive(), stop:case_receive() })
+    if r.channel == stop then
+      return "stopped"
+    end
+    local request = r.value
+    process.send(request.reply_to, "greeting", hello .. ", " .. request.name)
   end
 end
 

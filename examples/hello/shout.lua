@@ -1,0 +1,1 @@
+return { shout = function(text) return string.upper(text) .. "!" end }
