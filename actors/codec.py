@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 from lupa import lua54
 
-__all__ = ["to_lua", "from_lua", "PayloadError"]
+__all__ = ["to_lua", "from_lua", "plain_copy", "PayloadError"]
 
 
 class PayloadError(TypeError):
@@ -71,3 +72,15 @@ def from_lua(value: Any) -> Any:
             return [v for _, v in sorted(items, key=lambda kv: kv[0])]
         return dict(items)
     raise PayloadError(f"a Lua {kind} cannot leave Lua")
+
+
+def plain_copy(value: Any) -> Any:
+    """A private copy of plain data, refusing anything else.
+
+    Used for payloads that Python code sends, so a Python receiver never
+    shares a mutable object with the sender (tuples come out as lists).
+    """
+    try:
+        return msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False, strict_map_key=False)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise PayloadError(f"payload is not plain data (dict, list, str, bytes, int, float, bool, None): {error}") from None

@@ -31,6 +31,16 @@ def host_kinds() -> dict[str, Any]:
     return {ep.name: ep.load() for ep in entry_points(group="luactor.hosts")}
 
 
+def component_factories() -> list[Any]:
+    """Node components (e.g. the supervision tree) from ``luactor.components``.
+
+    A component is built as ``factory(node)`` after the hosts are up, started
+    with ``await component.start(nursery)`` and stopped, in reverse order,
+    with ``await component.stop()`` before the hosts stop.
+    """
+    return [ep.load() for ep in sorted(entry_points(group="luactor.components"), key=lambda ep: ep.name)]
+
+
 class Node:
     """A running application. Create it with :meth:`Node.open`."""
 
@@ -40,6 +50,7 @@ class Node:
         self.data_dir = Path(data_dir) if data_dir is not None else registry.app_dir / ".luactor"
         self.router = Router(name)
         self._hosts: list[Any] = []
+        self.components: list[Any] = []
         self._root: Endpoint | None = None
 
     @classmethod
@@ -78,8 +89,14 @@ class Node:
             await host.start(nursery)
             self.router.hosts[entry.id] = host
             self._hosts.append(host)
+        for factory in component_factories():
+            component = factory(self)
+            self.components.append(component)
+            await component.start(nursery)
 
     async def _stop(self) -> None:
+        for component in reversed(self.components):
+            await component.stop()
         for host in reversed(self._hosts):
             await host.stop()
 
@@ -90,15 +107,17 @@ class Node:
         self.router.register_function(fn_id, fn)
 
     async def spawn(self, entry_id: str, host: str, *args: Any, name: str | None = None,
-                    context: dict | None = None, messages: list[tuple[str, Any]] | None = None) -> str:
+                    context: dict | None = None, messages: list[tuple[str, Any]] | None = None,
+                    monitor_by: str | None = None) -> str:
         """Start ``entry_id`` on ``host``; returns its PID.
 
         ``name`` registers the process under a name atomically, ``context``
         is what ``ctx.get`` sees, ``messages`` are (topic, payload) pairs
-        delivered before anything else.
+        delivered before anything else, ``monitor_by`` is a PID (e.g. a
+        mailbox's) that gets the process's EXIT event, with no race.
         """
         pid = self.router.host(host).spawn(entry_id, list(args), {
-            "ctx": context, "name": name, "messages": list(messages or []),
+            "ctx": context, "name": name, "messages": list(messages or []), "monitor_by": monitor_by,
         })
         await trio.lowlevel.checkpoint()
         return pid

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 
 import trio
 
+from .codec import PayloadError, plain_copy
 from .errors import ActorError
 from .mailbox import Endpoint, ExitWaiter, Message
 from .names import NameRegistry
@@ -125,6 +126,10 @@ class Router:
     def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
         """Validated send from Python code."""
         check_topic(topic)
+        try:
+            payload = plain_copy(payload)
+        except PayloadError as error:
+            raise ActorError("INVALID", str(error)) from None
         self.route(sender, self.resolve(dest), topic, payload)
 
     def route(self, sender: str, dest: str, topic: str, payload: Any) -> None:

@@ -150,8 +150,9 @@ class Worker:
     # -- calls from the node ------------------------------------------------
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        pid, problem = self._spawn(entry_id.encode(), to_lua(self.lua, list(args), "args"),
-                                   self._lua_options(options))
+        lua_args = to_lua(self.lua, list(args), "args")
+        lua_args[b"n"] = len(args)  # keeps positions after a None argument
+        pid, problem = self._spawn(entry_id.encode(), lua_args, self._lua_options(options))
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
         self.wake()
