@@ -1,0 +1,37 @@
+"""`luactor bench [--quick] [--scenario S] [--peer P]`: run, print, report.
+
+The quick run is for a developer's loop (small workloads, one run each, no
+files written); the full run is what RESULTS.md and the chart come from.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks import harness, report
+from benchmarks.scenarios import PEERS, SCENARIOS
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="luactor bench",
+        description="Message and workflow benchmarks of luactor side by side "
+                    "with trio, asyncio, Pykka, Erlang/OTP and Temporal.")
+    p.add_argument("--quick", action="store_true",
+                   help="small workloads, one run each, nothing written")
+    p.add_argument("--scenario", action="append", choices=list(SCENARIOS),
+                   help="run only this scenario (repeatable)")
+    p.add_argument("--peer", action="append", choices=list(PEERS),
+                   help="run only this peer (repeatable)")
+    p.add_argument("--no-write", action="store_true",
+                   help="full run without writing RESULTS.md and the chart")
+    args = p.parse_args(argv)
+
+    results = harness.run(args.quick, args.scenario, args.peer,
+                          progress=lambda line: print(line, file=sys.stderr,
+                                                      flush=True))
+    print(report.tables(results))
+    if not (args.quick or args.no_write):
+        md, png = report.write(results)
+        print(f"wrote {md} and {png}")
+    return 1 if any(r.status == "failed" for r in results) else 0

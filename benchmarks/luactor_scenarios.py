@@ -1,0 +1,163 @@
+"""luactor's column: each scenario is the Lua app in benchmarks/apps/<name>/,
+driven through the public Python API exactly as a user would.
+
+The Lua driver of a scenario times its own measured part (`time.now()`), the
+way every peer leaves its setup out of the clock, and returns
+`{elapsed_ns, work}`.  Each run gets a temp copy of the app whose workflow
+store points into the same temp directory, so runs never share state.
+
+    python -m benchmarks.luactor_scenarios SCENARIO [--n N] [--actors A] ...
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+import trio
+import yaml
+
+from actors import Node
+from benchmarks.measure import Sample, main, rss_bytes
+
+APPS = Path(__file__).resolve().parent / "apps"
+HOST = "bench:host"
+WORKFLOW_HOST = "bench:workflows"
+WORKFLOW_TIMER = "1s"  # the same timer as the Temporal peer's workflow
+RECOVERY_TIMER_S = 3   # longer than loading takes, so workflows are in flight
+
+
+def prepare_app(scenario: str, workdir: Path) -> Path:
+    """Copy the scenario's app into `workdir`, its workflow store beside it."""
+    app = workdir / "app"
+    shutil.copytree(APPS / scenario, app)
+    for path in app.glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        for entry in doc["entries"]:
+            if entry["kind"] == "workflow.host":
+                entry["store"] = str(workdir / "store")
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return app
+
+
+@asynccontextmanager
+async def scenario_node(scenario: str) -> AsyncIterator[Node]:
+    with tempfile.TemporaryDirectory(prefix=f"luactor-bench-{scenario}-") as tmp:
+        app = prepare_app(scenario, Path(tmp))
+        async with Node.open(app, data_dir=Path(tmp) / "data") as node:
+            yield node
+
+
+async def _drive(scenario: str, n: int, *args) -> Sample:
+    """Run the scenario's driver process to its end; it reports its timing."""
+    async with scenario_node(scenario) as node:
+        result = await node.exec(f"bench:{scenario}", HOST, n, *args)
+    return Sample(result["work"], result["elapsed_ns"] / 1e9, n)
+
+
+async def pingpong(n: int) -> Sample:
+    return await _drive("pingpong", n, HOST)
+
+
+async def ring(n: int, actors: int) -> Sample:
+    return await _drive("ring", n, actors, HOST)
+
+
+async def fanin(n: int, senders: int) -> Sample:
+    return await _drive("fanin", n, senders, HOST)
+
+
+async def skynet(n: int) -> Sample:
+    return await _drive("skynet", n, HOST)
+
+
+async def spawn(n: int) -> Sample:
+    return await _drive("spawn", n, HOST)
+
+
+async def workflow_steps(n: int) -> Sample:
+    return await _drive("workflow_steps", n, WORKFLOW_HOST, WORKFLOW_TIMER)
+
+
+async def idle_memory(n: int) -> Sample:
+    """RSS read here, in the node's own process, while all n are blocked."""
+    async with scenario_node("idle_memory") as node:
+        async with node.mailbox() as me:
+            base = rss_bytes()
+            spawner = await node.spawn("bench:idle_memory", HOST, n, HOST, me.pid)
+            up = await me.receive()
+            grown = rss_bytes() - base
+            await node.send(spawner, "release", True)
+    return Sample(grown, up.payload["elapsed_ns"] / 1e9, n)
+
+
+async def recovery(n: int) -> Sample:
+    """Kill a node with n workflows asleep on a timer, reopen the store once
+    every deadline has passed, and time until all of them have finished."""
+    with tempfile.TemporaryDirectory(prefix="luactor-bench-recovery-") as tmp:
+        app, data = prepare_app("recovery", Path(tmp)), Path(tmp) / "data"
+        started, finished = set(), set()
+        loader = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.luactor_scenarios", "_load",
+             str(app), str(data), str(n)], stdout=subprocess.PIPE, text=True)
+        for line in loader.stdout:  # the parent runs no node yet: may block
+            _tally(line, started, finished)
+            if len(started) == n:
+                break
+        last_start = time.time()
+        loader.kill()
+        for line in loader.stdout:
+            _tally(line, started, finished)
+        if loader.wait() != -9 or len(started) < n:
+            raise RuntimeError(f"loader ended early ({len(started)}/{n} started)")
+        in_flight = n - len(finished)
+        await trio.sleep(max(0.0, last_start + RECOVERY_TIMER_S + 0.5 - time.time()))
+
+        all_done = trio.Event()
+
+        def on_finished(i: int) -> None:
+            finished.add(i)
+            if len(finished) == n:
+                all_done.set()
+
+        t0 = time.perf_counter()
+        async with Node.open(app, data_dir=data) as node:
+            # Assumes replay does not call a function before open returns.
+            node.register_function("bench:started", lambda i: None)
+            node.register_function("bench:finished", on_finished)
+            await all_done.wait()
+            elapsed = time.perf_counter() - t0
+    return Sample(in_flight, elapsed, in_flight,
+                  f"{in_flight:,} of {n:,} in flight at SIGKILL")
+
+
+def _tally(line: str, started: set, finished: set) -> None:
+    kind, _, i = line.partition(" ")
+    if i.strip().isdigit():
+        (started if kind == "started" else finished).add(int(i))
+
+
+async def _load(app: str, data: str, n: int) -> None:
+    """The node that gets killed: starts n sleepers, reports each call."""
+    async with Node.open(app, data_dir=data) as node:
+        node.register_function("bench:started", lambda i: print("started", i, flush=True))
+        node.register_function("bench:finished", lambda i: print("finished", i, flush=True))
+        for i in range(n):
+            await node.spawn("bench:sleeper", WORKFLOW_HOST, i, f"{RECOVERY_TIMER_S}s")
+        await trio.sleep_forever()
+
+
+RUNNERS = {"pingpong": pingpong, "ring": ring, "fanin": fanin,
+           "skynet": skynet, "spawn": spawn, "idle_memory": idle_memory,
+           "workflow_steps": workflow_steps, "recovery": recovery}
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_load"]:
+        trio.run(_load, sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main("luactor", RUNNERS, drive=trio.run)

