@@ -197,6 +197,10 @@ class Node:
     def process_count(self, host: str) -> int:
         return self.router.host(host).process_count()
 
+    def memory(self, host: str) -> int:
+        """Bytes held by ``host``'s Lua state after a full collection."""
+        return self.router.host(host).memory()
+
     @property
     def host_ids(self) -> list[str]:
         return list(self.router.hosts)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import trio
 from lupa import lua54
 
-from .codec import from_lua, to_lua
+from .codec import PayloadError, from_lua, to_lua
 from .errors import ActorError
 
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ _LUA_DIR = resources.files("actors") / "lua"
 def _deny_python_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     """lupa's attribute filter: Lua code may never look into a Python object."""
     raise AttributeError("Python objects are not accessible from Lua")
+
+
+def _arguments(table: Any) -> list:
+    """An argument list packed in Lua as ``{n=, ...}`` (nil arguments keep their place)."""
+    return [from_lua(table[i]) for i in range(1, table[b"n"] + 1)]
 
 
 class Worker:
@@ -92,6 +97,7 @@ class Worker:
         self._send = kernel[b"send"]
         self._signal = kernel[b"signal"]
         self._count = kernel[b"count"]
+        self._memory = kernel[b"memory"]
         self._alive = kernel[b"alive"]
         self._terminate_all = kernel[b"terminate_all"]
         define = kernel[b"define"]
@@ -181,6 +187,10 @@ class Worker:
     def count(self) -> int:
         return self._count()
 
+    def memory(self) -> int:
+        """Bytes the Lua state holds after a full garbage collection."""
+        return self._memory()
+
     def is_alive(self, pid: str) -> bool:
         return bool(self._alive(pid.encode()))
 
@@ -190,7 +200,11 @@ class Worker:
         self._drain_outbox()
 
     def _answer(self, request_id: int, ok: bool, value: Any) -> None:
-        self._reply(request_id, ok, to_lua(self.lua, value, "reply"))
+        try:
+            answer = to_lua(self.lua, value, "result")
+        except PayloadError as error:
+            ok, answer = False, to_lua(self.lua, {"kind": "INVALID", "message": str(error)})
+        self._reply(request_id, ok, answer)
         self.wake()
 
     # -- commands from the kernel ---------------------------------------
@@ -223,9 +237,8 @@ class Worker:
         self._nursery.start_soon(serve)
 
     def _on_call(self, cmd: Any) -> None:
-        fn_id, args, ctx = cmd[3].decode(), from_lua(cmd[4]), from_lua(cmd[5])
-        positional = args if isinstance(args, list) else []
-        self._start_request(cmd[2], lambda: self.router.call_python(fn_id, positional, ctx or {}))
+        fn_id, args, ctx = cmd[3].decode(), _arguments(cmd[4]), from_lua(cmd[5])
+        self._start_request(cmd[2], lambda: self.router.call_python(fn_id, args, ctx or {}))
 
     def _spawn_options(self, raw: Any) -> dict:
         opts = from_lua(raw) or {}
@@ -234,12 +247,12 @@ class Worker:
                 "monitor": bool(opts.get("monitor")), "link": bool(opts.get("link"))}
 
     def _on_spawn(self, cmd: Any) -> None:
-        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5])
+        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])
         opts = self._spawn_options(cmd[6])
-        self._start_request(cmd[2], lambda: self.router.spawn_for(entry_id, host, args or [], opts))
+        self._start_request(cmd[2], lambda: self.router.spawn_for(entry_id, host, args, opts))
 
     def _on_exec(self, cmd: Any) -> None:
-        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5])
+        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])
         opts = self._spawn_options(cmd[6])
-        self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args or [], opts))
+        self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
 

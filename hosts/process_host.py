@@ -48,3 +48,6 @@ class ProcessHost:
 
     def process_count(self) -> int:
         return self.worker.count()
+
+    def memory(self) -> int:
+        return self.worker.memory()

@@ -177,6 +177,12 @@ return function(deps)
   K.take = bridge.take
   function K.run(budget) return sched.run(budget, process.on_task_end) end
   function K.count() return process.count end
+  --- Bytes in use by this Lua state after a full collection.
+  function K.memory()
+    collectgarbage("collect")
+    collectgarbage("collect")
+    return math.floor(collectgarbage("count") * 1024)
+  end
   function K.alive(pid) return process.procs[pid] ~= nil end
 
   --- End every process (node shutdown).

@@ -282,6 +282,7 @@ return function(deps)
     if type(host) ~= "string" then return nil, err(errors.INVALID, "spawn: host must be a string, got " .. type(host)) end
     local args, e = copy_args(select("#", ...), ...)
     if not args then return nil, e end
+    S.tick()
     local ctx = spec.ctx or parent.ctx
     local opts = {
       ctx = ctx, name = spec.name, messages = spec.messages, parent = parent.pid,

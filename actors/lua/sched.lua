@@ -188,7 +188,16 @@ return function(deps)
       end
     end
     local more = rq_head <= rq_tail
-    if not more then rq_head, rq_tail = 1, 0 end
+    -- Keep the ring's indices (and so the table's capacity) bounded: a
+    -- queue that never drains would otherwise grow for ever.
+    if not more then
+      if rq_tail > 4096 then rq = {} end
+      rq_head, rq_tail = 1, 0
+    elseif rq_head > 4096 then
+      local n = rq_tail - rq_head + 1
+      local fresh = table.move(rq, rq_head, rq_tail, 1, {})
+      rq, rq_head, rq_tail = fresh, 1, n
+    end
     return more, next_deadline()
   end
 
