@@ -141,6 +141,27 @@ async def test_spawn_of_unknown_entry_from_python_is_not_found(app, autojump_clo
         await still_running(node, app)
 
 
+async def test_host_max_processes_is_a_limit(app, autojump_clock):
+    app.entries[0]["host"] = {"max_processes": 2}
+    app._write()
+    proc(app, "idle", "process.inbox():receive()")
+    proc(app, "third", """
+        local pid, err = process.spawn("test:idle", "test:host")
+        return { pid_nil = pid == nil, kind = err and err:kind() }
+    """)
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        await node.spawn("test:idle", app.host)
+        await node.spawn("test:third", app.host, monitor_by=me.pid)      # the second process
+        ev = await recv(me)
+        assert ev.payload["result"]["value"] == {"pid_nil": True, "kind": "UNAVAILABLE"}
+        assert node.process_count(app.host) == 1
+        await node.spawn("test:idle", app.host)
+        with pytest.raises(ActorError) as info:
+            await node.spawn("test:idle", app.host)
+        assert info.value.kind == "UNAVAILABLE"
+        assert node.process_count(app.host) == 2
+
+
 # -- receiving -------------------------------------------------------------------
 
 
