@@ -501,3 +501,14 @@ async def test_lua_function_calling_a_python_callable_calling_back_into_lua(app,
             return await node.call("test:add", a, b) * 10
         node.register_function("py:middle", middle)
         assert await node.call("test:outer", 2, 3) == 50
+
+
+async def test_a_function_returning_unserializable_data_fails_cleanly(app, autojump_clock):
+    fn(app, "returns_function", "return { f = print }")
+    standard_functions(app)
+    async with Node.open(app.root) as node:
+        with pytest.raises(ActorError) as info:
+            with trio.fail_after(60):
+                await node.call("test:returns_function")
+        assert info.value.kind == "INVALID"
+        assert await node.call("test:add", 1, 2) == 3

@@ -798,6 +798,59 @@ async def test_raised_error_object_keeps_its_kind(app, autojump_clock):
         await still_running(node, app)
 
 
+async def test_an_unserializable_return_value_fails_cleanly(app, autojump_clock):
+    proc(app, "returns_function", "return { f = print }")
+    add_alive(app)
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        with pytest.raises(ActorError) as info:
+            with trio.fail_after(60):
+                await node.exec("test:returns_function", app.host)
+        assert info.value.kind == "INVALID"
+        await still_running(node, app)
+
+
+async def test_each_monitor_gets_its_own_copy_of_the_exit_value(app, autojump_clock):
+    proc(app, "gated", "process.inbox():receive(); return { n = 1 }")
+    proc(app, "watch_and_mutate", """
+        local target = ...
+        process.monitor(target)
+        local value = process.events():receive().result.value
+        local seen = value.n
+        value.n = process.pid()
+        require("time").sleep("1s")          -- the other monitor runs meanwhile
+        return { seen = seen, kept_own = value.n == process.pid() }
+    """)
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        target = await node.spawn("test:gated", app.host)
+        watchers = [await node.spawn("test:watch_and_mutate", app.host, target, monitor_by=me.pid)
+                    for _ in range(2)]
+        await trio.sleep(1)
+        await node.send(target, "go")
+        for _ in watchers:
+            ev = await recv(me)
+            assert ev.payload["result"]["value"] == {"seen": 1, "kept_own": True}, \
+                "two monitors shared one exit value table"
+
+
+async def test_error_objects_in_payloads_are_copied_and_checked(app, autojump_clock):
+    proc(app, "sends_errors", """
+        local to = ...
+        local details = { n = 1 }
+        process.send(process.pid(), "t", errors.new({ message = "x", details = details }))
+        local got = process.inbox():receive():payload():data()
+        got.details.n = 2
+        local ok, err = process.send(process.pid(), "t", errors.new({ message = "y", details = { f = print } }))
+        local ok2, err2 = process.send(to, "t", errors.new({ message = "z", details = { f = print } }))
+        return { sender_sees = details.n, local_kind = err and err:kind(), python_kind = err2 and err2:kind() }
+    """)
+    add_alive(app)
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        with trio.fail_after(60):
+            out = await node.exec("test:sends_errors", app.host, me.pid)
+        assert out == {"sender_sees": 1, "local_kind": "INVALID", "python_kind": "INVALID"}
+        await still_running(node, app)
+
+
 async def test_entry_without_the_method_fails_clearly(app, autojump_clock):
     app.lua("no_method", "return { other = function() end }", method="main")
     app.lua("not_table", "return 42", method="main")
