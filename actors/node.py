@@ -183,10 +183,12 @@ class Node:
         await trio.lowlevel.checkpoint()
 
     def register_name(self, name: str, pid: str) -> None:
+        """Give ``pid`` a node-local name, released when the process exits."""
         if not isinstance(name, str) or not name:
             raise ActorError("INVALID", f"name must be a non-empty string, got {name!r}")
         if not self.router.names.register(name, pid):
             raise ActorError("ALREADY_EXISTS", f"name {name!r} is already registered")
+        self.router.mark_named(pid)
 
     def lookup(self, name: str) -> str:
         return self.router.resolve(name)

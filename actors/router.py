@@ -185,6 +185,12 @@ class Router:
             for linked in endpoint.links:
                 self.deliver_event(linked, {"kind": "LINK_DOWN", "from": dest, "reason": f"terminated by {sender}"})
 
+    def mark_named(self, pid: str) -> None:
+        """Tell ``pid``'s host to release its names on exit."""
+        target = host_of(pid)
+        if target != PYTHON_HOST and target in self.hosts:
+            self.hosts[target].signal("named", pid, pid, None)
+
     def _noproc(self, op: str, sender: str, dest: str) -> None:
         error = {"kind": "NOT_FOUND", "message": f"no such process: {dest}"}
         if op == "monitor":

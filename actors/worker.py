@@ -243,7 +243,7 @@ class Worker:
     def _spawn_options(self, raw: Any) -> dict:
         opts = from_lua(raw) or {}
         return {"ctx": opts.get("ctx"), "name": opts.get("name"), "parent": opts.get("parent"),
-                "messages": [tuple(m) for m in opts.get("messages") or []],
+                "messages": [(m[0], m[1] if len(m) > 1 else None) for m in opts.get("messages") or []],
                 "monitor": bool(opts.get("monitor")), "link": bool(opts.get("link"))}
 
     def _on_spawn(self, cmd: Any) -> None:

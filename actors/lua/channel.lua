@@ -4,6 +4,11 @@
 -- in the runtime goes through here. A waiter is either a task (a plain
 -- receive or send) or a select case `{sel=, i=, value=}`; a select that has
 -- fired is marked done and its other cases are dropped lazily.
+--
+-- User code holds an empty handle; the channel's state (buffer, waiting
+-- tasks) lives in a record reachable only through the private `impl` table,
+-- so no process can reach another's tasks through a channel it shares.
+-- The runtime passes records around and hands out `record.handle`.
 return function(deps)
   local S, errors = deps.sched, deps.errors
   local ready, block, tick = S.ready, S.block, S.tick
@@ -14,27 +19,41 @@ return function(deps)
   Channel.__name = "channel"
   Channel.__metatable = false
 
-  local function is_channel(v)
-    return type(v) == "table" and debug.getmetatable(v) == Channel
+  local impl = setmetatable({}, { __mode = "k" }) -- handle -> record
+
+  local function record_of(handle)
+    local c = impl[handle]
+    if c == nil then
+      error(errors.new({ kind = errors.INVALID, message = "expected a channel, got " .. type(handle) }), 3)
+    end
+    return c
   end
 
+  --- A channel record with room for `size` buffered values.
+  local function make(size)
+    local c = {
+      buf = {}, bh = 1, bt = 0, size = size, closed = false,
+      rq = {}, rqh = 1, rqt = 0,   -- waiting receivers
+      sq = {}, sqh = 1, sqt = 0,   -- waiting senders
+    }
+    local handle = setmetatable({}, Channel)
+    c.handle = handle
+    impl[handle] = c
+    return c
+  end
+
+  --- `channel.new(size)` for users: returns a handle.
   local function new(size)
     if size == nil then size = 0 end
     if type(size) ~= "number" or size < 0 or size ~= size // 1 then
       error(errors.new({ kind = errors.INVALID, message = "channel size must be a non-negative integer, got " .. tostring(size) }), 2)
     end
-    return setmetatable({
-      buf = {}, bh = 1, bt = 0, size = size, closed = false,
-      rq = {}, rqh = 1, rqt = 0,   -- waiting receivers
-      sq = {}, sqh = 1, sqt = 0,   -- waiting senders
-    }, Channel)
+    return make(size).handle
   end
 
-  --- An unbounded channel, for mailboxes: sends never block.
+  --- An unbounded channel record, for mailboxes: sends never block.
   local function unbounded()
-    local ch = new(0)
-    ch.size = math.huge
-    return ch
+    return make(math.huge)
   end
 
   -- Pop the first live receiver waiter, or nil.
@@ -156,32 +175,33 @@ return function(deps)
   end
 
   function Channel:receive()
+    local c = impl[self] or record_of(self)
     local r = S.reds - 1
     S.reds = r
     if r <= 0 then S.yield_now() end
     -- fast path: a buffered value and no blocked sender
-    local bh = self.bh
-    if bh <= self.bt and self.sqh > self.sqt then
-      local v = self.buf[bh]
-      self.buf[bh] = nil
-      if bh == self.bt then self.bh, self.bt = 1, 0 else self.bh = bh + 1 end
+    local bh = c.bh
+    if bh <= c.bt and c.sqh > c.sqt then
+      local v = c.buf[bh]
+      c.buf[bh] = nil
+      if bh == c.bt then c.bh, c.bt = 1, 0 else c.bh = bh + 1 end
       return v, true
     end
-    local found, v, ok = try_receive(self)
+    local found, v, ok = try_receive(c)
     if found then return v, ok end
-    local task = S.cur
-    local rqt = self.rqt + 1
-    self.rqt = rqt
-    self.rq[rqt] = task
+    local rqt = c.rqt + 1
+    c.rqt = rqt
+    c.rq[rqt] = S.cur
     return block()
   end
 
   function Channel:send(value)
+    local c = record_of(self)
     tick()
-    if try_send(self, value) then return true end
-    local sqt = self.sqt + 1
-    self.sqt = sqt
-    self.sq[sqt] = { task = S.cur, value = value }
+    if try_send(c, value) then return true end
+    local sqt = c.sqt + 1
+    c.sqt = sqt
+    c.sq[sqt] = { task = S.cur, value = value }
     local ok = block()
     if not ok then
       error(errors.new({ kind = errors.INVALID, message = "send on a closed channel" }), 2)
@@ -189,27 +209,32 @@ return function(deps)
     return true
   end
 
-  function Channel:close()
-    if self.closed then
-      error(errors.new({ kind = errors.INVALID, message = "close of a closed channel" }), 2)
-    end
-    self.closed = true
-    -- Receivers get (nil, false) once the buffer is drained; any waiting
-    -- receiver means the buffer is empty.
-    local w = pop_receiver(self)
+  --- Close a record: receivers get (nil, false) once the buffer is drained;
+  --- any waiting receiver means the buffer is empty.
+  local function close(c)
+    c.closed = true
+    local w = pop_receiver(c)
     while w do
       wake_receiver(w, nil, false)
-      w = pop_receiver(self)
+      w = pop_receiver(c)
     end
-    w = pop_sender(self)
+    w = pop_sender(c)
     while w do
       wake_sender(w, false)
-      w = pop_sender(self)
+      w = pop_sender(c)
     end
   end
 
-  function Channel:case_receive() return { ch = self, recv = true } end
-  function Channel:case_send(value) return { ch = self, send = true, value = value } end
+  function Channel:close()
+    local c = record_of(self)
+    if c.closed then
+      error(errors.new({ kind = errors.INVALID, message = "close of a closed channel" }), 2)
+    end
+    close(c)
+  end
+
+  function Channel:case_receive() record_of(self); return { ch = self, recv = true } end
+  function Channel:case_send(value) record_of(self); return { ch = self, send = true, value = value } end
 
   --- `channel.select{cases..., default=true}`: the first ready case wins;
   --- the scan starts at a rotating offset so no case starves another.
@@ -220,20 +245,23 @@ return function(deps)
     if n == 0 and not cases.default then
       error(errors.new({ kind = errors.INVALID, message = "select needs at least one case or default" }), 2)
     end
+    local records = {}
     for i = 1, n do
       local c = cases[i]
-      if type(c) ~= "table" or not is_channel(c.ch) then
+      local rec = type(c) == "table" and impl[c.ch]
+      if not rec then
         error(errors.new({ kind = errors.INVALID, message = "select case " .. i .. " is not a channel case" }), 2)
       end
+      records[i] = rec
     end
     rotation = rotation + 1
     for k = 0, n - 1 do
       local i = (rotation + k) % n + 1
       local c = cases[i]
       if c.recv then
-        local found, v, ok = try_receive(c.ch)
+        local found, v, ok = try_receive(records[i])
         if found then return { channel = c.ch, value = v, ok = ok } end
-      elseif try_send(c.ch, c.value) then
+      elseif try_send(records[i], c.value) then
         return { channel = c.ch, value = c.value, ok = true }
       end
     end
@@ -242,15 +270,15 @@ return function(deps)
     local sel = { task = task, done = false }
     for i = 1, n do
       local c = cases[i]
-      local ch = c.ch
+      local rec = records[i]
       if c.recv then
-        local t = ch.rqt + 1
-        ch.rqt = t
-        ch.rq[t] = { sel = sel, i = i }
+        local t = rec.rqt + 1
+        rec.rqt = t
+        rec.rq[t] = { sel = sel, i = i }
       else
-        local t = ch.sqt + 1
-        ch.sqt = t
-        ch.sq[t] = { sel = sel, i = i, value = c.value }
+        local t = rec.sqt + 1
+        rec.sqt = t
+        rec.sq[t] = { sel = sel, i = i, value = c.value }
       end
     end
     local i, v = block()
@@ -268,10 +296,9 @@ return function(deps)
 
   return {
     api = { new = new, select = select },
-    new = new,
+    make = make,
     unbounded = unbounded,
     push = push,
-    is_channel = is_channel,
-    Channel = Channel,
+    close = close,
   }
 end

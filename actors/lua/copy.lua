@@ -25,7 +25,7 @@ return function(deps)
       local mt = getmetatable(v)
       if mt == Payload then return copy_value(v[1], path, active) end
       if mt ~= nil then
-        if errors.is_error(v) then return errors.to_plain(v) end
+        if errors.is_error(v) then return copy_value(errors.to_plain(v), path, active) end
         return refuse(mt.__name and (mt.__name .. " object") or "a table with a metatable", path)
       end
       return copy_table(v, path, active)

@@ -10,18 +10,25 @@ return function(deps)
 
   local function err(kind, message) return errors.new({ kind = kind, message = message }) end
 
-  local Future = {}
+  -- A Future is an empty handle; its state `f` lives in `state`, out of
+  -- reach of user code (it holds a task and a scheduler timer entry).
+  local Future = { __name = "future", __metatable = false }
   Future.__index = Future
-  Future.__name = "future"
-  Future.__metatable = false
+  local state = setmetatable({}, { __mode = "k" })
+
+  local function state_of(handle)
+    local f = state[handle]
+    if f == nil then error(errors.new({ kind = errors.INVALID, message = "expected a future, got " .. type(handle) }), 3) end
+    return f
+  end
 
   local function complete(f, value, failure)
     if f.done then return end
     f.done, f.value, f.failure = true, value, failure
     if f.timer then f.timer.stopped = true end
-    if f.ch then
-      if failure == nil then chan.push(f.ch, value) end
-      f.ch:close()
+    if f.c then
+      if failure == nil then chan.push(f.c, value) end
+      chan.close(f.c)
     end
     local task = f.waiter
     if task then
@@ -30,9 +37,23 @@ return function(deps)
     end
   end
 
-  --- Start a call; returns a Future. `options.timeout` is in milliseconds.
+  --- Stop waiting with `failure`: a function process is terminated, a
+  --- Python call's answer is ignored.
+  local function abort(f, failure)
+    if f.done then return false end
+    complete(f, nil, failure)
+    if f.pid then
+      local proc = P.procs[f.pid]
+      if proc then P.kill(proc, failure) end
+    elseif f.request then
+      bridge.forget(f.request)
+    end
+    return true
+  end
+
+  --- Start a call; returns its private state (see `state`).
   local function start(id, ctx, options, args)
-    local f = setmetatable({ done = false, id = id }, Future)
+    local f = { done = false, id = id }
     local entry = entries[id]
     if entry ~= nil then
       if entry.kind ~= "function.lua" then
@@ -53,7 +74,7 @@ return function(deps)
     local timeout = options and options.timeout
     if timeout and not f.done then
       f.timer = S.add_timer({ deadline = deps.now() + timeout / 1000, fire = function()
-        f:abort(err(errors.TIMEOUT, "funcs: call to '" .. id .. "' timed out after " .. timeout .. "ms"))
+        abort(f, err(errors.TIMEOUT, "funcs: call to '" .. id .. "' timed out after " .. timeout .. "ms"))
       end })
     end
     return f
@@ -83,34 +104,23 @@ return function(deps)
   end
 
   function Future:response()
-    if not self.ch then
-      self.ch = chan.new(1)
-      if self.done then
-        if self.failure == nil then chan.push(self.ch, self.value) end
-        self.ch:close()
+    local f = state_of(self)
+    if not f.c then
+      f.c = chan.make(1)
+      if f.done then
+        if f.failure == nil then chan.push(f.c, f.value) end
+        chan.close(f.c)
       end
     end
-    return self.ch
+    return f.c.handle
   end
   Future.channel = Future.response
-  function Future:is_complete() return self.done end
-  function Future:result() if self.done then return self.value end return nil end
-  function Future:error() if self.done then return self.failure end return nil end
-  --- Stop waiting with `failure`: a function process is terminated, a
-  --- Python call's answer is ignored.
-  function Future:abort(failure)
-    if self.done then return false end
-    complete(self, nil, failure)
-    if self.pid then
-      local proc = P.procs[self.pid]
-      if proc then P.kill(proc, failure) end
-    elseif self.request then
-      bridge.forget(self.request)
-    end
-    return true
-  end
+  function Future:is_complete() return state_of(self).done end
+  function Future:result() local f = state_of(self); if f.done then return f.value end return nil end
+  function Future:error() local f = state_of(self); if f.done then return f.failure end return nil end
   function Future:cancel()
-    return self:abort(err(errors.CANCELED, "call to '" .. self.id .. "' canceled"))
+    local f = state_of(self)
+    return abort(f, err(errors.CANCELED, "call to '" .. f.id .. "' canceled"))
   end
 
   local Executor = {}
@@ -142,7 +152,9 @@ return function(deps)
     local proc = P.current_proc()
     local ctx = self.ctx and merge(proc.ctx, self.ctx, "context") or proc.ctx
     S.tick()
-    return start(id, ctx, self.options, args)
+    local handle = setmetatable({}, Future)
+    state[handle] = start(id, ctx, self.options, args)
+    return handle
   end
 
   function Executor:call(id, ...)

@@ -43,7 +43,7 @@ return function(deps)
     local n = select("#", ...)
     local parts = {}
     for i = 1, n do parts[i] = tostring((select(i, ...))) end
-    local t = sched.current()
+    local t = sched.cur
     log("info", t and t.proc.pid, table.concat(parts, "\t"), nil)
   end
 
@@ -80,7 +80,7 @@ return function(deps)
         fields_copy, e = copy(fields)
         if e then error(e, 2) end
       end
-      local t = sched.current()
+      local t = sched.cur
       log(level, t and t.proc.pid, tostring(message), fields_copy)
     end
   end

@@ -118,10 +118,10 @@ return function(deps)
     if proc.on_exit then proc.on_exit(value, failure) end
     local monitors = proc.monitors
     if monitors then
-      local result = { value = value, error = failure }
       for pid in next, monitors do
         if procs[pid] then
-          send_event(pid, { kind = EXIT, from = proc.pid, result = result })
+          -- each monitor gets its own copy (the value was checked on exit)
+          send_event(pid, { kind = EXIT, from = proc.pid, result = { value = copy(value), error = failure } })
         else
           send_event(pid, { kind = EXIT, from = proc.pid, result = plain_result(value, failure) })
         end
@@ -165,8 +165,19 @@ return function(deps)
   end
   P.kill = kill
 
+  -- Lua reports an allocation failure with this exact message, sometimes
+  -- through the message handler and sometimes (LUA_ERRMEM) around it.
+  local MEMORY_ERROR = "not enough memory"
+  local function out_of_memory()
+    return errors.new({
+      kind = errors.RATE_LIMITED,
+      message = MEMORY_ERROR .. " (the host's Lua state reached host.max_memory)",
+    })
+  end
+
   local function on_error(e)
     if errors.is_error(e) then return e end
+    if e == MEMORY_ERROR then return out_of_memory() end
     return errors.from_lua(e, deps.traceback(tostring(e), 2))
   end
 
@@ -185,19 +196,19 @@ return function(deps)
       return fn(unpack(args, 1, args.n))
     end, on_error)
     if not ok then
-      -- a memory error skips the handler and arrives as a plain string
-      if not errors.is_error(value) then
-        value = errors.new({
-          kind = errors.RATE_LIMITED,
-          message = tostring(value) .. " (the host's Lua state reached host.max_memory)",
-        })
-      end
+      if not errors.is_error(value) then value = out_of_memory() end
       finish(proc, nil, value)
     elseif value == nil and failure ~= nil then
       if not errors.is_error(failure) then failure = errors.new(tostring(failure)) end
       finish(proc, nil, failure)
     else
-      finish(proc, value, nil)
+      -- the result leaves the process: it must be plain data
+      local result, e = copy(value)
+      if e then
+        finish(proc, nil, errors.wrap(e, proc.entry.id .. ": exit value"))
+      else
+        finish(proc, result, nil)
+      end
     end
   end
 
@@ -343,7 +354,13 @@ return function(deps)
     elseif op == "terminate" then
       if target then kill(target, err(errors.CANCELED, "terminated by " .. tostring(from))) end
     elseif op == "event" then
-      if target then send_event(pid, data) end
+      if target then
+        local result = data.result
+        if result and type(result.error) == "table" then result.error = errors.from_plain(result.error) end
+        send_event(pid, data)
+      end
+    elseif op == "named" then
+      if target then target.named = true end
     end
   end
   local signal = P.signal
@@ -447,8 +464,8 @@ return function(deps)
   function api.pid() return current_proc().pid end
   function api.id() local p = current_proc(); return p.frame_id or p.pid end
 
-  function api.inbox() return inbox_of(current_proc()) end
-  function api.events() return events_of(current_proc()) end
+  function api.inbox() return inbox_of(current_proc()).handle end
+  function api.events() return events_of(current_proc()).handle end
 
   function api.listen(topic, options)
     local proc = current_proc()
@@ -476,13 +493,13 @@ return function(deps)
       end
       inbox.buf, inbox.bh, inbox.bt = kept, 1, n
     end
-    return ch
+    return ch.handle
   end
 
   function api.unlisten(ch)
     local proc = current_proc()
     for topic, l in pairs(proc.topics) do
-      if l.ch == ch then
+      if l.ch.handle == ch then
         proc.topics[topic] = nil
         return true
       end
@@ -514,16 +531,30 @@ return function(deps)
 
   -- Spawners: immutable option sets with spawn methods ----------------------
 
-  local Spawner = {}
+  -- A spawner is an empty handle over a private, immutable option set
+  -- (`specs`): user code can neither read nor plant options such as the
+  -- internal on_exit callback of exec.
+  local Spawner = { __name = "spawner", __metatable = false }
   Spawner.__index = Spawner
-  Spawner.__name = "spawner"
-  Spawner.__metatable = false
+  local specs = setmetatable({}, { __mode = "k" })
+
+  local function spec_of(handle)
+    local spec = specs[handle]
+    if spec == nil then error(err(errors.INVALID, "expected a spawner, got " .. type(handle)), 3) end
+    return spec
+  end
 
   local function derive(spec, key, value)
     local s = {}
     for k, v in next, spec do s[k] = v end
     s[key] = value
-    return setmetatable(s, Spawner)
+    return s
+  end
+
+  local function handle_for(spec)
+    local handle = setmetatable({}, Spawner)
+    specs[handle] = spec
+    return handle
   end
 
   local function merged(old, new, what)
@@ -536,40 +567,52 @@ return function(deps)
     return out
   end
 
-  function Spawner:with_context(t) return derive(self, "ctx", merged(self.ctx or current_proc().ctx, t, "with_context")) end
-  function Spawner:with_options(t) return derive(self, "options", merged(self.options, t, "with_options")) end
+  function Spawner:with_context(t)
+    local spec = spec_of(self)
+    return handle_for(derive(spec, "ctx", merged(spec.ctx or current_proc().ctx, t, "with_context")))
+  end
+  function Spawner:with_options(t)
+    local spec = spec_of(self)
+    return handle_for(derive(spec, "options", merged(spec.options, t, "with_options")))
+  end
   function Spawner:with_name(name)
+    local spec = spec_of(self)
     if type(name) ~= "string" or name == "" then error(err(errors.INVALID, "with_name expects a non-empty string"), 2) end
-    return derive(self, "name", name)
+    return handle_for(derive(spec, "name", name))
   end
   function Spawner:with_message(topic, payload)
+    local spec = spec_of(self)
     local e = check_topic(topic)
     if e then error(e, 2) end
     local data
     data, e = copy(payload)
     if e then error(e, 2) end
     local messages = {}
-    if self.messages then for i, m in ipairs(self.messages) do messages[i] = m end end
+    if spec.messages then for i, m in ipairs(spec.messages) do messages[i] = m end end
     messages[#messages + 1] = { topic, data }
-    return derive(self, "messages", messages)
+    return handle_for(derive(spec, "messages", messages))
   end
 
-  function Spawner:spawn(id, host, ...) return spawn_from_lua(self, id, host, ...) end
-  function Spawner:spawn_monitored(id, host, ...) return spawn_from_lua(derive(self, "monitor", true), id, host, ...) end
-  function Spawner:spawn_linked(id, host, ...) return spawn_from_lua(derive(self, "link", true), id, host, ...) end
+  function Spawner:spawn(id, host, ...) return spawn_from_lua(spec_of(self), id, host, ...) end
+  function Spawner:spawn_monitored(id, host, ...)
+    return spawn_from_lua(derive(spec_of(self), "monitor", true), id, host, ...)
+  end
+  function Spawner:spawn_linked(id, host, ...)
+    return spawn_from_lua(derive(spec_of(self), "link", true), id, host, ...)
+  end
   function Spawner:spawn_linked_monitored(id, host, ...)
-    local s = derive(derive(self, "link", true), "monitor", true)
-    return spawn_from_lua(s, id, host, ...)
+    return spawn_from_lua(derive(derive(spec_of(self), "link", true), "monitor", true), id, host, ...)
   end
 
   --- Spawn, wait for the end, return `result, err`.
   function Spawner:exec(id, host, ...)
+    local spec = spec_of(self)
     local parent = current_proc()
     if host ~= host_id then
       local args, e = copy_args(select("#", ...), ...)
       if not args then return nil, e end
       local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
-        ctx = self.ctx or parent.ctx, name = self.name, messages = self.messages, options = self.options,
+        ctx = spec.ctx or parent.ctx, name = spec.name, messages = spec.messages, options = spec.options,
       } })
       if not ok then return nil, errors.from_plain(result) end
       if result.error then return nil, errors.from_plain(result.error) end
@@ -577,7 +620,7 @@ return function(deps)
     end
     local task = S.cur
     local done, value, failure = false, nil, nil
-    local s = derive(self, "on_exit", function(v, f)
+    local s = derive(spec, "on_exit", function(v, f)
       done, value, failure = true, v, f
       if not task.dead then S.ready(task) end
     end)
@@ -587,8 +630,8 @@ return function(deps)
     return value, failure
   end
 
-  local root = setmetatable({}, Spawner)
-  function api.spawn(...) return spawn_from_lua(root, ...) end
+  local root = handle_for({})
+  function api.spawn(...) return root:spawn(...) end
   function api.spawn_monitored(...) return root:spawn_monitored(...) end
   function api.spawn_linked(...) return root:spawn_linked(...) end
   function api.spawn_linked_monitored(...) return root:spawn_linked_monitored(...) end

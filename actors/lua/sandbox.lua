@@ -13,7 +13,7 @@ return function(deps)
     coroutine.create, coroutine.resume, coroutine.yield, coroutine.status,
     coroutine.running, coroutine.close, coroutine.isyieldable
   local pack, unpack = table.pack, table.unpack
-  local rawset, setmetatable, error, type, tostring = rawset, setmetatable, error, type, tostring
+  local rawset, rawget, setmetatable, error, type, tostring = rawset, rawget, setmetatable, error, type, tostring
 
   local proxies = setmetatable({}, { __mode = "k" })
 
@@ -22,12 +22,19 @@ return function(deps)
   end
 
   --- A read-only view of `t`: reads, `pairs`, `#` and calls pass through.
+  --- Nested plain tables (e.g. `process.registry`) get views of their own,
+  --- so nothing shared is writable at any depth.
   local function readonly(t, call)
+    local view = {}
+    for k, v in next, t do
+      if type(v) == "table" and getmetatable(v) == nil then v = readonly(v) end
+      view[k] = v
+    end
     local proxy = setmetatable({}, {
-      __index = t,
+      __index = view,
       __newindex = refuse_write,
-      __pairs = function() return next, t, nil end,
-      __len = function() return #t end,
+      __pairs = function() return next, view, nil end,
+      __len = function() return #view end,
       __call = call,
       __metatable = false,
     })
@@ -103,6 +110,15 @@ return function(deps)
     close = close, spawn = spawn,
   }
 
+  -- A finalizer would run in whichever process happens to be current when
+  -- the collector gets to it, so user metatables may not have one.
+  local function safe_setmetatable(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+      error("__gc finalizers are not available to processes", 2)
+    end
+    return setmetatable(t, mt)
+  end
+
   local function safe_rawset(t, k, v)
     if proxies[t] then error("attempt to modify read-only table", 2) end
     return rawset(t, k, v)
@@ -115,7 +131,7 @@ return function(deps)
     assert = assert, error = error, getmetatable = getmetatable, ipairs = ipairs,
     next = next, pairs = pairs, pcall = pcall, xpcall = xpcall, print = deps.print,
     rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = safe_rawset,
-    select = select, setmetatable = setmetatable, tonumber = tonumber,
+    select = select, setmetatable = safe_setmetatable, tonumber = tonumber,
     tostring = tostring, type = type, unpack = table.unpack,
     coroutine = readonly(coroutine_lib),
     string = readonly(string, function(_, v) return tostring(v) end),

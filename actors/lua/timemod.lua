@@ -37,70 +37,84 @@ return function(deps)
   --- A channel that receives the time once, after `d`.
   function M.after(d)
     local ns = duration_ns(d, "time.after")
-    local ch = chan.new(1)
-    after_ns(ns, function() chan.push(ch, now()) end)
-    return ch
+    local c = chan.make(1)
+    after_ns(ns, function() chan.push(c, now()) end)
+    return c.handle
   end
 
-  local Timer = {}
-  Timer.__index = Timer
-  Timer.__name = "timer"
-  Timer.__metatable = false
+  -- Timers and tickers are empty handles; their state (channel record and
+  -- heap entry) is private so user code cannot reach the scheduler's heap.
+  local state = setmetatable({}, { __mode = "k" })
 
-  local function arm(timer, ns)
-    local ch = timer.ch
-    timer.t = after_ns(ns, function() chan.push(ch, now()) end)
+  local function state_of(handle, what)
+    local st = state[handle]
+    if st == nil then
+      error(errors.new({ kind = errors.INVALID, message = "expected a " .. what .. ", got " .. type(handle) }), 3)
+    end
+    return st
+  end
+
+  local Timer = { __name = "timer", __metatable = false }
+  Timer.__index = Timer
+
+  local function arm(st, ns)
+    local c = st.c
+    st.entry = after_ns(ns, function() chan.push(c, now()) end)
   end
 
   function M.timer(d)
-    local timer = setmetatable({ ch = chan.new(1) }, Timer)
-    arm(timer, duration_ns(d, "time.timer"))
+    local ns = duration_ns(d, "time.timer")
+    local timer = setmetatable({}, Timer)
+    local st = { c = chan.make(1) }
+    state[timer] = st
+    arm(st, ns)
     return timer
   end
-  function Timer:response() return self.ch end
-  function Timer:channel() return self.ch end
+  function Timer:response() return state_of(self, "timer").c.handle end
+  Timer.channel = Timer.response
   --- Stop the timer; true if it had not fired yet.
   function Timer:stop()
-    local t = self.t
-    if t.stopped or t.fired then return false end
-    t.stopped = true
+    local entry = state_of(self, "timer").entry
+    if entry.stopped or entry.fired then return false end
+    entry.stopped = true
     return true
   end
   function Timer:reset(d)
     local ns = duration_ns(d, "timer:reset")
     local was_active = self:stop()
-    arm(self, ns)
+    arm(state[self], ns)
     return was_active
   end
 
-  local Ticker = {}
+  local Ticker = { __name = "ticker", __metatable = false }
   Ticker.__index = Ticker
-  Ticker.__name = "ticker"
-  Ticker.__metatable = false
 
   --- A channel that receives the time every `d`; ticks a slow reader
   --- misses are dropped, as with Go's tickers.
   function M.ticker(d)
     local ns = duration_ns(d, "time.ticker")
     if ns <= 0 then error(errors.new({ kind = errors.INVALID, message = "time.ticker needs a positive duration" }), 2) end
-    local ticker = setmetatable({ ch = chan.new(1) }, Ticker)
-    local function tick(timer)
-      if ticker.stopped then return end
-      local ch = ticker.ch
-      if ch.bt < ch.bh then chan.push(ch, now()) end
-      timer.deadline = timer.deadline + ns / 1e9
-      timer.fired, timer.stopped = nil, nil
-      ticker.t = S.add_timer(timer)
+    local ticker = setmetatable({}, Ticker)
+    local st = { c = chan.make(1) }
+    state[ticker] = st
+    local function tick(entry)
+      if st.stopped then return end
+      local c = st.c
+      if c.bt < c.bh then chan.push(c, now()) end
+      entry.deadline = entry.deadline + ns / 1e9
+      entry.fired, entry.stopped = nil, nil
+      st.entry = S.add_timer(entry)
     end
-    ticker.t = after_ns(ns, tick)
+    st.entry = after_ns(ns, tick)
     return ticker
   end
-  function Ticker:response() return self.ch end
-  function Ticker:channel() return self.ch end
+  function Ticker:response() return state_of(self, "ticker").c.handle end
+  Ticker.channel = Ticker.response
   function Ticker:stop()
-    if self.stopped then return false end
-    self.stopped = true
-    self.t.stopped = true
+    local st = state_of(self, "ticker")
+    if st.stopped then return false end
+    st.stopped = true
+    st.entry.stopped = true
     return true
   end
 
