@@ -80,16 +80,6 @@ return function(deps)
     return f
   end
 
-  local function pack_args(n, ...)
-    local args = { n = n }
-    for i = 1, n do
-      local v, e = copy((select(i, ...)))
-      if e then return nil, errors.wrap(e, "argument " .. i) end
-      args[i] = v
-    end
-    return args
-  end
-
   local function check_id(id)
     if type(id) ~= "string" then return err(errors.INVALID, "funcs: function id must be a string, got " .. type(id)) end
   end
@@ -130,15 +120,7 @@ return function(deps)
 
   local function executor(ctx, options) return setmetatable({ ctx = ctx, options = options }, Executor) end
 
-  local function merge(a, b, what)
-    if type(b) ~= "table" then error(err(errors.INVALID, what .. " expects a table"), 3) end
-    local data, e = copy(b)
-    if e then error(e, 3) end
-    local out = {}
-    if a then for k, v in pairs(a) do out[k] = v end end
-    for k, v in pairs(data) do out[k] = v end
-    return out
-  end
+  local merge = P.merged
 
   function Executor:with_context(t) return executor(merge(self.ctx, t, "with_context"), self.options) end
   function Executor:with_options(t) return executor(self.ctx, merge(self.options, t, "with_options")) end
@@ -147,7 +129,7 @@ return function(deps)
     local e = check_id(id)
     if e then error(e, 2) end
     local args
-    args, e = pack_args(select("#", ...), ...)
+    args, e = P.copy_args(select("#", ...), ...)
     if not args then error(e, 2) end
     local proc = P.current_proc()
     local ctx = self.ctx and merge(proc.ctx, self.ctx, "context") or proc.ctx
@@ -161,7 +143,7 @@ return function(deps)
     local e = check_id(id)
     if e then return nil, e end
     local args
-    args, e = pack_args(select("#", ...), ...)
+    args, e = P.copy_args(select("#", ...), ...)
     if not args then return nil, e end
     local proc = P.current_proc()
     local ctx = self.ctx and merge(proc.ctx, self.ctx, "context") or proc.ctx

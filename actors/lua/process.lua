@@ -276,6 +276,8 @@ return function(deps)
     return pid
   end
 
+  --- Copies of call arguments, packed as `{n=, ...}`; nil, error if one
+  --- cannot be sent.
   local function copy_args(n, ...)
     local args = { n = n }
     for i = 1, n do
@@ -285,6 +287,7 @@ return function(deps)
     end
     return args
   end
+  P.copy_args = copy_args
 
   --- `spawn` from Lua: local entries start here, other hosts via Python.
   local function spawn_from_lua(spec, id, host, ...)
@@ -557,6 +560,8 @@ return function(deps)
     return handle
   end
 
+  --- `old` overlaid with a copy of the table `new` (for with_context /
+  --- with_options); raises INVALID at the caller's level.
   local function merged(old, new, what)
     if type(new) ~= "table" then error(err(errors.INVALID, what .. " expects a table"), 3) end
     local data, e = copy(new)
@@ -566,6 +571,8 @@ return function(deps)
     for k, v in next, data do out[k] = v end
     return out
   end
+
+  P.merged = merged
 
   function Spawner:with_context(t)
     local spec = spec_of(self)
