@@ -1,0 +1,93 @@
+"""What a ``process.service`` or ``supervisor`` entry asks for, in seconds and enums.
+
+The loader has checked each field's type; this module turns the fields into
+the values supervision runs with, applies the defaults of SPEC §4, and
+reports what the loader cannot see (``period: 0``, an unknown key under
+``lifecycle.restart``) as a ``Problem`` naming the file and entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from actors.durations import SECOND, parse_duration
+from actors.registry import Entry, Problem, Registry
+
+from .policy import RestartPolicy
+from .strategy import Strategy
+
+DEFAULT_START_TIMEOUT = 10.0
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+class ConfigError(ValueError):
+    """An entry's value supervision cannot run with; ``field`` is the dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A ``process.service``: which process to keep running where, and how."""
+
+    id: str
+    process: str
+    host: str
+    args: tuple[Any, ...]
+    start_timeout: float
+    stop_timeout: float
+    policy: RestartPolicy
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> ServiceSpec:
+        lifecycle = entry.get("lifecycle", {}) or {}
+        try:
+            policy = RestartPolicy.from_mapping(lifecycle)
+        except ValueError as error:
+            raise ConfigError("lifecycle.restart", str(error)) from None
+        start_timeout = _seconds(entry, "lifecycle.start_timeout", DEFAULT_START_TIMEOUT)
+        if start_timeout <= 0:
+            raise ConfigError("lifecycle.start_timeout",
+                              f"must be longer than zero, got {entry.get('lifecycle.start_timeout')!r}")
+        return cls(
+            id=entry.id, process=entry.get("process"), host=entry.get("host"),
+            args=tuple(entry.get("args", None) or ()),
+            start_timeout=start_timeout,
+            stop_timeout=_seconds(entry, "lifecycle.stop_timeout", DEFAULT_STOP_TIMEOUT),
+            policy=policy,
+        )
+
+
+@dataclass(frozen=True)
+class SupervisorSpec:
+    """A ``supervisor``: its strategy and how many restarts it tolerates in which window."""
+
+    id: str
+    strategy: Strategy
+    intensity: int
+    period: float
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> SupervisorSpec:
+        period = _seconds(entry, "period", 5.0)
+        if period <= 0:
+            raise ConfigError("period", f"must be longer than zero, got {entry.get('period')!r}")
+        return cls(entry.id, Strategy(entry.get("strategy", "one_for_one")),
+                   entry.get("intensity", 3), period)
+
+
+def entry_problem(registry: Registry, entry: Entry, field: str | None, message: str) -> Problem:
+    """A problem located the way the loader locates its own (file relative to the app's parent)."""
+    try:
+        shown = entry.file.relative_to(registry.app_dir.parent).as_posix()
+    except ValueError:
+        shown = str(entry.file)
+    return Problem(shown, entry.id, field, message)
+
+
+def _seconds(entry: Entry, path: str, default: float) -> float:
+    value = entry.get(path, None)
+    return default if value is None else parse_duration(value) / SECOND
