@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from dataclasses import dataclass
 
 import pytest
@@ -437,3 +438,19 @@ async def test_a_supervisor_that_gives_up_is_restarted_by_its_parent(sup, app, l
         assert [t.new for t in log.of("test:mid")][-3:] == ["Failed", "Starting", "Running"]
         leaf = api.status("test:leaf")
         assert (leaf.state, leaf.attempts) == (State.RUNNING, 0)  # a fresh supervisor, a fresh count
+
+
+# --------------------------------------------------------------------------- the example app
+
+
+async def test_the_example_keeps_its_flaky_worker_running(log, autojump_clock):
+    example = Path(__file__).resolve().parents[1] / "examples" / "supervised"
+    async with Node.open(example) as node:
+        await trio.sleep(120)
+        api = services(node)
+        states = {s.id: s.state for s in api.list()}
+        assert states.pop("supervised:worker") in (State.RUNNING, State.FAILED)  # up, or about to be
+        assert states == {"supervised:jobs": State.RUNNING, "supervised:tally": State.RUNNING}
+    crashes = log.of("supervised:worker", "Failed")  # 20 % a second: it crashed, and came back
+    assert len(log.starts("supervised:worker")) >= len(crashes) >= 3
+    assert not log.of("supervised:tally", "Failed")
