@@ -197,8 +197,9 @@ class Supervisor:
         self._schedule(group, outcome.delay)
 
     def _restart_allowed(self, child: Child) -> bool:
-        if self._intensity is None:  # the node's root
+        if self.spec is None:  # the node's root
             return not child.is_supervisor
+        assert self._intensity is not None
         return self._intensity.record_restart()
 
     async def _give_up(self, cause: Failure | None) -> None:
