@@ -1,5 +1,7 @@
 """Fairness: reductions keep a busy process from starving the others."""
 
+import trio
+
 from actors import Node
 
 SOURCES = """
@@ -31,5 +33,6 @@ async def test_a_process_sending_in_a_tight_loop_does_not_starve_others(app):
     app.entry(name="start", kind="process.lua", source="file://hog.lua", method="start")
     async with Node.open(app.root) as node, node.mailbox() as me:
         await node.spawn("test:start", app.host, me.pid, 2_000_000)
-        first, second = await me.receive(), await me.receive()
+        with trio.fail_after(60):  # a starved or killed process would hang here
+            first, second = await me.receive(), await me.receive()
         assert [first.payload, second.payload] == ["quick", "hog"]
