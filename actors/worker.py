@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
@@ -37,6 +38,16 @@ def _deny_python_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("Python objects are not accessible from Lua")
 
 
+def _chunk_name(path: Path, root: Path | None) -> str:
+    """How a source file is named in Lua errors: short, relative to ``root``."""
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def _arguments(table: Any) -> list:
     """An argument list packed in Lua as ``{n=, ...}`` (nil arguments keep their place)."""
     return [from_lua(table[i]) for i in range(1, table[b"n"] + 1)]
@@ -55,7 +66,7 @@ class Worker:
     def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list["Entry"], *,
                  max_processes: int | None = None, max_memory: int | None = None,
                  max_instructions: int = 10_000_000, reductions: int = 2000,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, source_root: Path | None = None):
         self.router = router
         self.host_id = host_id
         self.pid_prefix = pid_prefix
@@ -105,7 +116,7 @@ class Worker:
             if entry.kind in LUA_KINDS:
                 problem = define(
                     entry.id.encode(), entry.kind.encode(), entry.source_text.encode(),
-                    b"@" + str(entry.source_path).encode(),
+                    b"@" + _chunk_name(entry.source_path, source_root).encode(),
                     (entry.fields.get("method") or "").encode(),
                     to_lua(self.lua, list(entry.fields.get("modules") or [])),
                     to_lua(self.lua, dict(entry.fields.get("imports") or {})),

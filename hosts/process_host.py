@@ -27,6 +27,7 @@ class ProcessHost:
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*LUA_KINDS),
             max_processes=entry.get("host.max_processes", None),
             max_instructions=entry.get("host.max_instructions", 10_000_000),
+            source_root=node.registry.app_dir.parent,
             max_memory=parse_byte_size(max_memory) if max_memory is not None else None,
         )
 
