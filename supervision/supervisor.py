@@ -69,6 +69,7 @@ class Supervisor:
         self._resume: list[Child] | None = None  # children to bring back on the next start
         self._pending: dict[Child, _Pending] = {}
         self._send, self._inbox = trio.open_memory_channel[Callable[[], Awaitable[None]]](math.inf)
+        self._callers: set[trio.Event] = set()  # answered with UNAVAILABLE if the loop ends first
         self.closed = False
 
     def adopt(self, children: list[Child], boot: Iterable[Child]) -> None:
@@ -87,6 +88,8 @@ class Supervisor:
                 await event()
         finally:
             self.closed = True
+            for caller in self._callers:
+                caller.set()
 
     async def call(self, work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run ``work(*args)`` inside the loop, after what is already queued, and return its result."""
@@ -104,7 +107,11 @@ class Supervisor:
                 done.set()
 
         self._send.send_nowait(job)
-        await done.wait()
+        self._callers.add(done)
+        try:
+            await done.wait()
+        finally:
+            self._callers.discard(done)
         if "error" in box:
             raise box["error"]
         if "value" not in box:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import pytest
 import trio
 
-from actors import Node
+from actors import ActorError, Node
 from supervision import State, SupervisionError, services
+from supervision.supervisor import Context, Supervisor
+from supervision.tree import Tree
 
 # A service process that stops politely on CANCEL, crashes on a "crash"
 # message, returns normally on "exit", and crashes by itself after `crash_after`.
@@ -347,7 +349,7 @@ async def test_operator_lists_starts_stops_and_restarts(sup, app, log, autojump_
         assert after.last_error.endswith("crash requested")
         await api.stop("test:on")
         assert api.status("test:on").state is State.STOPPED
-        with pytest.raises(Exception, match="NOT_FOUND"):
+        with pytest.raises(ActorError, match="NOT_FOUND"):
             await api.stop("test:nope")
     assert [t.new for t in log.of("test:off")] == [
         "Starting", "Running", "Failed", "Starting", "Running", "Stopping", "Stopped", "Starting", "Running",
@@ -455,3 +457,31 @@ async def test_the_example_keeps_its_flaky_worker_running(log, autojump_clock):
     crashes = log.of("supervised:worker", "Failed")  # 20 % a second: it crashed, and came back
     assert len(log.starts("supervised:worker")) >= len(crashes) >= 3
     assert not log.of("supervised:tally", "Failed")
+
+
+async def test_requests_to_a_supervisor_whose_loop_ended_are_answered_unavailable(autojump_clock):
+    supervisor = Supervisor("test:s", None, Context(Tree({}, {})))
+    answers = []
+
+    async def ask(work):
+        try:
+            await supervisor.call(work)
+        except ActorError as error:
+            answers.append(error.kind)
+
+    async with trio.open_nursery() as nursery:
+        loop = trio.CancelScope()
+
+        async def run_loop():
+            with loop:
+                await supervisor.run()
+
+        nursery.start_soon(run_loop)
+        nursery.start_soon(ask, trio.sleep_forever)  # the loop is busy with this one...
+        await trio.sleep(1)
+        nursery.start_soon(ask, trio.sleep_forever)  # ...while this one waits in its queue
+        await trio.sleep(1)
+        loop.cancel()
+    assert answers == ["UNAVAILABLE", "UNAVAILABLE"]
+    with pytest.raises(ActorError, match="UNAVAILABLE"):
+        await supervisor.call(trio.sleep_forever)
