@@ -137,6 +137,7 @@ class Supervisor:
         return self.lifecycle.state in ACTIVE
 
     def settle(self, token: int, shutting_down: bool) -> Outcome | None:
+        """This supervisor gave up in life ``token``: its parent restarts it at once, unless shutting down."""
         if token != self._life or self.lifecycle.state is not State.FAILED:
             return None
         if shutting_down:

@@ -48,17 +48,6 @@ class Tree:
     #: Services started when the node boots.
     boot: set[str] = field(default_factory=set)
 
-    def supervisors(self) -> list[str]:
-        """Supervisor ids, parents before their children."""
-        found: list[str] = []
-        pending = [ROOT]
-        while pending:
-            for child in self.children.get(pending.pop(0), []):
-                if self.entries[child].kind == SUPERVISOR:
-                    found.append(child)
-                    pending.append(child)
-        return found
-
     def levels(self, ids: Iterable[str]) -> list[list[str]]:
         """``ids`` (siblings) grouped by start level, first level first."""
         groups: dict[int, list[str]] = defaultdict(list)
