@@ -32,6 +32,7 @@ import base64
 import json
 import logging
 import math
+import os
 import signal
 import sys
 from contextlib import nullcontext
@@ -40,7 +41,7 @@ from typing import Any, Sequence
 
 import trio
 
-from .errors import ActorError
+from .errors import ActorError, NodeFailure
 from .registry import RegistryError, check_app
 
 __all__ = ["main", "to_json"]
@@ -133,10 +134,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         async for signum in signals:
             log.warning("received %s again during shutdown: exiting now", names.get(signum, signum))
             sys.stderr.flush()
-            import os
             os._exit(EXIT_INTERRUPTED)
 
-    async def run() -> RegistryError | None:
+    async def run() -> RegistryError | NodeFailure | None:
         # Signals are caught from before startup, so one arriving while the
         # node starts still shuts it down in order.
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -151,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                             break
                         # Shutdown is shielded; a second signal is the way out of a stuck one.
                         nursery.start_soon(force_on_second_signal, signals)
-                except RegistryError as error:
+                except (RegistryError, NodeFailure) as error:
                     return error
                 finally:
                     nursery.cancel_scope.cancel()
@@ -159,6 +159,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return None
 
     error = trio.run(run)
+    if isinstance(error, NodeFailure):
+        _error(f"node stopped: {error}")
+        return EXIT_FAILED
     if error is not None:
         _print_registry_error(args.app, error)
         return EXIT_USAGE

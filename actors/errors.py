@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ActorError", "KINDS"]
+__all__ = ["ActorError", "NodeFailure", "KINDS"]
 
 KINDS = (
     "NOT_FOUND", "ALREADY_EXISTS", "INVALID", "PERMISSION_DENIED", "UNAVAILABLE",
@@ -42,3 +42,10 @@ class ActorError(Exception):
         if self.details is not None:
             plain["details"] = self.details
         return plain
+
+
+class NodeFailure(Exception):
+    """A node component stopped the node (the top of a supervision tree gave up).
+
+    ``Node.open`` exits with it unwrapped from its nursery's exception group.
+    """

@@ -9,6 +9,7 @@ mailboxes, calls, names, monitors and links, cancel and terminate.
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import asynccontextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from .errors import ActorError
+from .errors import ActorError, NodeFailure
 from .mailbox import Endpoint, ExitWaiter, Mailbox
 from .registry import Registry, load_app
 from .router import Router
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["Node"]
 
@@ -41,6 +45,21 @@ def component_factories() -> list[Any]:
     return [ep.load() for ep in sorted(entry_points(group="luactor.components"), key=lambda ep: ep.name)]
 
 
+def _sole_node_failure(group: BaseExceptionGroup) -> NodeFailure | None:
+    """The NodeFailure that is all ``group`` holds (however nested), else None."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    if len(leaves) == 1 and isinstance(leaves[0], NodeFailure):
+        return leaves[0]
+    return None
+
+
 class Node:
     """A running application. Create it with :meth:`Node.open`."""
 
@@ -51,7 +70,7 @@ class Node:
         self.router = Router(name)
         self._hosts: list[Any] = []
         self.components: list[Any] = []
-        self._root: Endpoint | None = None
+        self._root: Endpoint = self.router.new_endpoint(Endpoint)
 
     @classmethod
     @asynccontextmanager
@@ -62,14 +81,23 @@ class Node:
         Raises ``RegistryError`` listing every problem if the app does not load.
         """
         node = cls(load_app(app_dir), name=name, data_dir=Path(data_dir) if data_dir else None)
-        async with trio.open_nursery() as nursery:
-            await node._start(nursery)
-            try:
-                yield node
-            finally:
-                with trio.CancelScope(shield=True):
-                    await node._stop()
-                nursery.cancel_scope.cancel()
+        # Built before anything starts, so a component that refuses the app
+        # (RegistryError) fails the open as cleanly as the loader does.
+        node.components = [factory(node) for factory in component_factories()]
+        try:
+            async with trio.open_nursery() as nursery:
+                await node._start(nursery)
+                try:
+                    yield node
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await node._stop()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            failure = _sole_node_failure(group)
+            if failure is None:
+                raise
+            raise failure from None
 
     @classmethod
     def start_blocking(cls, app_dir: str | Path, data_dir: str | Path | None = None, **kwargs: Any) -> Any:
@@ -79,7 +107,6 @@ class Node:
 
     async def _start(self, nursery: trio.Nursery) -> None:
         self.router.start_clock()
-        self._root = self.router.new_endpoint(Endpoint)
         kinds = host_kinds()
         for entry in self.registry:
             factory = kinds.get(entry.kind)
@@ -89,9 +116,7 @@ class Node:
             await host.start(nursery)
             self.router.hosts[entry.id] = host
             self._hosts.append(host)
-        for factory in component_factories():
-            component = factory(self)
-            self.components.append(component)
+        for component in self.components:
             await component.start(nursery)
 
     async def _stop(self) -> None:
@@ -153,7 +178,6 @@ class Node:
 
     async def send(self, dest: str, topic: str, payload: Any = None) -> None:
         """Send from the node itself (its own PID is the sender)."""
-        assert self._root is not None
         self.router.send(self._root.pid, dest, topic, payload)
         await trio.lowlevel.checkpoint()
 
@@ -172,13 +196,11 @@ class Node:
 
     async def cancel(self, dest: str, reason: Any = None) -> None:
         """Deliver CANCEL to ``dest``'s events; the process decides how to end."""
-        assert self._root is not None
         self.router.signal("cancel", self._root.pid, self.router.resolve(dest), reason)
         await trio.lowlevel.checkpoint()
 
     async def terminate(self, dest: str) -> None:
         """End ``dest`` at once; its monitors get EXIT with an error."""
-        assert self._root is not None
         self.router.signal("terminate", self._root.pid, self.router.resolve(dest), None)
         await trio.lowlevel.checkpoint()
 

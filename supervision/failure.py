@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from actors.errors import NodeFailure
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -31,7 +33,7 @@ class Failure:
         return " <- ".join(f"{failure.id} {failure.what}" for failure in self.chain())
 
 
-class SupervisionError(Exception):
+class SupervisionError(NodeFailure):
     """The top of a supervision tree gave up; the node stops with this error."""
 
     def __init__(self, failure: Failure) -> None:

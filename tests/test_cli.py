@@ -264,3 +264,15 @@ def test_bench_without_benchmarks_main(monkeypatch, capsys):
 def test_unknown_arguments_are_usage_errors(capsys):
     assert cli.main(["check", "somewhere", "--bogus"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_run_stops_with_the_chain_of_failures_when_the_root_supervisor_gives_up(app):
+    app.lua("crasher", 'return { main = function() error("crashed by itself") end }')
+    app.entry(name="root", kind="supervisor", strategy="one_for_one", intensity=1, period="1m")
+    app.entry(name="svc", kind="process.service", process="test:crasher", host=app.host, supervisor="test:root",
+              lifecycle={"auto_start": True, "restart": {"initial_delay": "0s", "mode": "permanent"}})
+    result = luactor("run", app.root)
+    assert result.returncode == 1
+    last = lines(result.stderr)[-1]
+    assert last.startswith("error: node stopped: supervision gave up: test:root gave up"), last
+    assert "test:svc failed (INTERNAL: " in last and "crashed by itself" in last
