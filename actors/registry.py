@@ -195,6 +195,9 @@ class Anything(ValueType):
 
 def _show(value: Any) -> str:
     text = repr(value)
+    if isinstance(value, bool) or value is None:
+        # YAML reads yes/no/on/off/true/false as booleans and null/~ as None
+        return f"{text} (YAML reads unquoted yes/no/on/off/null as {text}: quote the text)"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -678,10 +678,11 @@ def write_entries(app: Path, files: list[tuple[str, list[tuple[str, str]]]]) -> 
     """Write definition files f0.yaml, f1.yaml, ... each with (name, kind) entries sharing ok.lua."""
     (app / "ok.lua").write_text(OK_LUA)
     for index, (namespace, entries) in enumerate(files):
-        lines = [f"namespace: {namespace}", "entries:"]
+        # quoted: YAML would read names like `on` or `no` as booleans
+        lines = [f'namespace: "{namespace}"', "entries:"]
         for name, kind in entries:
             extra = "" if kind == "process.host" else ", source: file://ok.lua, method: main"
-            lines.append(f"  - {{name: {name}, kind: {kind}{extra}}}")
+            lines.append(f'  - {{name: "{name}", kind: {kind}{extra}}}')
         (app / f"f{index:03d}.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -764,3 +765,11 @@ def test_import_cycles_are_reported_exactly_when_present(graph):
         assert chain[0] == chain[-1] == problem.entry
         for source, target in zip(chain, chain[1:]):
             assert target.removeprefix("app:") in graph[source.removeprefix("app:")]
+
+
+def test_an_unquoted_yaml_boolean_name_is_explained(tmp_path):
+    (tmp_path / "app.yaml").write_text("namespace: on\nentries:\n  - {name: x, kind: process.host}\n")
+    problems = check_app(tmp_path)
+    assert len(problems) == 1
+    assert problems[0].field == "namespace"
+    assert "quote" in problems[0].message and "True" in problems[0].message
