@@ -48,23 +48,17 @@ return function(deps)
 
   -- Mailboxes ---------------------------------------------------------------
 
-  local function inbox_of(proc)
-    local inbox = proc.inbox
-    if inbox == nil then
-      inbox = unbounded()
-      proc.inbox = inbox
+  --- The process's unbounded channel `field` (inbox or events), made on first use.
+  local function mailbox(proc, field)
+    local c = proc[field]
+    if c == nil then
+      c = unbounded()
+      proc[field] = c
     end
-    return inbox
+    return c
   end
-
-  local function events_of(proc)
-    local events = proc.events
-    if events == nil then
-      events = unbounded()
-      proc.events = events
-    end
-    return events
-  end
+  local function inbox_of(proc) return mailbox(proc, "inbox") end
+  local function events_of(proc) return mailbox(proc, "events") end
 
   --- Put a message into `proc`'s listener for `topic`, or else its inbox.
   local function deliver(proc, from, topic, payload)
