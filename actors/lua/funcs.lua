@@ -6,6 +6,7 @@
 return function(deps)
   local S, chan, errors, bridge, P, copy = deps.sched, deps.channel, deps.errors, deps.bridge, deps.process, deps.copy
   local entries = deps.entries
+  local durable = deps.durable -- nil outside workflow hosts
   local setmetatable, type, select = setmetatable, type, select
 
   local function err(kind, message) return errors.new({ kind = kind, message = message }) end
@@ -51,26 +52,41 @@ return function(deps)
     return true
   end
 
-  --- Start a call; returns its private state (see `state`).
-  local function start(id, ctx, options, args)
-    local f = { done = false, id = id }
+  --- Run call `f` for real: a function process here, or a request to Python.
+  --- `done(value, failure)` gets the outcome.
+  local function dispatch(f, ctx, args, done)
+    local id = f.id
     local entry = entries[id]
     if entry ~= nil then
       if entry.kind ~= "function.lua" then
-        complete(f, nil, err(errors.INVALID, "funcs: '" .. id .. "' is a " .. entry.kind .. ", not a function.lua entry"))
-        return f
+        done(nil, err(errors.INVALID, "funcs: '" .. id .. "' is a " .. entry.kind .. ", not a function.lua entry"))
+        return
       end
-      local pid, e = P.spawn_local(entry, args, {
-        ctx = ctx, quiet = true,
-        on_exit = function(value, failure) complete(f, value, failure) end,
-      })
-      if not pid then complete(f, nil, e) return f end
+      local pid, e = P.spawn_local(entry, args, { ctx = ctx, quiet = true, on_exit = done })
+      if not pid then done(nil, e) return end
       f.pid = pid
     else
       f.request = bridge.request({ "call", 0, id, args, ctx }, function(ok, value)
-        if ok then complete(f, value, nil) else complete(f, nil, errors.from_plain(value)) end
+        if ok then done(value, nil) else done(nil, errors.from_plain(value)) end
       end)
     end
+  end
+
+  --- Start a call; returns its private state (see `state`). In a workflow
+  --- the call is recorded: it runs once (again only if its result was never
+  --- stored, with the same idempotency key) and its result comes from history.
+  local function start(id, ctx, options, args)
+    local f = { done = false, id = id }
+    local wf = durable and durable.current()
+    if wf then
+      durable.call(wf, id, function(key, on_result)
+        local keyed = { idempotency_key = key }
+        for k, v in pairs(ctx) do keyed[k] = v end
+        dispatch(f, keyed, args, on_result)
+      end, function(value, failure) complete(f, value, failure) end)
+      return f
+    end
+    dispatch(f, ctx, args, function(value, failure) complete(f, value, failure) end)
     local timeout = options and options.timeout
     if timeout and not f.done then
       f.timer = S.add_timer({ deadline = deps.now() + timeout / 1000, fire = function()

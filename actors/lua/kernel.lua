@@ -30,14 +30,27 @@ return function(deps)
   end
 
   local entries = {}
-  local sandbox -- set below; processes need new_env before any spawn
+  local sandbox, new_env -- set below; processes need new_env before any spawn
   local process = load_module("process")({
     sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
     max_processes = deps.max_processes, Message = Message, Payload = Payload,
     entries = entries, traceback = debug.traceback,
-    new_env = function(require_fn) return sandbox.new_env(require_fn) end,
+    new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
+    wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
+    seed = function() return deps.seed() end,
+    new_workflow_id = function() return deps.new_workflow_id() end,
   })
+
+  -- Workflow hosts load the durable runtime; other hosts never pay for it.
+  local durable = nil
+  if deps.durable then
+    durable = load_module("durable")({
+      sched = sched, errors = errors, bridge = bridge, now = deps.now, wall_ns = deps.wall_ns,
+      kill = process.kill, deliver_now = process.deliver, event_now = process.event_now,
+    })
+    process.durable = durable
+  end
 
   local function print_to_log(...)
     local n = select("#", ...)
@@ -54,11 +67,11 @@ return function(deps)
 
   local funcs = load_module("funcs")({
     sched = sched, channel = channel, errors = errors, bridge = bridge,
-    process = process, copy = copy, entries = entries, now = deps.now,
+    process = process, copy = copy, entries = entries, now = deps.now, durable = durable,
   })
   local time = load_module("timemod")({
     sched = sched, channel = channel, errors = errors, timevalue = timevalue,
-    now = deps.now, wall_ns = deps.wall_ns,
+    now = deps.now, wall_ns = deps.wall_ns, durable = durable,
   })
   local uuid = load_module("uuid")({ random_bytes = deps.random_bytes, now_ms = function() return deps.wall_ns() // 1000000 end })
   local json = load_module("json")({ errors = errors })
@@ -102,6 +115,72 @@ return function(deps)
     errors = sandbox.base.errors,
   }
 
+  -- What a workflow sees instead of the shared nondeterministic parts:
+  -- math.random from its own generator, uuid from it and from workflow time,
+  -- no wall clock in `os`.
+  local function workflow_math(wf)
+    local view = {}
+    for k, v in pairs(math) do view[k] = v end
+    view.random = function(m, n) return durable.random(wf, m, n) end
+    view.randomseed = function() error("math.randomseed is not available in workflows", 2) end
+    return sandbox.readonly(view)
+  end
+  local function no_wall_clock(name)
+    return function()
+      error(errors.new({ kind = errors.INVALID,
+        message = "os." .. name .. " is not available in workflows: use time.now(), which replays" }), 2)
+    end
+  end
+  local workflow_os = sandbox.readonly({
+    time = no_wall_clock("time"), clock = no_wall_clock("clock"),
+    date = function(format, t)
+      if t == nil then no_wall_clock("date")() end
+      return os.date(format, t)
+    end,
+  })
+
+  local workflow_api = {}
+  function workflow_api.info()
+    local proc = process.current_proc()
+    local wf = proc.wf
+    if not wf then error(errors.new({ kind = errors.INVALID, message = "workflow.info: not in a workflow" }), 2) end
+    return { workflow_id = wf.id, entry = proc.entry.id, pid = proc.pid, replaying = wf.replaying == true }
+  end
+  function workflow_api.version(change, min, max)
+    local wf = process.current_proc().wf
+    if not wf then error(errors.new({ kind = errors.INVALID, message = "workflow.version: not in a workflow" }), 2) end
+    if type(change) ~= "string" or math.type(min) ~= "integer" or math.type(max) ~= "integer" or min > max then
+      error(errors.new({ kind = errors.INVALID, message = "workflow.version(change, min, max): a string and two integers with min <= max" }), 2)
+    end
+    return durable.version(wf, change, min, max)
+  end
+
+  local function module_for(proc, name)
+    local wf = proc.wf
+    if wf then
+      if name == "uuid" then
+        wf.uuid = wf.uuid or sandbox.readonly(load_module("uuid")({
+          random_bytes = function(n) return durable.random_bytes(wf, n) end,
+          now_ms = function() return wf.now // 1000000 end,
+        }))
+        return wf.uuid
+      elseif name == "workflow" then
+        return sandbox.readonly(workflow_api)
+      end
+    end
+    return builtins[name]
+  end
+
+  new_env = function(require_fn, proc)
+    local env = sandbox.new_env(require_fn)
+    local wf = proc and proc.wf
+    if wf then
+      rawset(env, "math", workflow_math(wf))
+      rawset(env, "os", workflow_os)
+    end
+    return env
+  end
+
   local function make_require(entry)
     return function(name)
       local lib_id = entry.imports[name]
@@ -117,7 +196,7 @@ return function(deps)
         return instance
       end
       if entry.modules[name] then
-        local module = builtins[name]
+        local module = module_for(process.current_proc(), name)
         if module then return module end
       end
       error(errors.new({
@@ -175,7 +254,40 @@ return function(deps)
   function K.signal(op, from, pid, data) process.signal(op, from, pid, data) end
   K.reply = bridge.reply
   K.take = bridge.take
-  function K.run(budget) return sched.run(budget, process.on_task_end) end
+  function K.run(budget)
+    local more, deadline = sched.run(budget, process.on_task_end)
+    if durable then
+      durable.after_slice()
+      more = sched.has_ready()
+    end
+    return more, deadline
+  end
+
+  -- Workflow hosts ---------------------------------------------------------
+
+  --- Start (or, with `history`, recover) workflow `wf_id` of entry `id`.
+  --- `history` is the list of ordered records to replay, `signals` the
+  --- stored messages by sequence number.
+  function K.start_workflow(id, wf_id, args, opts, now_ns, seed, history, signals)
+    local entry = entries[id]
+    if entry == nil or entry.kind ~= "workflow.lua" then
+      return nil, plain_error(errors.new({ kind = errors.NOT_FOUND, message = "no workflow.lua entry '" .. tostring(id) .. "'" }))
+    end
+    args.n = args.n or #args
+    opts.pid = deps.pid_prefix .. wf_id .. "}"
+    opts.workflow = { id = wf_id, now = now_ns, seed = seed, history = history, signals = signals }
+    local pid, e = process.spawn_local(entry, args, opts)
+    return pid, plain_error(e)
+  end
+
+  --- A message for workflow `wf_id` has been stored as signal `seq`.
+  function K.signal_stored(wf_id, seq, from, topic, payload)
+    local wf = durable.workflows[wf_id]
+    if wf then durable.signal(wf, seq, from, topic, payload) end
+  end
+
+  --- Everything emitted so far is committed: apply the batches it held.
+  function K.committed() durable.committed() end
   function K.count() return process.count end
   --- Bytes in use by this Lua state after a full collection.
   function K.memory()

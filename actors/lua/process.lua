@@ -75,18 +75,49 @@ return function(deps)
   end
   P.deliver = deliver
 
+  --- Deliver to any process: a workflow sees a message only once it is
+  --- stored, so for one the message goes to the host to store first.
+  local function deliver_any(proc, from, topic, payload)
+    local wf = proc.wf
+    if wf then
+      emit({ "signal", 0, wf.id, from, topic, payload })
+    else
+      deliver(proc, from, topic, payload)
+    end
+  end
+
   -- Exits -------------------------------------------------------------------
 
   local kill -- forward: kill(proc, error) ends a process abnormally
 
-  --- Send a lifecycle event to `pid`, here or through Python.
+  --- Act on a lifecycle event for the local process `target` now.
+  local function event_now(target, event)
+    if event.kind == LINK_DOWN and not target.trap_links then
+      kill(target, err(errors.CANCELED, "linked process " .. event.from .. " failed: " .. tostring(event.reason)))
+    else
+      local result = event.result
+      if result and type(result.error) == "table" and not errors.is_error(result.error) then
+        result.error = errors.from_plain(result.error)
+      end
+      push(events_of(target), event)
+    end
+  end
+  P.event_now = event_now
+
+  --- Send a lifecycle event to `pid`, here or through Python. A workflow
+  --- gets it as a recorded event, in plain form.
   local function send_event(pid, event)
     local target = procs[pid]
     if target then
-      if event.kind == LINK_DOWN and not target.trap_links then
-        kill(target, err(errors.CANCELED, "linked process " .. event.from .. " failed: " .. tostring(event.reason)))
+      local wf = target.wf
+      if wf then
+        local result = event.result
+        if result then
+          event.result = { value = copy(result.value), error = result.error and errors.to_plain(result.error) or nil }
+        end
+        P.durable.event(wf, { kind = "lifecycle", event = event })
       else
-        push(events_of(target), event)
+        event_now(target, event)
       end
     elseif not is_own_pid(pid) then
       emit({ "event", pid, event })
@@ -110,6 +141,11 @@ return function(deps)
       log("warn", proc.pid, proc.entry.id .. " failed: " .. tostring(failure), nil)
     end
     if proc.on_exit then proc.on_exit(value, failure) end
+    local wf = proc.wf
+    if wf then
+      emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil })
+      P.durable.detach(wf)
+    end
     local monitors = proc.monitors
     if monitors then
       for pid in next, monitors do
@@ -235,8 +271,13 @@ return function(deps)
     if deps.max_processes and P.count >= deps.max_processes then
       return nil, err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")
     end
-    next_id = next_id + 1
-    local pid = pid_prefix .. next_id .. "}"
+    local pid = opts.pid
+    if pid == nil then
+      next_id = next_id + 1
+      pid = pid_prefix .. next_id .. "}"
+    elseif procs[pid] then
+      return nil, err(errors.ALREADY_EXISTS, "process " .. pid .. " is already running")
+    end
     if opts.name then
       local ok, kind = names.register(opts.name, pid)
       if not ok then
@@ -248,7 +289,11 @@ return function(deps)
       ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name ~= nil,
       libs = {}, quiet = opts.quiet,
     }
-    proc.env = deps.new_env(entry.require)
+    local workflow = opts.workflow
+    if workflow then
+      P.durable.attach(proc, workflow.id, workflow.now, workflow.seed, workflow.history, workflow.signals)
+    end
+    proc.env = deps.new_env(entry.require, proc)
     procs[pid] = proc
     P.count = P.count + 1
     if opts.monitor_by then proc.monitors = { [opts.monitor_by] = true } end
@@ -263,7 +308,7 @@ return function(deps)
     if opts.messages then
       for i = 1, #opts.messages do
         local m = opts.messages[i]
-        deliver(proc, opts.parent or pid, m[1], m[2])
+        deliver_any(proc, opts.parent or pid, m[1], m[2])
       end
     end
     S.spawn_task(proc, function() main_body(proc, args) end)
@@ -283,8 +328,36 @@ return function(deps)
   end
   P.copy_args = copy_args
 
+  --- Start a new workflow of `entry`. Its PID carries the workflow id, so it
+  --- stays the same across restarts of the node.
+  function P.start_workflow(entry, args, opts, wf_id, parent_pid)
+    local pid = pid_prefix .. wf_id .. "}"
+    emit({ "wf_start", wf_id, entry.id, args, parent_pid, opts.ctx })
+    opts.pid = pid
+    opts.workflow = { id = wf_id, now = deps.wall_ns(), seed = deps.seed() }
+    return P.spawn_local(entry, args, opts)
+  end
+
+  --- A workflow spawned from Lua on its own host. From a workflow the child
+  --- id derives from the parent's and the spawn is recorded, so replay finds
+  --- the same child instead of starting another.
+  function P.spawn_workflow_from_lua(parent, entry, args, opts)
+    local wf = parent.wf
+    if wf == nil then
+      return P.start_workflow(entry, args, opts, deps.new_workflow_id(), nil)
+    end
+    wf.next_child = (wf.next_child or 0) + 1
+    local child_id = wf.id .. "/" .. wf.next_child
+    local pid = P.durable.effect(wf, { type = "spawn", entry = entry.id }, function()
+      local started, problem = P.start_workflow(entry, args, opts, child_id, parent.pid)
+      return started or { error = errors.to_plain(problem) }
+    end)
+    if type(pid) == "table" then return nil, errors.from_plain(pid.error) end
+    return pid
+  end
+
   --- `spawn` from Lua: local entries start here, other hosts via Python.
-  local function spawn_from_lua(spec, id, host, ...)
+  local function spawn_now(spec, id, host, ...)
     local parent = current_proc()
     if type(id) ~= "string" then return nil, err(errors.INVALID, "spawn: entry id must be a string, got " .. type(id)) end
     if type(host) ~= "string" then return nil, err(errors.INVALID, "spawn: host must be a string, got " .. type(host)) end
@@ -300,6 +373,9 @@ return function(deps)
     }
     if host == host_id then
       local entry = entries[id]
+      if entry and entry.kind == "workflow.lua" and P.durable then
+        return P.spawn_workflow_from_lua(parent, entry, args, opts)
+      end
       if entry == nil or entry.kind ~= "process.lua" then
         return nil, err(errors.NOT_FOUND, "spawn: no process.lua entry '" .. id .. "'" ..
           (entry and (" (it is a " .. entry.kind .. ")") or ""))
@@ -315,6 +391,24 @@ return function(deps)
       parent.links = parent.links or {}
       parent.links[result] = true
     end
+    return result
+  end
+
+  --- A spawn from a workflow of anything but a child workflow on its own
+  --- host is a side effect: done once, its PID recorded for replay.
+  local function spawn_from_lua(spec, id, host, ...)
+    local parent = current_proc()
+    local wf = parent.wf
+    local entry = entries[id]
+    if wf == nil or (host == host_id and entry and entry.kind == "workflow.lua") then
+      return spawn_now(spec, id, host, ...)
+    end
+    local n, args = select("#", ...), { ... }
+    local result = P.durable.effect(wf, { type = "spawn", entry = id }, function()
+      local pid, problem = spawn_now(spec, id, host, table.unpack(args, 1, n))
+      return pid or { error = errors.to_plain(problem) }
+    end)
+    if type(result) == "table" then return nil, errors.from_plain(result.error) end
     return result
   end
 
@@ -419,10 +513,31 @@ return function(deps)
   function P.route(from, pid, topic, payload)
     local target = procs[pid]
     if target then
-      deliver(target, from, topic, payload)
+      deliver_any(target, from, topic, payload)
     elseif not is_own_pid(pid) then
       emit({ "route", from, pid, topic, payload })
     end
+  end
+
+  --- Hand a message to `pid` wherever it lives. A send to a workflow, here
+  --- or on another durable host, returns only once the message is stored.
+  local function transmit(from, pid, topic, payload)
+    local target = procs[pid]
+    if target then
+      if target.wf then
+        bridge.request_blocking({ "signal", 0, target.wf.id, from, topic, payload })
+      else
+        deliver(target, from, topic, payload)
+      end
+    elseif is_own_pid(pid) then
+      return true
+    elseif deps.is_durable_pid(pid) then
+      local ok, problem = bridge.request_blocking({ "route_durable", 0, from, pid, topic, payload })
+      if not ok then return nil, errors.from_plain(problem) end
+    else
+      emit({ "route", from, pid, topic, payload })
+    end
+    return true
   end
 
   local function send(dest, topic, payload)
@@ -439,13 +554,22 @@ return function(deps)
       if e then return nil, e end
     end
     local target = procs[dest]
-    if target then
+    if target and not target.wf and not task.proc.wf then
       deliver(target, task.proc.pid, topic, payload)
     else
       local pid
       pid, e = P.resolve(dest)
       if not pid then return nil, e end
-      P.route(task.proc.pid, pid, topic, payload)
+      local sender = task.proc
+      if sender.wf then
+        -- a workflow's send happens once per history, not again on replay
+        P.durable.effect(sender.wf, { type = "send", topic = topic }, function()
+          return (transmit(sender.pid, pid, topic, payload))
+        end)
+      else
+        local ok, problem = transmit(sender.pid, pid, topic, payload)
+        if not ok then return nil, problem end
+      end
     end
     local r = S.reds - 1
     S.reds = r

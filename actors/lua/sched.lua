@@ -26,6 +26,7 @@ return function(deps)
   --- Make `task` runnable; it resumes with `a, b` as the results of its block.
   local function ready(task, a, b)
     task.a, task.b = a, b
+    task.queued = true
     rq_tail = rq_tail + 1
     rq[rq_tail] = task
   end
@@ -62,6 +63,9 @@ return function(deps)
     local source = getinfo(2, "S").source
     if source:sub(1, 9) ~= "@luactor/" then error(tripped, 0) end
   end
+
+  --- Is any task waiting to run?
+  function S.has_ready() return rq_head <= rq_tail end
 
   --- Create a task for `proc` running `body()`; it starts on a later turn.
   function S.spawn_task(proc, body)
@@ -173,6 +177,7 @@ return function(deps)
       local task = rq[rq_head]
       rq[rq_head] = nil
       rq_head = rq_head + 1
+      task.queued = nil
       if not task.dead then
         turns = turns + 1
         local a, b = task.a, task.b

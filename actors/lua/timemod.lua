@@ -14,9 +14,20 @@ return function(deps)
     return ns
   end
 
-  local function now() return tv.from_unix_nano(wall_ns()) end
+  local durable = deps.durable -- nil outside workflow hosts
 
+  --- Wall-clock time; in a workflow, the recorded time of its latest event.
+  local function now()
+    local wf = durable and durable.current()
+    if wf then return tv.from_unix_nano(wf.now) end
+    return tv.from_unix_nano(wall_ns())
+  end
+
+  --- Run `fire(timer)` after `ns`; in a workflow the timer is recorded and
+  --- keeps its deadline across restarts.
   local function after_ns(ns, fire)
+    local wf = durable and durable.current()
+    if wf then return durable.timer(wf, ns, fire) end
     return S.add_timer({ deadline = monotonic() + ns / 1e9, fire = fire })
   end
 
@@ -101,6 +112,10 @@ return function(deps)
       if st.stopped then return end
       local c = st.c
       if c.bt < c.bh then chan.push(c, now()) end
+      if durable and durable.current() then
+        st.entry = after_ns(ns, tick)
+        return
+      end
       entry.deadline = entry.deadline + ns / 1e9
       entry.fired, entry.stopped = nil, nil
       st.entry = S.add_timer(entry)

@@ -1,0 +1,331 @@
+-- Durable workflows: recording, replay and the deterministic step model.
+--
+-- A workflow's own coroutines run FIFO and meet only through channels, so
+-- between two external events its execution is a function of its code and
+-- its inputs. Everything from outside therefore arrives as an *event*:
+-- a timer firing, a call's result, a message, a lifecycle event. Events never
+-- wake a workflow directly; they queue on it, and when none of its tasks can
+-- run (it is quiescent) they are recorded as one *batch*, committed by the
+-- host, and only then applied. What the code asks of the world (timers,
+-- calls, sends, spawns, version markers) is recorded as a *command* when
+-- issued.
+--
+-- Replay runs the code again from the start. Each command it issues must
+-- match the next recorded command; at each quiescent point the next
+-- recorded batch is applied; when history runs out the workflow goes live:
+-- timers still pending are armed at their recorded deadline, calls without a
+-- result run again with the same idempotency key, and stored messages that no
+-- batch consumed are queued again.
+--
+-- Messages to a workflow are stored as *signals* when sent (the sender waits
+-- for the commit); a batch refers to a signal by its sequence number.
+return function(deps)
+  local S, errors, bridge = deps.sched, deps.errors, deps.bridge
+  local monotonic, wall_ns = deps.now, deps.wall_ns
+  local emit = bridge.emit
+  local type, pairs, next, tostring = type, pairs, next, tostring
+
+  local D = {}
+  local workflows = {}      -- workflow id -> wf
+  local active = {}         -- wf -> true: may need flushing or replay progress
+  local applying = nil      -- the wf whose batch is being applied
+  D.workflows = workflows
+
+  local function err(kind, message) return errors.new({ kind = kind, message = message }) end
+
+  --- The workflow the running code belongs to, if any.
+  local function current()
+    local t = S.cur
+    if t then return t.proc.wf end
+    return applying
+  end
+  D.current = current
+
+  -- A per-workflow pseudo-random generator (xorshift64*), so math.random and
+  -- uuid give the same values on replay.
+  local function rng_next(wf)
+    local x = wf.rng
+    x = x ~ (x >> 12)
+    x = x ~ (x << 25)
+    x = x ~ (x >> 27)
+    wf.rng = x
+    return x * 0x2545F4914F6CDD1D
+  end
+
+  function D.random(wf, m, n)
+    local r = rng_next(wf)
+    if m == nil then return ((r >> 11) & 0x1FFFFFFFFFFFFF) / 9007199254740992.0 end
+    if n == nil then m, n = 1, m end
+    if m > n then error("bad argument to 'random' (interval is empty)", 3) end
+    return m + ((r >> 1) % (n - m + 1))
+  end
+
+  function D.random_bytes(wf, count)
+    local out = {}
+    for i = 1, count do out[i] = string.char((rng_next(wf) >> 24) & 0xFF) end
+    return table.concat(out)
+  end
+
+  -- Recording -----------------------------------------------------------------
+
+  local function describe(record)
+    local what = record.type
+    if record.fn then what = what .. " " .. tostring(record.fn) end
+    if record.entry then what = what .. " " .. tostring(record.entry) end
+    if record.change then what = what .. " " .. tostring(record.change) end
+    return what
+  end
+
+  local function fail_nondeterministic(wf, recorded, requested)
+    local message = "workflow " .. wf.id .. " is not deterministic: at step " .. wf.step ..
+      " the history holds " .. (recorded and describe(recorded) or "nothing more") ..
+      " but the code asked for " .. requested
+    deps.kill(wf.proc, err(errors.INTERNAL, message))
+  end
+
+  -- The next ordered record of the history being replayed, or nil.
+  local function peek(wf)
+    return wf.history and wf.history[wf.cursor]
+  end
+
+  --- Record a command issued by the running workflow. During replay it is
+  --- checked against history and the recorded command is returned; live it
+  --- is appended and returned (with `live = true`).
+  function D.command(wf, record)
+    wf.step = wf.step + 1
+    if wf.replaying then
+      local recorded = peek(wf)
+      local same = recorded and recorded.type == record.type and recorded.fn == record.fn
+        and recorded.entry == record.entry and recorded.change == record.change
+      if not same then
+        fail_nondeterministic(wf, recorded, describe(record))
+        return nil
+      end
+      wf.cursor = wf.cursor + 1
+      return recorded
+    end
+    emit({ "history", wf.id, record })
+    record.live = true
+    return record
+  end
+
+  --- An event from outside for `wf`; applied after it is recorded.
+  function D.event(wf, event)
+    if wf.done then return end
+    local pending = wf.pending
+    pending[#pending + 1] = event
+    active[wf] = true
+  end
+
+  -- Applying events -----------------------------------------------------------
+
+  local apply_event = {}
+
+  function apply_event.timer(wf, event)
+    local timer = wf.timers[event.id]
+    wf.timers[event.id] = nil
+    if timer and not timer.stopped then
+      timer.fired = true
+      timer.fire(timer)
+    end
+  end
+
+  function apply_event.result(wf, event)
+    local call = wf.calls[event.id]
+    wf.calls[event.id] = nil
+    if call then
+      local failure = event.error and errors.from_plain(event.error) or nil
+      call(event.value, failure)
+    end
+  end
+
+  function apply_event.message(wf, event)
+    wf.consumed[event.seq] = true
+    deps.deliver_now(wf.proc, event.from, event.topic, event.payload)
+  end
+
+  function apply_event.lifecycle(wf, event)
+    deps.event_now(wf.proc, event.event)
+  end
+
+  local function apply_batch(wf, batch)
+    wf.now = batch.ts
+    applying = wf
+    local events = batch.events
+    for i = 1, #events do
+      local event = events[i]
+      local apply = apply_event[event.kind]
+      if apply then apply(wf, event) end
+      if wf.done then break end
+    end
+    applying = nil
+  end
+
+  local function quiescent(wf)
+    for task in next, wf.proc.tasks do
+      if task.queued then return false end
+    end
+    return true
+  end
+
+  -- Going live after replay: re-issue what history left outstanding.
+  local function go_live(wf)
+    wf.replaying, wf.history = false, nil
+    for id, timer in pairs(wf.timers) do
+      timer.real = S.add_timer({
+        deadline = monotonic() + (timer.deadline - wall_ns()) / 1e9,
+        fire = function() D.event(wf, { kind = "timer", id = id }) end,
+      })
+    end
+    for id, call in pairs(wf.outstanding_calls) do
+      if wf.calls[id] then call() end
+    end
+    wf.outstanding_calls = {}
+    for seq, signal in pairs(wf.signals) do
+      if not wf.consumed[seq] then
+        D.event(wf, { kind = "message", seq = seq, from = signal.from, topic = signal.topic, payload = signal.payload })
+      end
+    end
+    wf.signals = {}
+  end
+
+  --- Called after each scheduler slice: replaying workflows advance to their
+  --- next batch, live ones hand their pending events to the host to record.
+  function D.after_slice()
+    for wf in next, active do
+      if wf.done then
+        active[wf] = nil
+      elseif not wf.awaiting and quiescent(wf) then
+        if wf.replaying then
+          local record = peek(wf)
+          if record == nil then
+            go_live(wf)
+          elseif record.type == "batch" then
+            wf.cursor = wf.cursor + 1
+            wf.step = wf.step + 1
+            apply_batch(wf, record)
+          else
+            fail_nondeterministic(wf, record, "nothing (the code is waiting)")
+          end
+        elseif #wf.pending > 0 then
+          wf.step = wf.step + 1
+          local batch = { type = "batch", ts = wall_ns(), events = wf.pending }
+          wf.pending = {}
+          wf.awaiting = batch
+          emit({ "history", wf.id, batch })
+        else
+          active[wf] = nil
+        end
+      end
+    end
+  end
+
+  --- The host committed everything emitted so far: apply awaited batches.
+  function D.committed()
+    for _, wf in pairs(workflows) do
+      local batch = wf.awaiting
+      if batch then
+        wf.awaiting = nil
+        apply_batch(wf, batch)
+        active[wf] = true
+      end
+    end
+  end
+
+  -- Operations ------------------------------------------------------------------
+
+  --- A durable timer: `fire(timer)` runs when its (recorded) deadline passes.
+  function D.timer(wf, ns, fire)
+    wf.next_timer = wf.next_timer + 1
+    local id = wf.next_timer
+    local record = D.command(wf, { type = "timer", id = id, deadline = wf.now + ns })
+    local timer = { fire = fire, deadline = record and record.deadline or (wf.now + ns) }
+    wf.timers[id] = timer
+    if record and record.live then
+      timer.real = S.add_timer({
+        deadline = monotonic() + ns / 1e9,
+        fire = function() D.event(wf, { kind = "timer", id = id }) end,
+      })
+    end
+    return timer
+  end
+
+  --- A durable call: `start(key, on_result)` runs it for real (live, or on
+  --- recovery when its result was never recorded); `complete(value, err)`
+  --- gets the recorded result.
+  function D.call(wf, fn, start, complete)
+    wf.next_call = wf.next_call + 1
+    local id = wf.next_call
+    local key = wf.id .. "/call/" .. id
+    local record = D.command(wf, { type = "call", id = id, fn = fn })
+    if record == nil then return end
+    wf.calls[id] = complete
+    local function run()
+      start(key, function(value, failure)
+        D.event(wf, { kind = "result", id = id, value = value, error = failure and errors.to_plain(failure) or nil })
+      end)
+    end
+    if record.live then run() else wf.outstanding_calls[id] = run end
+  end
+
+  --- A side effect that must happen once per history (sends, spawns of
+  --- processes): run live, skipped on replay, which returns what was recorded.
+  function D.effect(wf, record, perform)
+    local recorded = D.command(wf, record)
+    if recorded == nil then return nil end
+    if recorded.live then
+      recorded.result = perform()
+      return recorded.result
+    end
+    return recorded.result
+  end
+
+  function D.version(wf, change, min, max)
+    if wf.replaying then
+      local recorded = peek(wf)
+      if not (recorded and recorded.type == "version" and recorded.change == change) then
+        return min -- history from before this change point
+      end
+    end
+    local record = D.command(wf, { type = "version", change = change, value = max })
+    return record and record.value or max
+  end
+
+  --- A stored message for a workflow (from `signal_stored` or recovery).
+  function D.signal(wf, seq, from, topic, payload)
+    D.event(wf, { kind = "message", seq = seq, from = from, topic = topic, payload = payload })
+  end
+
+  --- Start tracking workflow `wf_id` for process `proc`. `history` holds the
+  --- ordered records to replay (nil for a new workflow), `signals` the stored
+  --- messages by sequence number.
+  function D.attach(proc, wf_id, now_ns, seed, history, signals)
+    local wf = {
+      id = wf_id, proc = proc, now = now_ns, rng = seed ~= 0 and seed or 0x9E3779B97F4A7C15,
+      step = 0, cursor = 1, history = history, replaying = history ~= nil and #history > 0,
+      pending = {}, timers = {}, calls = {}, consumed = {}, outstanding_calls = {},
+      signals = signals or {}, next_timer = 0, next_call = 0,
+    }
+    proc.wf = wf
+    workflows[wf_id] = wf
+    active[wf] = true
+    if not wf.replaying then
+      wf.history = nil
+      local stored = wf.signals
+      wf.signals = {}
+      for seq, s in pairs(stored) do D.signal(wf, seq, s.from, s.topic, s.payload) end
+    end
+    return wf
+  end
+
+  function D.detach(wf)
+    wf.done = true
+    workflows[wf.id] = nil
+    active[wf] = nil
+    for _, timer in pairs(wf.timers) do
+      if timer.real then timer.real.stopped = true end
+    end
+  end
+
+  return D
+end
