@@ -20,7 +20,7 @@ import trio
 from .errors import ActorError, NodeFailure
 from .mailbox import Endpoint, ExitWaiter, Mailbox
 from .registry import Registry, load_app
-from .router import Router
+from .router import Router, check_topic, plain_payload
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -177,9 +177,17 @@ class Node:
             self.router.remove_endpoint(waiter.pid)
 
     async def send(self, dest: str, topic: str, payload: Any = None) -> None:
-        """Send from the node itself (its own PID is the sender)."""
-        self.router.send(self._root.pid, dest, topic, payload)
-        await trio.lowlevel.checkpoint()
+        """Send from the node itself (its own PID is the sender).
+
+        To a workflow, this returns once the message is stored.
+        """
+        pid = self.router.resolve(dest)
+        if self.router.is_durable_pid(pid):
+            check_topic(topic)
+            await self.router.send_durable(self._root.pid, pid, topic, plain_payload(payload))
+        else:
+            self.router.send(self._root.pid, pid, topic, payload)
+            await trio.lowlevel.checkpoint()
 
     @asynccontextmanager
     async def mailbox(self, name: str | None = None) -> AsyncIterator[Mailbox]:

@@ -39,6 +39,14 @@ class Host(Protocol):
     def signal(self, op: str, sender: str, dest: str, data: Any) -> None: ...
 
 
+def plain_payload(payload: Any) -> Any:
+    """A private, checked copy of a payload Python code sends."""
+    try:
+        return plain_copy(payload)
+    except PayloadError as error:
+        raise ActorError("INVALID", str(error)) from None
+
+
 def check_topic(topic: Any) -> None:
     if not isinstance(topic, str) or not topic or topic.startswith("@"):
         raise ActorError("INVALID", f"topic must be a non-empty string not starting with '@', got {topic!r}")
@@ -126,11 +134,7 @@ class Router:
     def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
         """Validated send from Python code."""
         check_topic(topic)
-        try:
-            payload = plain_copy(payload)
-        except PayloadError as error:
-            raise ActorError("INVALID", str(error)) from None
-        self.route(sender, self.resolve(dest), topic, payload)
+        self.route(sender, self.resolve(dest), topic, plain_payload(payload))
 
     def route(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Deliver to ``dest``; a PID of an exited process or unknown host drops it, as in Erlang."""
@@ -143,6 +147,23 @@ class Router:
         host = self.hosts.get(target)
         if host is not None:
             host.send(sender, dest, topic, payload)
+
+    def is_durable_pid(self, pid: str) -> bool:
+        """Does ``pid`` live on a host that stores messages (a workflow host)?"""
+        try:
+            host = self.hosts.get(host_of(pid))
+        except ValueError:
+            return False
+        return getattr(host, "durable", False)
+
+    async def send_durable(self, sender: str, dest: str, topic: str, payload: Any) -> bool:
+        """Deliver to a workflow, returning once the message is stored."""
+        target = host_of(dest)
+        host = self.hosts.get(target)
+        if host is None or not getattr(host, "durable", False):
+            raise ActorError("UNAVAILABLE", f"workflow host {target!r} is not running: message to {dest} not stored")
+        await host.send_stored(sender, dest, topic, payload)
+        return True
 
     def deliver_event(self, dest: str, event: dict) -> None:
         target = host_of(dest)

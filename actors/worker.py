@@ -66,7 +66,10 @@ class Worker:
     def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list["Entry"], *,
                  max_processes: int | None = None, max_memory: int | None = None,
                  max_instructions: int = 10_000_000, reductions: int = 2000,
-                 clock: Callable[[], float] | None = None, source_root: Path | None = None):
+                 clock: Callable[[], float] | None = None, source_root: Path | None = None,
+                 extra_deps: dict[bytes, Any] | None = None,
+                 extra_commands: dict[str, Callable[[Any], None]] | None = None,
+                 after_slice: Callable[[], None] | None = None):
         self.router = router
         self.host_id = host_id
         self.pid_prefix = pid_prefix
@@ -93,6 +96,8 @@ class Worker:
             b"now": lambda: self._clock(),
             b"wall_ns": router.wall_ns,
             b"random_bytes": os.urandom,
+            b"is_durable_pid": lambda pid: router.is_durable_pid(pid.decode()),
+            **(extra_deps or {}),
             b"names": self.lua.table_from({
                 b"register": names.register_from_lua,
                 b"lookup": names.lookup_from_lua,
@@ -111,6 +116,7 @@ class Worker:
         self._memory = kernel[b"memory"]
         self._alive = kernel[b"alive"]
         self._terminate_all = kernel[b"terminate_all"]
+        self.kernel = kernel
         define = kernel[b"define"]
         for entry in entries:
             if entry.kind in LUA_KINDS:
@@ -126,8 +132,10 @@ class Worker:
         self._commands: dict[str, Callable[[Any], None]] = {
             "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
             "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
-            "log": self._on_log,
+            "log": self._on_log, "route_durable": self._on_route_durable,
+            **(extra_commands or {}),
         }
+        self._after_slice = after_slice
 
     def _load_module(self, name: bytes) -> Any:
         source = (_LUA_DIR / f"{name.decode()}.lua").read_bytes()
@@ -144,6 +152,8 @@ class Worker:
                 self._pending = False
                 more, deadline = self._run(self.SLICE_TURNS)
                 self._drain_outbox()
+                if self._after_slice is not None:
+                    self._after_slice()
                 if more or self._pending:
                     await trio.lowlevel.checkpoint()
                     continue
@@ -210,7 +220,8 @@ class Worker:
         self._run(self.SLICE_TURNS)
         self._drain_outbox()
 
-    def _answer(self, request_id: int, ok: bool, value: Any) -> None:
+    def answer(self, request_id: int, ok: bool, value: Any) -> None:
+        """Answer a kernel request (see bridge.lua)."""
         try:
             answer = to_lua(self.lua, value, "result")
         except PayloadError as error:
@@ -239,11 +250,11 @@ class Worker:
             try:
                 value = await work()
             except ActorError as error:
-                self._answer(request_id, False, error.to_plain())
+                self.answer(request_id, False, error.to_plain())
             except Exception as error:  # a Python callable's own failure
-                self._answer(request_id, False, {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"})
+                self.answer(request_id, False, {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"})
             else:
-                self._answer(request_id, True, value)
+                self.answer(request_id, True, value)
         assert self._nursery is not None
         self._nursery.start_soon(serve)
 
@@ -261,6 +272,10 @@ class Worker:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.spawn_for(entry_id, host, args, opts))
+
+    def _on_route_durable(self, cmd: Any) -> None:
+        sender, dest, topic, payload = cmd[3].decode(), cmd[4].decode(), cmd[5].decode(), from_lua(cmd[6])
+        self._start_request(cmd[2], lambda: self.router.send_durable(sender, dest, topic, payload))
 
     def _on_exec(self, cmd: Any) -> None:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])
