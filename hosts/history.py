@@ -1,0 +1,669 @@
+"""Durable workflow history in LMDB: one header and an append-only event list per workflow.
+
+A workflow host owns one :class:`HistoryStore` (a directory holding one LMDB
+environment). The store knows nothing about Lua or replay; it keeps bytes
+safe and tells precisely what went wrong when they are not.
+
+Layout (format 1). Three named databases, values in msgpack:
+
+* ``meta``: ``b"format"`` -> ``1``. A store of another format is refused
+  before anything is written to it.
+* ``workflows``: workflow id (UTF-8) -> :class:`WorkflowHeader` as a map.
+* ``events``: id + ``b"\\0"`` + 8-byte big-endian sequence -> event map,
+  so a workflow's events are contiguous and in order.
+
+Writes go through a :class:`Batch`: the steps of many workflows collected
+during one scheduler slice and committed in one write transaction, so one
+fsync covers them all (group commit). Sequence numbers are handed out by the
+batch at :meth:`Batch.append`, continuing from the stored header's
+``next_seq``; the committed header always carries the next free one.
+
+One process writes a store at a time, enforced by an exclusive ``flock`` on
+the store directory (:class:`StoreBusyError` otherwise), because sequence
+numbers are assigned before the commit. Any number of read-only stores
+(``luactor workflows``) may be open beside the writer, in other processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import lmdb
+import msgpack
+
+from actors.errors import ActorError
+
+__all__ = [
+    "FORMAT", "STATUSES", "HistoryStore", "Batch", "WorkflowHeader",
+    "HistoryError", "StoreFormatError", "StoreNotFoundError", "StoreBusyError",
+    "StoreFullError", "CorruptRecordError", "event_key",
+]
+
+FORMAT = 1
+STATUSES = ("running", "completed", "failed", "terminated", "canceled")
+
+MiB = 1 << 20
+GiB = 1 << 30
+_MAX_KEY = 511           # LMDB's default maximum key size
+_SEQ_BYTES = 8
+_READ_CHUNK = 512        # events read per read transaction, so no transaction stays open for long
+
+_DB_META, _DB_WORKFLOWS, _DB_EVENTS = b"meta", b"workflows", b"events"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class HistoryError(Exception):
+    """A workflow store cannot do what was asked."""
+
+
+class StoreNotFoundError(HistoryError):
+    """A read-only open of a directory that holds no store."""
+
+
+class StoreBusyError(HistoryError):
+    """Another process (or another open in this one) is writing the store."""
+
+
+class StoreFormatError(HistoryError):
+    """The store was written in a format this code does not read; it was left untouched."""
+
+    def __init__(self, path: Path, found: Any, supported: int = FORMAT):
+        self.path, self.found, self.supported = path, found, supported
+        if isinstance(found, _NotAStore):
+            what = f"is not a luactor workflow store of a known format ({found})"
+        elif isinstance(found, int) and not isinstance(found, bool) and found > supported:
+            what = f"has format {found}, written by a newer luactor"
+        else:
+            what = f"has unknown format {found!r}"
+        super().__init__(f"workflow store {path} {what}; this luactor reads format {supported}. "
+                         "Refusing to open it; nothing was changed.")
+
+
+class StoreFullError(HistoryError):
+    """A batch does not fit even at the largest map size allowed; none of it was written."""
+
+
+class CorruptRecordError(HistoryError):
+    """A stored record does not decode. Names the database and key so one workflow can fail alone."""
+
+    def __init__(self, path: Path, database: str, key: bytes, reason: str, *,
+                 workflow_id: str | None = None, seq: int | None = None):
+        self.path, self.database, self.key, self.reason = path, database, key, reason
+        self.workflow_id, self.seq = workflow_id, seq
+        where = f"workflow {workflow_id!r}" if workflow_id is not None else f"key {key!r}"
+        if seq is not None:
+            where += f" seq {seq}"
+        super().__init__(f"corrupt record in workflow store {path}, database {database!r}, {where}: {reason}")
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class WorkflowHeader:
+    """What a workflow is and where it stands; ``next_seq`` is the sequence of its next event."""
+
+    id: str
+    entry: str
+    status: str
+    input: list
+    parent: str | None
+    created_ns: int
+    updated_ns: int
+    result: Any = None
+    error: dict | None = None
+    next_seq: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "WorkflowHeader":
+        """Build from a stored map; ``ValueError`` says what is wrong with it."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a header is a map, not {type(data).__name__}")
+        types = {"id": str, "entry": str, "status": str, "input": list, "parent": (str, type(None)),
+                 "created_ns": int, "updated_ns": int, "error": (dict, type(None)), "next_seq": int,
+                 "meta": dict}
+        defaults = {"parent": None, "error": None, "next_seq": 0, "meta": {}, "input": []}
+        values = {}
+        for name, kind in types.items():
+            if name not in data and name not in defaults:
+                raise ValueError(f"header field {name!r} is missing")
+            value = data.get(name, defaults.get(name))
+            if not isinstance(value, kind):
+                raise ValueError(f"header field {name!r} is a {type(value).__name__}")
+            values[name] = value
+        return cls(result=data.get("result"), **values)
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+_PACK_ERRORS = (TypeError, ValueError, OverflowError)
+
+
+def _packed_or_invalid(value: Any, what: str, workflow_id: str) -> bytes:
+    """Pack ``value`` or raise ``ActorError(INVALID)`` naming where the unstorable part sits."""
+    try:
+        return _pack(value)
+    except _PACK_ERRORS:
+        where, reason = _locate_unstorable(value, "")
+        at = f" at {where}" if where else ""
+        raise ActorError("INVALID", f"workflow {workflow_id!r}: {what}{at} cannot be stored: {reason} "
+                                    "(only dict, list, str, bytes, int, float, bool and None)") from None
+
+
+def _locate_unstorable(value: Any, path: str) -> tuple[str, str]:
+    """The path of the deepest part of ``value`` msgpack refuses, and why (only called on failure)."""
+    children: list[tuple[Any, str]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            try:
+                _pack(key)
+            except _PACK_ERRORS as error:
+                return f"{path} key {key!r}".strip(), str(error)
+            children.append((item, f"{path}[{key!r}]"))
+    elif isinstance(value, (list, tuple)):
+        children = [(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    for item, item_path in children:
+        try:
+            _pack(item)
+        except _PACK_ERRORS:
+            return _locate_unstorable(item, item_path)
+    try:
+        _pack(value)
+    except _PACK_ERRORS as error:
+        return path, str(error) or type(error).__name__
+    return path, "not storable"
+
+
+def _id_bytes(workflow_id: Any) -> bytes:
+    """The key of a workflow id; refuses ids that would make event keys ambiguous or too long."""
+    if not isinstance(workflow_id, str) or not workflow_id:
+        raise ActorError("INVALID", f"a workflow id is a non-empty string, not {workflow_id!r}")
+    if "\0" in workflow_id:
+        raise ActorError("INVALID", f"workflow id {workflow_id!r} contains a NUL character")
+    try:
+        data = workflow_id.encode()
+    except UnicodeEncodeError as error:
+        raise ActorError("INVALID", f"workflow id {workflow_id!r} is not valid text: {error}") from None
+    if len(data) + 1 + _SEQ_BYTES > _MAX_KEY:
+        raise ActorError("INVALID", f"workflow id {workflow_id[:40]!r}... is {len(data)} bytes long; "
+                                    f"the limit is {_MAX_KEY - 1 - _SEQ_BYTES}")
+    return data
+
+
+def event_key(workflow_id: str, seq: int) -> bytes:
+    """The ``events`` key of one event: id, NUL, big-endian sequence (so keys sort by seq)."""
+    return _id_bytes(workflow_id) + b"\0" + seq.to_bytes(_SEQ_BYTES, "big")
+
+
+# --------------------------------------------------------------------------- batch
+
+
+class Batch:
+    """The writes of one write transaction, across any number of workflows.
+
+    Sequence numbers are assigned here, continuing from the header in this
+    batch or else the stored one; values are packed (and so copied and
+    checked) when they are added, so a later change to the caller's objects
+    does not leak into the commit. Make one with :meth:`HistoryStore.batch`.
+    """
+
+    def __init__(self, store: "HistoryStore"):
+        self._store = store
+        self._headers: dict[str, WorkflowHeader] = {}
+        self._events: list[tuple[bytes, bytes]] = []
+
+    def is_empty(self) -> bool:
+        return not self._headers and not self._events
+
+    @property
+    def event_count(self) -> int:
+        return len(self._events)
+
+    def put_header(self, header: WorkflowHeader) -> None:
+        """Store ``header`` at commit. Its ``next_seq`` never moves back behind events already given out."""
+        _id_bytes(header.id)
+        if header.status not in STATUSES:
+            raise ActorError("INVALID", f"workflow {header.id!r}: status {header.status!r} is not one of "
+                                        f"{', '.join(STATUSES)}")
+        try:
+            snapshot = WorkflowHeader.from_dict(_unpack(_packed_or_invalid(header.to_dict(), "header", header.id)))
+        except ValueError as error:
+            raise ActorError("INVALID", f"workflow {header.id!r}: {error}") from None
+        known = self._current(header.id)
+        if known is not None:
+            snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
+        self._headers[header.id] = snapshot
+
+    def append(self, workflow_id: str, event: dict) -> int:
+        """Add one event to a workflow that has a header; returns its sequence number.
+
+        An ``int`` ``"ts"`` in the event moves the header's ``updated_ns`` forward.
+        """
+        key_prefix = _id_bytes(workflow_id)
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise ActorError("INVALID", f"workflow {workflow_id!r}: an event is a dict with a string 'type', "
+                                        f"not {event!r:.80}")
+        ts = event.get("ts")
+        if ts is not None and (not isinstance(ts, int) or isinstance(ts, bool)):
+            raise ActorError("INVALID", f"workflow {workflow_id!r}: event 'ts' is an int (ns), not {ts!r}")
+        header = self._current(workflow_id)
+        if header is None:
+            raise ActorError("NOT_FOUND", f"workflow {workflow_id!r} has no header: put_header before append")
+        seq = header.next_seq
+        packed = _packed_or_invalid(event, f"event {seq} ({event['type']!r})", workflow_id)
+        if workflow_id not in self._headers:
+            header = self._headers[workflow_id] = dataclasses.replace(header)
+        header.next_seq = seq + 1
+        if ts is not None and ts > header.updated_ns:
+            header.updated_ns = ts
+        self._events.append((key_prefix + b"\0" + seq.to_bytes(_SEQ_BYTES, "big"), packed))
+        return seq
+
+    def _current(self, workflow_id: str) -> WorkflowHeader | None:
+        header = self._headers.get(workflow_id)
+        return header if header is not None else self._store._committed_header(workflow_id)
+
+    def _clear(self) -> None:
+        self._headers.clear()
+        self._events.clear()
+
+
+# --------------------------------------------------------------------------- store
+
+
+class HistoryStore:
+    """One LMDB environment of workflow histories; open with :meth:`open`."""
+
+    def __init__(self, path: Path, env: lmdb.Environment, *, readonly: bool, sync: bool,
+                 max_map_size: int, dir_lock: int | None):
+        self.path = path
+        self.readonly = readonly
+        self.sync = sync
+        self.max_map_size = max_map_size
+        self._env = env
+        self._dir_lock = dir_lock
+        self._dbs: dict[bytes, Any] = {}
+        # Headers of running workflows as last committed, so a batch does not
+        # read the store for each step. Only the single writer keeps it.
+        self._running: dict[str, WorkflowHeader] = {}
+
+    # ---------------------------------------------------------------- opening
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, sync: bool = True, readonly: bool = False,
+             map_size: int = 64 * MiB, max_map_size: int = 8 * GiB) -> "HistoryStore":
+        """Open (or, unless ``readonly``, create) the store in directory ``path``.
+
+        Read-only opens are for other processes than the writer: LMDB (and
+        py-lmdb) allow one open of an environment per process, so the
+        writing process reads through its own store.
+
+        ``sync=False`` skips the fsync of each commit: a crash of the machine
+        (not of the process) may then lose the last commits. ``map_size`` is
+        where the map starts; a commit that does not fit doubles it, up to
+        ``max_map_size``.
+        """
+        path = Path(path)
+        if map_size > max_map_size:
+            raise ValueError(f"map_size {map_size} is above max_map_size {max_map_size}")
+        if readonly:
+            _require_store_dir(path)
+        else:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise HistoryError(f"workflow store {path} is not a directory") from None
+        dir_lock = None if readonly else _lock_dir(path)
+        try:
+            # Look at the format without LMDB's lock file or touching a byte,
+            # so a store of another format is refused exactly as it was found.
+            stored_map_size = _probe(path) if (path / "data.mdb").exists() else 0
+            env = lmdb.open(
+                str(path), subdir=True, readonly=readonly, create=not readonly, lock=True,
+                max_dbs=4, sync=sync, metasync=sync,
+                map_size=0 if readonly else max(map_size, stored_map_size),
+            )
+        except lmdb.Error as error:
+            _unlock_dir(dir_lock)
+            raise HistoryError(f"cannot open workflow store {path}: {error}") from None
+        except BaseException:
+            _unlock_dir(dir_lock)
+            raise
+        store = cls(path, env, readonly=readonly, sync=sync, max_map_size=max_map_size, dir_lock=dir_lock)
+        try:
+            store._initialize()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _initialize(self) -> None:
+        """Check the format under the lock (the probe raced a writer); create a new store's databases."""
+        with self._read() as txn:
+            found = _read_format(self._env, txn)
+        if found is _EMPTY and not self.readonly:
+            with self._env.begin(write=True) as txn:
+                meta = self._env.open_db(_DB_META, txn=txn)
+                txn.put(b"format", _pack(FORMAT), db=meta)
+                for name in (_DB_WORKFLOWS, _DB_EVENTS):
+                    self._dbs[name] = self._env.open_db(name, txn=txn)
+        elif found is not _EMPTY and found != FORMAT:
+            raise StoreFormatError(self.path, found)
+        self._open_dbs()
+
+    def _open_dbs(self) -> None:
+        """Get the database handles (a read-only store may come before its writer made them).
+
+        Handles are opened outside any transaction of ours: py-lmdb ends
+        read transactions by resetting them, which would drop a handle opened
+        in one.
+        """
+        for name in (_DB_WORKFLOWS, _DB_EVENTS):
+            if name not in self._dbs:
+                try:
+                    self._dbs[name] = self._env.open_db(name, create=False)
+                except lmdb.NotFoundError:
+                    pass
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None  # type: ignore[assignment]
+        _unlock_dir(self._dir_lock)
+        self._dir_lock = None
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.readonly else "read-write"
+        return f"<HistoryStore {self.path} {mode}>"
+
+    @property
+    def map_size(self) -> int:
+        """The current size of the memory map (the most the store can hold before it grows)."""
+        return self._env.info()["map_size"]
+
+    # ---------------------------------------------------------------- writing
+
+    def batch(self) -> Batch:
+        return Batch(self)
+
+    def commit(self, batch: Batch) -> None:
+        """Write all of ``batch`` in one transaction (one fsync), or nothing of it; then empty it.
+
+        When the map is full it is doubled and the whole batch tried again,
+        up to ``max_map_size``; past that :class:`StoreFullError`.
+        """
+        if batch._store is not self:
+            raise ValueError("this batch belongs to another store")
+        if self.readonly:
+            raise HistoryError(f"workflow store {self.path} is open read-only")
+        if batch.is_empty():
+            return
+        headers = [(_id_bytes(h.id), _pack(h.to_dict())) for h in batch._headers.values()]
+        while True:
+            try:
+                self._write(headers, batch._events)
+                break
+            except lmdb.MapFullError:
+                self._grow(batch)
+        for header in batch._headers.values():
+            if header.status == "running":
+                self._running[header.id] = header
+            else:
+                self._running.pop(header.id, None)
+        batch._clear()
+
+    def _write(self, headers: list[tuple[bytes, bytes]], events: list[tuple[bytes, bytes]]) -> None:
+        with self._env.begin(write=True) as txn:
+            txn.cursor(db=self._db(_DB_WORKFLOWS, txn)).putmulti(headers)
+            _, added = txn.cursor(db=self._db(_DB_EVENTS, txn)).putmulti(events, overwrite=False)
+            if added != len(events):
+                # Leaving the block with an exception aborts: nothing is written.
+                raise HistoryError(f"workflow store {self.path}: {len(events) - added} event(s) of the batch "
+                                   "already exist; events are never overwritten")
+
+    def _grow(self, batch: Batch) -> None:
+        current = self.map_size
+        if current >= self.max_map_size:
+            size = sum(len(value) for _, value in batch._events)
+            raise StoreFullError(
+                f"workflow store {self.path} is full: a batch of {len(batch._events)} event(s) "
+                f"({size} bytes) and {len(batch._headers)} header(s) does not fit in "
+                f"{_human_size(current)}, the largest map allowed (max_map_size); none of it was written "
+                "and the stored history is intact")
+        self._env.set_mapsize(min(current * 2, self.max_map_size))
+
+    # ---------------------------------------------------------------- reading
+
+    def header(self, workflow_id: str) -> WorkflowHeader | None:
+        key = _id_bytes(workflow_id)
+        with self._read() as txn:
+            db = self._db(_DB_WORKFLOWS, txn)
+            raw = None if db is None else txn.get(key, db=db)
+        return None if raw is None else self._decode_header(key, raw)
+
+    def headers(self, status: str | None = None, *,
+                on_corrupt: Callable[[CorruptRecordError], None] | None = None) -> list[WorkflowHeader]:
+        """Every workflow's header (of one ``status`` if given), in id order.
+
+        A header that does not decode raises :class:`CorruptRecordError`,
+        unless ``on_corrupt`` is given: then it gets the error and the
+        listing goes on with the others.
+        """
+        with self._read() as txn:
+            db = self._db(_DB_WORKFLOWS, txn)
+            records = [] if db is None else list(txn.cursor(db=db))
+        found = []
+        for key, raw in records:
+            try:
+                header = self._decode_header(key, raw)
+            except CorruptRecordError as error:
+                if on_corrupt is None:
+                    raise
+                on_corrupt(error)
+                continue
+            if status is None or header.status == status:
+                found.append(header)
+        return found
+
+    def unfinished(self, *, on_corrupt: Callable[[CorruptRecordError], None] | None = None) -> list[WorkflowHeader]:
+        """The workflows to resume after a restart (status ``running``)."""
+        return self.headers("running", on_corrupt=on_corrupt)
+
+    def events(self, workflow_id: str, start: int = 0) -> Iterator[tuple[int, dict]]:
+        """``(seq, event)`` of one workflow from ``start`` on, read in chunks of short transactions."""
+        prefix = _id_bytes(workflow_id) + b"\0"
+        seq = max(start, 0)
+        while True:
+            chunk: list[tuple[bytes, bytes]] = []
+            with self._read() as txn:
+                db = self._db(_DB_EVENTS, txn)
+                if db is None:
+                    return
+                cursor = txn.cursor(db=db)
+                if cursor.set_range(prefix + seq.to_bytes(_SEQ_BYTES, "big")):
+                    for key, raw in cursor:
+                        if not key.startswith(prefix):
+                            break
+                        chunk.append((key, raw))
+                        if len(chunk) == _READ_CHUNK:
+                            break
+            for key, raw in chunk:
+                seq = self._event_seq(workflow_id, key, prefix)
+                yield seq, self._decode_event(workflow_id, key, seq, raw)
+            if len(chunk) < _READ_CHUNK:
+                return
+            seq += 1
+
+    # ---------------------------------------------------------------- internals
+
+    def _committed_header(self, workflow_id: str) -> WorkflowHeader | None:
+        header = self._running.get(workflow_id)
+        if header is None:
+            header = self.header(workflow_id)
+            if header is not None and header.status == "running" and not self.readonly:
+                self._running[workflow_id] = header
+        return header
+
+    @contextmanager
+    def _read(self) -> Iterator[lmdb.Transaction]:
+        if self._env is None:
+            raise HistoryError(f"workflow store {self.path} is closed")
+        try:
+            txn = self._begin()
+        except lmdb.MapResizedError:
+            self._env.set_mapsize(0)        # the writer grew the map: adopt its size
+            txn = self._begin()
+        with txn:
+            yield txn
+
+    def _begin(self) -> lmdb.Transaction:
+        if len(self._dbs) < 2:
+            self._open_dbs()
+        return self._env.begin()
+
+    def _db(self, name: bytes, txn: lmdb.Transaction) -> Any:
+        """A database handle, or None in a read-only store whose writer has not created it yet."""
+        return self._dbs.get(name)
+
+    def _decode_header(self, key: bytes, raw: bytes) -> WorkflowHeader:
+        try:
+            workflow_id = key.decode()
+        except UnicodeDecodeError:
+            raise CorruptRecordError(self.path, "workflows", key, "the key is not UTF-8") from None
+        try:
+            header = WorkflowHeader.from_dict(_unpack(raw))
+        except Exception as error:  # msgpack may raise anything on garbage
+            raise CorruptRecordError(self.path, "workflows", key, f"{type(error).__name__}: {error}",
+                                     workflow_id=workflow_id) from None
+        if header.id != workflow_id:
+            raise CorruptRecordError(self.path, "workflows", key, f"the header names workflow {header.id!r}",
+                                     workflow_id=workflow_id)
+        return header
+
+    def _event_seq(self, workflow_id: str, key: bytes, prefix: bytes) -> int:
+        if len(key) != len(prefix) + _SEQ_BYTES:
+            raise CorruptRecordError(self.path, "events", key, f"a key of {len(key)} bytes",
+                                     workflow_id=workflow_id)
+        return int.from_bytes(key[len(prefix):], "big")
+
+    def _decode_event(self, workflow_id: str, key: bytes, seq: int, raw: bytes) -> dict:
+        try:
+            event = _unpack(raw)
+        except Exception as error:  # msgpack may raise anything on garbage
+            raise CorruptRecordError(self.path, "events", key, f"{type(error).__name__}: {error}",
+                                     workflow_id=workflow_id, seq=seq) from None
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise CorruptRecordError(self.path, "events", key, "not an event map with a string 'type'",
+                                     workflow_id=workflow_id, seq=seq)
+        return event
+
+
+# --------------------------------------------------------------------------- helpers for open
+
+
+_EMPTY = object()  # an environment with nothing in it yet
+
+
+class _NotAStore(str):
+    """What :func:`_read_format` found instead of a format number."""
+
+
+def _read_format(env: lmdb.Environment, txn: lmdb.Transaction) -> Any:
+    """The stored format number, ``_EMPTY`` for a blank environment, or a description of what is there."""
+    try:
+        meta = env.open_db(_DB_META, txn=txn, create=False)
+    except lmdb.NotFoundError:
+        return _EMPTY if not txn.cursor().first() else _NotAStore("it has no meta database")
+    except lmdb.IncompatibleError:
+        return _NotAStore("its 'meta' is not a database")
+    raw = txn.get(b"format", db=meta)
+    if raw is None:
+        return _NotAStore("no format in its meta database")
+    try:
+        return _unpack(raw)
+    except Exception:  # msgpack may raise anything on garbage
+        return _NotAStore(f"an undecodable format record {raw[:16]!r}")
+
+
+def _probe(path: Path) -> int:
+    """Refuse a store of another format without writing anything; return its stored map size.
+
+    The look is lock-free (no lock file opened), so a result other than our
+    format is confirmed by a second look before it is believed.
+    """
+    def look() -> tuple[Any, int]:
+        try:
+            env = lmdb.open(str(path), subdir=True, readonly=True, lock=False, max_dbs=4, map_size=0)
+        except lmdb.InvalidError:
+            return _NotAStore("data.mdb is not an LMDB file"), 0
+        except lmdb.VersionMismatchError:
+            return _NotAStore("written by another LMDB version"), 0
+        try:
+            with env.begin() as txn:
+                return _read_format(env, txn), env.info()["map_size"]
+        finally:
+            env.close()
+
+    found, map_size = look()
+    if found is not _EMPTY and found != FORMAT:
+        found_again, _ = look()
+        if found_again == found:
+            raise StoreFormatError(path, found)
+    return map_size
+
+
+def _require_store_dir(path: Path) -> None:
+    if not path.exists():
+        raise StoreNotFoundError(f"no workflow store at {path}: the directory does not exist")
+    if not path.is_dir():
+        raise StoreNotFoundError(f"no workflow store at {path}: it is not a directory")
+    if not (path / "data.mdb").exists():
+        raise StoreNotFoundError(f"no workflow store at {path}: the directory has no data.mdb")
+
+
+def _lock_dir(path: Path) -> int:
+    """Take the single-writer lock (released by the kernel if the process dies)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreBusyError(f"workflow store {path} is already open for writing "
+                             "(by another process, or already in this one)") from None
+    return fd
+
+
+def _unlock_dir(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)   # closing the descriptor releases the flock
+
+
+def _human_size(size: int) -> str:
+    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} bytes"
