@@ -119,16 +119,15 @@ class Worker:
         self.kernel = kernel
         define = kernel[b"define"]
         for entry in entries:
-            if entry.kind in LUA_KINDS:
-                problem = define(
-                    entry.id.encode(), entry.kind.encode(), entry.source_text.encode(),
-                    b"@" + _chunk_name(entry.source_path, source_root).encode(),
-                    (entry.fields.get("method") or "").encode(),
-                    to_lua(self.lua, list(entry.fields.get("modules") or [])),
-                    to_lua(self.lua, dict(entry.fields.get("imports") or {})),
-                )
-                if problem is not None:
-                    raise ActorError("INVALID", f"{entry.id}: {from_lua(problem)}")
+            problem = define(
+                entry.id.encode(), entry.kind.encode(), entry.source_text.encode(),
+                b"@" + _chunk_name(entry.source_path, source_root).encode(),
+                (entry.fields.get("method") or "").encode(),
+                to_lua(self.lua, list(entry.fields.get("modules") or [])),
+                to_lua(self.lua, dict(entry.fields.get("imports") or {})),
+            )
+            if problem is not None:
+                raise ActorError("INVALID", f"{entry.id}: {from_lua(problem)}")
         self._commands: dict[str, Callable[[Any], None]] = {
             "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
             "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,

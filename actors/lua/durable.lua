@@ -88,9 +88,10 @@ return function(deps)
     return wf.history and wf.history[wf.cursor]
   end
 
-  --- Record a command issued by the running workflow. During replay it is
-  --- checked against history and the recorded command is returned; live it
-  --- is appended and returned (with `live = true`).
+  --- Record a command issued by the running workflow. Returns the record
+  --- and whether it is live: during replay it is checked against history and
+  --- the recorded one comes back; live it is appended. (The host reads the
+  --- record after the slice, so fields set on it until then are stored.)
   function D.command(wf, record)
     wf.step = wf.step + 1
     if wf.replaying then
@@ -99,14 +100,13 @@ return function(deps)
         and recorded.entry == record.entry and recorded.change == record.change
       if not same then
         fail_nondeterministic(wf, recorded, describe(record))
-        return nil
+        return nil, false
       end
       wf.cursor = wf.cursor + 1
-      return recorded
+      return recorded, false
     end
     emit({ "history", wf.id, record })
-    record.live = true
-    return record
+    return record, true
   end
 
   --- An event from outside for `wf`; applied after it is recorded.
@@ -192,32 +192,46 @@ return function(deps)
   --- Called after each scheduler slice: replaying workflows advance to their
   --- next batch, live ones hand their pending events to the host to record.
   function D.after_slice()
-    for wf in next, active do
-      if wf.done then
-        active[wf] = nil
-      elseif not wf.awaiting and quiescent(wf) then
-        if wf.replaying then
-          local record = peek(wf)
-          if record == nil then
-            go_live(wf)
-          elseif record.type == "batch" then
-            wf.cursor = wf.cursor + 1
-            wf.step = wf.step + 1
-            apply_batch(wf, record)
-          else
-            fail_nondeterministic(wf, record, "nothing (the code is waiting)")
-          end
-        elseif #wf.pending > 0 then
-          wf.step = wf.step + 1
-          local batch = { type = "batch", ts = wall_ns(), events = wf.pending }
-          wf.pending = {}
-          wf.awaiting = batch
-          emit({ "history", wf.id, batch })
-        else
-          active[wf] = nil
-        end
+    local again = true
+    while again do
+      again = false
+      for wf in next, active do
+        if D.step(wf) then again = true end
       end
     end
+  end
+
+  --- Move one workflow on if it is quiescent: replay its next batch, go
+  --- live, or hand its pending events to the host. True when it went live,
+  --- as it may then have events to hand over in the same pass.
+  function D.step(wf)
+    if wf.done then
+      active[wf] = nil
+      return false
+    end
+    if wf.awaiting or not quiescent(wf) then return false end
+    if wf.replaying then
+      local record = peek(wf)
+      if record == nil then
+        go_live(wf)
+        return true
+      elseif record.type == "batch" then
+        wf.cursor = wf.cursor + 1
+        wf.step = wf.step + 1
+        apply_batch(wf, record)
+      else
+        fail_nondeterministic(wf, record, "nothing (the code is waiting)")
+      end
+    elseif #wf.pending > 0 then
+      wf.step = wf.step + 1
+      local batch = { type = "batch", ts = wall_ns(), events = wf.pending }
+      wf.pending = {}
+      wf.awaiting = batch
+      emit({ "history", wf.id, batch })
+    else
+      active[wf] = nil
+    end
+    return false
   end
 
   --- The host committed everything emitted so far: apply awaited batches.
@@ -238,10 +252,10 @@ return function(deps)
   function D.timer(wf, ns, fire)
     wf.next_timer = wf.next_timer + 1
     local id = wf.next_timer
-    local record = D.command(wf, { type = "timer", id = id, deadline = wf.now + ns })
+    local record, live = D.command(wf, { type = "timer", id = id, deadline = wf.now + ns })
     local timer = { fire = fire, deadline = record and record.deadline or (wf.now + ns) }
     wf.timers[id] = timer
-    if record and record.live then
+    if live then
       timer.real = S.add_timer({
         deadline = monotonic() + ns / 1e9,
         fire = function() D.event(wf, { kind = "timer", id = id }) end,
@@ -257,7 +271,7 @@ return function(deps)
     wf.next_call = wf.next_call + 1
     local id = wf.next_call
     local key = wf.id .. "/call/" .. id
-    local record = D.command(wf, { type = "call", id = id, fn = fn })
+    local record, live = D.command(wf, { type = "call", id = id, fn = fn })
     if record == nil then return end
     wf.calls[id] = complete
     local function run()
@@ -265,18 +279,15 @@ return function(deps)
         D.event(wf, { kind = "result", id = id, value = value, error = failure and errors.to_plain(failure) or nil })
       end)
     end
-    if record.live then run() else wf.outstanding_calls[id] = run end
+    if live then run() else wf.outstanding_calls[id] = run end
   end
 
   --- A side effect that must happen once per history (sends, spawns of
   --- processes): run live, skipped on replay, which returns what was recorded.
   function D.effect(wf, record, perform)
-    local recorded = D.command(wf, record)
+    local recorded, live = D.command(wf, record)
     if recorded == nil then return nil end
-    if recorded.live then
-      recorded.result = perform()
-      return recorded.result
-    end
+    if live then recorded.result = perform() end
     return recorded.result
   end
 

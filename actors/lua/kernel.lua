@@ -257,8 +257,9 @@ return function(deps)
   function K.run(budget)
     local more, deadline = sched.run(budget, process.on_task_end)
     if durable then
+      -- replay and going live can make work and timers of their own
       durable.after_slice()
-      more = sched.has_ready()
+      more, deadline = sched.has_ready(), sched.next_deadline()
     end
     return more, deadline
   end

@@ -161,7 +161,11 @@ return function(deps)
     end
   end
 
-  local function next_deadline()
+  local next_deadline
+  --- The earliest pending timer's deadline, or nil.
+  function S.next_deadline() return next_deadline() end
+
+  next_deadline = function()
     while heap_n > 0 and heap[1].stopped do pop_timer() end
     if heap_n > 0 then return heap[1].deadline end
     return nil

@@ -1,0 +1,250 @@
+"""The ``workflow.host`` kind: durable workflows on an embedded LMDB store.
+
+The host runs ``workflow.lua`` entries on a worker whose kernel loads the
+durable runtime (``actors/lua/durable.lua``, which explains the model). This
+class is the storage side of it:
+
+- every record a slice emits (commands, event batches, stored messages,
+  starts and ends of workflows) goes into one :class:`Batch`, committed in one
+  LMDB write transaction after the slice: one fsync for many steps;
+- only after that commit does the kernel apply the batches, so a workflow
+  never sees a result that is not stored;
+- a message sent to a workflow is stored before the send returns;
+- on start, every unfinished workflow is replayed from its history.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from actors.codec import from_lua, to_lua
+from actors.errors import ActorError
+from actors.pid import pid_prefix
+from actors.registry import Entry
+from actors.worker import Worker
+
+from .history import Batch, HistoryStore, WorkflowHeader
+
+__all__ = ["WorkflowHost"]
+
+log = logging.getLogger("luactor")
+
+#: Kinds a workflow host's worker loads: workflows, what they call and import.
+WORKFLOW_KINDS = ("workflow.lua", "function.lua", "library.lua", "process.lua")
+
+#: History record types that replay walks in order (signals are looked up).
+SIGNAL = "signal"
+
+
+def _new_seed() -> int:
+    return int.from_bytes(os.urandom(8), "little") >> 1 or 1
+
+
+class WorkflowHost:
+    kind = "workflow.host"
+    durable = True
+
+    def __init__(self, entry: Entry, node: Any):
+        self.id = entry.id
+        self.node = node
+        store = entry.get("store", None)
+        self.path = Path(store) if store else node.data_dir / entry.id.replace(":", "_")
+        if not self.path.is_absolute():
+            self.path = entry.file.parent / self.path
+        self.sync = bool(entry.get("sync", True))
+        self.store: HistoryStore | None = None
+        self._batch: Batch | None = None
+        self._new_headers: dict[str, WorkflowHeader] = {}  # put in the open batch
+        self._stored_signals: list[tuple[str, int, str, str, Any]] = []
+        self._signal_replies: list[int] = []
+        self._commit_waiters: list[trio.Event] = []
+        self.worker = Worker(
+            node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*WORKFLOW_KINDS),
+            source_root=node.registry.app_dir.parent,
+            extra_deps={
+                b"durable": True,
+                b"seed": _new_seed,
+                b"new_workflow_id": lambda: str(uuid.uuid4()).encode(),
+            },
+            extra_commands={
+                "history": self._on_history, "signal": self._on_signal,
+                "wf_start": self._on_start, "wf_done": self._on_done,
+            },
+            after_slice=self._commit,
+        )
+        kernel = self.worker.kernel
+        self._start_workflow = kernel[b"start_workflow"]
+        self._signal_stored = kernel[b"signal_stored"]
+        self._committed = kernel[b"committed"]
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.store = HistoryStore.open(self.path, sync=self.sync)
+        self._batch = self.store.batch()
+        self._recover()
+        await nursery.start(self.worker.run)
+
+    async def stop(self) -> None:
+        self._commit()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def _recover(self) -> None:
+        """Replay every unfinished workflow from its history."""
+        assert self.store is not None
+        for header in self.store.unfinished():
+            history, signals = [], {}
+            for seq, record in self.store.events(header.id):
+                if record.get("type") == SIGNAL:
+                    signals[seq] = {"from": record.get("from"), "topic": record.get("topic"),
+                                    "payload": record.get("payload")}
+                else:
+                    history.append(record)
+            self._launch(header, history, signals)
+
+    def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None) -> str:
+        lua = self.worker.lua
+        args = to_lua(lua, list(header.input), "input")
+        args[b"n"] = len(header.input)
+        pid, problem = self._start_workflow(
+            header.entry.encode(), header.id.encode(), args,
+            to_lua(lua, {"ctx": header.meta.get("ctx")}, "options"),
+            header.created_ns, header.meta.get("seed", 1),
+            to_lua(lua, history, "history") if history else None,
+            to_lua(lua, signals, "signals") if signals else None,
+        )
+        if pid is None:
+            raise ActorError.from_plain(from_lua(problem))
+        self.worker.wake()
+        return pid.decode()
+
+    # -- the node's side ----------------------------------------------------
+
+    def spawn(self, entry_id: str, args: list, options: dict) -> str:
+        """Start a workflow; its header is committed before this returns."""
+        assert self.store is not None
+        entry = self.node.registry.entries.get(entry_id)
+        if entry is None or entry.kind != "workflow.lua":
+            raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
+        workflow_id = options.get("name") or str(uuid.uuid4())
+        existing = self.store.header(workflow_id)
+        if existing is not None:
+            raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists ({existing.status})")
+        now = self.node.router.wall_ns()
+        header = WorkflowHeader(id=workflow_id, entry=entry_id, status="running", input=list(args),
+                                parent=options.get("parent"), created_ns=now, updated_ns=now,
+                                meta={"seed": _new_seed(), "ctx": options.get("ctx")})
+        batch = self.store.batch()
+        batch.put_header(header)
+        for topic, payload in options.get("messages") or []:
+            batch.append(workflow_id, {"type": SIGNAL, "from": options.get("parent"), "topic": topic,
+                                       "payload": payload})
+        self.store.commit(batch)
+        stored = {seq: {"from": r["from"], "topic": r["topic"], "payload": r["payload"]}
+                  for seq, r in self.store.events(workflow_id) if r.get("type") == SIGNAL}
+        return self._launch(header, None, stored)
+
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        """A send that need not wait: stored with the next commit."""
+        self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
+        self.worker.wake()
+
+    async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        """Store a message for a workflow; return once it is committed."""
+        self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
+        done = trio.Event()
+        self._commit_waiters.append(done)
+        self.worker.wake()
+        await done.wait()
+
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
+        self.worker.signal(op, sender, dest, data)
+
+    def process_count(self) -> int:
+        return self.worker.count()
+
+    def memory(self) -> int:
+        return self.worker.memory()
+
+    def _workflow_id(self, pid: str) -> str:
+        return pid[pid.rindex("|") + 1:-1]
+
+    # -- commands from the kernel -------------------------------------------
+
+    def _queue_signal(self, request: int, workflow_id: str, sender: str | None, topic: str, payload: Any) -> None:
+        assert self.store is not None and self._batch is not None
+        if workflow_id not in self._new_headers and self.store.header(workflow_id) is None:
+            return  # like a send to an exited process: dropped
+        seq = self._batch.append(workflow_id, {"type": SIGNAL, "from": sender, "topic": topic, "payload": payload})
+        self._stored_signals.append((workflow_id, seq, sender, topic, payload))
+        if request:
+            self._signal_replies.append(request)
+
+    def _on_signal(self, cmd: Any) -> None:
+        self._queue_signal(cmd[2], cmd[3].decode(), from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
+
+    def _on_history(self, cmd: Any) -> None:
+        self._batch.append(cmd[2].decode(), from_lua(cmd[3]))
+
+    def _on_start(self, cmd: Any) -> None:
+        now = self.node.router.wall_ns()
+        args = cmd[4]
+        header = WorkflowHeader(
+            id=cmd[2].decode(), entry=cmd[3].decode(), status="running",
+            input=[from_lua(args[i]) for i in range(1, (args[b"n"] or 0) + 1)],
+            parent=from_lua(cmd[5]), created_ns=now, updated_ns=now,
+            meta={"seed": _new_seed(), "ctx": from_lua(cmd[6])})
+        self._put_header(header)
+
+    def _put_header(self, header: WorkflowHeader) -> None:
+        assert self._batch is not None
+        self._batch.put_header(header)
+        self._new_headers[header.id] = header
+
+    def _on_done(self, cmd: Any) -> None:
+        assert self.store is not None
+        workflow_id = cmd[2].decode()
+        header = self._new_headers.get(workflow_id) or self.store.header(workflow_id)
+        if header is None:
+            return
+        error = from_lua(cmd[4])
+        header.status = "failed" if error else "completed"
+        header.result = None if error else from_lua(cmd[3])
+        header.error = error
+        header.updated_ns = self.node.router.wall_ns()
+        self._put_header(header)
+
+    # -- group commit ---------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Commit what the slice recorded, then let the kernel see it."""
+        if self.store is None or self._batch is None or self._batch.is_empty():
+            return
+        batch, self._batch = self._batch, self.store.batch()
+        self._new_headers = {}
+        started = time.perf_counter()
+        self.store.commit(batch)
+        log.debug("%s: committed %d events in %.2f ms", self.id, batch.event_count, (time.perf_counter() - started) * 1e3)
+        signals, self._stored_signals = self._stored_signals, []
+        replies, self._signal_replies = self._signal_replies, []
+        waiters, self._commit_waiters = self._commit_waiters, []
+        lua = self.worker.lua
+        for workflow_id, seq, sender, topic, payload in signals:
+            self._signal_stored(workflow_id.encode(), seq, sender.encode() if sender else None,
+                                topic.encode(), to_lua(lua, payload))
+        self._committed()
+        for request in replies:
+            self.worker.answer(request, True, None)
+        for waiter in waiters:
+            waiter.set()
+        self.worker.wake()
