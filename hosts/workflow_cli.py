@@ -1,0 +1,247 @@
+"""``luactor workflows list|show|history STORE``: look into a workflow store, even while a node writes it.
+
+Contributed to the ``luactor`` command line through the ``luactor.commands``
+entry point group: :func:`register` adds the ``workflows`` subcommand and
+sets ``handler`` in the parsed arguments to the function that runs it.
+
+The store is opened read-only (a reader beside the node's writer, as LMDB
+allows), so inspecting never blocks or changes a running node's history.
+
+* ``list STORE [--status S]``: one line per workflow: id, entry, status,
+  last update (UTC), number of events.
+* ``show STORE ID``: the header: entry, status, parent, times, input, result,
+  error (with its stack), meta.
+* ``history STORE ID [--from SEQ]``: one line per event: sequence, time,
+  type, and the other fields as ``key=JSON``, cut at 100 characters.
+
+With ``--json``: ``list`` prints a JSON list of headers, ``show`` one
+header, ``history`` a list of ``{"seq": N, "event": {...}}`` (nested, so an
+event's own fields never clash with ``seq``). Bytes print as
+``{"$bytes": "<base64>"}`` as in ``luactor call``.
+
+Exit codes, as for every ``luactor`` command:
+
+* 0: success
+* 1: the store was read and what was asked is missing or damaged: an
+  unknown workflow id, or a corrupt record. What could be read is printed
+  first (a ``--json`` list stays valid JSON); each corrupt record is named
+  on stderr with its database and key.
+* 2: it could not run: bad usage, no store at STORE (no such directory, or
+  no ``data.mdb`` in it), a store of a newer or unknown format, a store that
+  LMDB cannot open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .history import STATUSES, CorruptRecordError, HistoryError, HistoryStore, WorkflowHeader
+
+__all__ = ["register"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+SUMMARY_WIDTH = 100
+
+
+def register(subparsers: Any) -> None:
+    """Add ``workflows`` to the ``luactor`` subcommands (the ``luactor.commands`` entry point)."""
+    parser = subparsers.add_parser(
+        "workflows", help="inspect a workflow store (works while a node is running)",
+        description="Inspect a workflow store read-only; works while a node holds it.",
+        epilog="exit codes: 0 ok, 1 unknown workflow or corrupt record, 2 no store / unreadable format / usage")
+    commands = parser.add_subparsers(dest="workflows_command", metavar="SUBCOMMAND", required=True)
+
+    def subcommand(name: str, action: Callable[[HistoryStore, argparse.Namespace], int],
+                   help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("store", metavar="STORE", help="the workflow store directory")
+        sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+        sub.set_defaults(workflows_action=action)
+        return sub
+
+    listing = subcommand("list", _list, "one line per workflow")
+    listing.add_argument("--status", choices=STATUSES, help="only workflows with this status")
+    show = subcommand("show", _show, "one workflow's header, result and error")
+    show.add_argument("id", metavar="ID", help="workflow id")
+    history = subcommand("history", _history, "one line per recorded event of a workflow")
+    history.add_argument("id", metavar="ID", help="workflow id")
+    history.add_argument("--from", dest="start", metavar="SEQ", type=int, default=0,
+                         help="start at this sequence number (default 0)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the store read-only and run the chosen subcommand; returns the exit code."""
+    try:
+        store = HistoryStore.open(args.store, readonly=True)
+    except HistoryError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    try:
+        with store:
+            return args.workflows_action(store, args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): what it wanted was printed.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def _list(store: HistoryStore, args: argparse.Namespace) -> int:
+    corrupt: list[CorruptRecordError] = []
+    headers = store.headers(args.status, on_corrupt=corrupt.append)
+    if args.json:
+        print(_dumps([header.to_dict() for header in headers], indent=2))
+    elif headers:
+        rows = [("ID", "ENTRY", "STATUS", "UPDATED", "EVENTS")]
+        rows += [(h.id, h.entry, h.status, _time(h.updated_ns), str(h.next_seq)) for h in headers]
+        _print_table(rows)
+    else:
+        which = f" with status {args.status}" if args.status else ""
+        print(f"no workflows{which} in {store.path}")
+    for error in corrupt:
+        _error(str(error))
+    return EXIT_FAILED if corrupt else EXIT_OK
+
+
+def _show(store: HistoryStore, args: argparse.Namespace) -> int:
+    header = _header(store, args.id)
+    if not isinstance(header, WorkflowHeader):
+        return header
+    if args.json:
+        print(_dumps(header.to_dict(), indent=2))
+        return EXIT_OK
+    error = header.error
+    fields = [
+        ("id", header.id), ("entry", header.entry), ("status", header.status),
+        ("parent", header.parent or "-"), ("created", _time(header.created_ns)),
+        ("updated", _time(header.updated_ns)), ("events", str(header.next_seq)),
+        ("input", _dumps(header.input)), ("result", _dumps(header.result)),
+        ("error", _error_line(error) if error else "-"), ("meta", _dumps(header.meta)),
+    ]
+    for name, value in fields:
+        print(f"{name:<8} {value}")
+    if error and error.get("stack"):
+        print("stack:")
+        for line in str(error["stack"]).splitlines():
+            print(f"  {line}")
+    return EXIT_OK
+
+
+def _history(store: HistoryStore, args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    try:
+        header = store.header(args.id)
+    except CorruptRecordError as error:   # the header is damaged; its events may still be readable
+        _error(str(error))
+        header, status = None, EXIT_FAILED
+    if header is None and status == EXIT_OK:
+        _error(f"no workflow {args.id!r} in {store.path}")
+        return EXIT_FAILED
+    emit, finish = _json_list_printer() if args.json else _event_line_printer()
+    try:
+        for seq, event in store.events(args.id, start=args.start):
+            emit(seq, event)
+    except CorruptRecordError as error:
+        finish(False)
+        _error(str(error))
+        return EXIT_FAILED
+    finish(True)
+    return status
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _header(store: HistoryStore, workflow_id: str) -> WorkflowHeader | int:
+    """The header, or the exit code after saying why there is none."""
+    try:
+        header = store.header(workflow_id)
+    except CorruptRecordError as error:
+        _error(str(error))
+        return EXIT_FAILED
+    if header is None:
+        _error(f"no workflow {workflow_id!r} in {store.path}")
+        return EXIT_FAILED
+    return header
+
+
+def _event_line_printer() -> tuple[Callable[[int, dict], None], Callable[[bool], None]]:
+    count = 0
+
+    def emit(seq: int, event: dict) -> None:
+        nonlocal count
+        if count == 0:
+            print(f"{'SEQ':>6}  {'TIME':<24}  {'TYPE':<16}  SUMMARY")
+        count += 1
+        ts = event.get("ts")
+        when = _time(ts) if isinstance(ts, int) else "-"
+        print(f"{seq:>6}  {when:<24}  {event['type']:<16}  {_summary(event)}".rstrip())
+
+    def finish(complete: bool) -> None:
+        if count == 0 and complete:
+            print("no events")
+    return emit, finish
+
+
+def _json_list_printer() -> tuple[Callable[[int, dict], None], Callable[[bool], None]]:
+    """Print a JSON list one event at a time, so a long history is not held in memory."""
+    count = 0
+
+    def emit(seq: int, event: dict) -> None:
+        nonlocal count
+        print(("[\n  " if count == 0 else ",\n  ") + _dumps({"seq": seq, "event": event}), end="")
+        count += 1
+
+    def finish(complete: bool) -> None:
+        print("\n]" if count else "[]", flush=True)   # valid JSON even when a corrupt record cut it short
+    return emit, finish
+
+
+def _summary(event: dict) -> str:
+    """The fields other than type and ts, ``key=JSON``, cut to fit one line."""
+    text = " ".join(f"{key}={_dumps(value)}" for key, value in event.items() if key not in ("type", "ts"))
+    return text if len(text) <= SUMMARY_WIDTH else text[:SUMMARY_WIDTH - 1] + "…"
+
+
+def _error_line(error: Any) -> str:
+    if isinstance(error, dict) and "kind" in error:
+        return f"{error['kind']}: {error.get('message', '')}"
+    return _dumps(error)
+
+
+def _time(ns: int) -> str:
+    if not ns:
+        return "-"
+    try:
+        moment = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return str(ns)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    from actors.cli import to_json   # imported late: actors.cli loads this module while building its parser
+
+    separators = None if indent else (",", ":")
+    return json.dumps(to_json(value), ensure_ascii=False, sort_keys=True, indent=indent, separators=separators)
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
