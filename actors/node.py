@@ -75,12 +75,17 @@ class Node:
     @classmethod
     @asynccontextmanager
     async def open(cls, app_dir: str | Path, data_dir: str | Path | None = None, *,
-                   name: str = "luactor") -> AsyncIterator["Node"]:
+                   name: str = "luactor", functions: dict[str, Callable[..., Any]] | None = None,
+                   ) -> AsyncIterator["Node"]:
         """Load ``app_dir``, start its hosts, and stop everything on exit.
 
+        ``functions`` are Python callables to register before anything
+        starts: recovered workflows may call them at once.
         Raises ``RegistryError`` listing every problem if the app does not load.
         """
         node = cls(load_app(app_dir), name=name, data_dir=Path(data_dir) if data_dir else None)
+        for fn_id, fn in (functions or {}).items():
+            node.register_function(fn_id, fn)
         # Built before anything starts, so a component that refuses the app
         # (RegistryError) fails the open as cleanly as the loader does.
         node.components = [factory(node) for factory in component_factories()]
