@@ -26,7 +26,6 @@ numbers are assigned before the commit. Any number of read-only stores
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import os
 from contextlib import contextmanager
@@ -124,7 +123,13 @@ class WorkflowHeader:
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return dict(vars(self))     # the fields, in order (a plain dataclass keeps nothing else there)
+
+    def _copy(self) -> "WorkflowHeader":
+        """A shallow copy, several times faster than ``dataclasses.replace`` (once per workflow and batch)."""
+        copy = object.__new__(WorkflowHeader)
+        copy.__dict__.update(vars(self))
+        return copy
 
     @classmethod
     def from_dict(cls, data: Any) -> "WorkflowHeader":
@@ -270,7 +275,7 @@ class Batch:
         seq = header.next_seq
         packed = _packed_or_invalid(event, f"event {seq} ({event['type']!r})", workflow_id)
         if workflow_id not in self._headers:
-            header = self._headers[workflow_id] = dataclasses.replace(header)
+            header = self._headers[workflow_id] = header._copy()
         header.next_seq = seq + 1
         if ts is not None and ts > header.updated_ns:
             header.updated_ns = ts
