@@ -362,7 +362,7 @@ class HistoryStore:
 
     def _initialize(self) -> None:
         """Check the format under the lock (the probe raced a writer); create a new store's databases."""
-        with self._read() as txn:
+        with self._env.begin() as txn:
             found = _read_format(self._env, txn)
         if found is _EMPTY and not self.readonly:
             with self._env.begin(write=True) as txn:
