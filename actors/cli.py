@@ -36,6 +36,7 @@ import os
 import signal
 import sys
 from contextlib import nullcontext
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -321,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("app", metavar="APP", help="application directory")
 
     commands.add_parser("bench", help="run the benchmarks (arguments go to the benchmarks)", add_help=False)
+    # Commands that other packages contribute (e.g. `workflows` from hosts):
+    # each registers a subparser that sets `handler(args) -> exit code`.
+    for contributed in entry_points(group="luactor.commands"):
+        contributed.load()(commands)
     return parser
 
 
@@ -336,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return _cmd_bench(args, rest)
-        command = {"run": _cmd_run, "call": _cmd_call, "test": _cmd_test, "check": _cmd_check}[args.command]
+        builtin = {"run": _cmd_run, "call": _cmd_call, "test": _cmd_test, "check": _cmd_check}
+        command = builtin.get(args.command) or args.handler
         return command(args)
     except UsageError as error:
         _error(str(error))
