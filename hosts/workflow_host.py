@@ -72,6 +72,7 @@ class WorkflowHost:
                 b"durable": True,
                 b"seed": _new_seed,
                 b"new_workflow_id": lambda: str(uuid.uuid4()).encode(),
+                b"workflow_exists": self._exists,
             },
             extra_commands={
                 "history": self._on_history, "signal": self._on_signal,
@@ -175,6 +176,11 @@ class WorkflowHost:
 
     def memory(self) -> int:
         return self.worker.memory()
+
+    def _exists(self, workflow_id: bytes) -> bool:
+        """Is there a workflow with this id, stored or started in this slice?"""
+        wid = workflow_id.decode()
+        return wid in self._new_headers or (self.store is not None and self.store.header(wid) is not None)
 
     def _workflow_id(self, pid: str) -> str:
         return pid[pid.rindex("|") + 1:-1]

@@ -141,3 +141,22 @@ async def test_replay_of_changed_code_fails_naming_the_step_and_both_operations(
     message = header.error["message"]
     assert "not deterministic" in message and "step 1" in message
     assert "call py:charge" in message and "call py:refund" in message
+
+
+STARTER = """
+local function main(id)
+  local first, e1 = process.with_options({}):with_name(id):spawn("test:order", "test:workflows", { amount = 2 })
+  local again, e2 = process.with_options({}):with_name(id):spawn("test:order", "test:workflows", { amount = 2 })
+  return { first = first, again = again, kind = e2 and e2:kind() }
+end
+return { main = main }
+"""
+
+
+async def test_with_name_from_lua_is_an_idempotent_start(app, tmp_path, autojump_clock):
+    build(app, tmp_path / "store")
+    app.lua("starter", STARTER, kind="process.lua")
+    async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
+        out = await node.exec("test:starter", app.host, "from-lua")
+    assert out["first"] == "{luactor@test:workflows|from-lua}"
+    assert out.get("again") is None and out["kind"] == "ALREADY_EXISTS"
