@@ -17,12 +17,7 @@ import lmdb
 import msgpack
 import pytest
 
-import actors.cli
 from hosts.history import HistoryStore, WorkflowHeader, event_key
-
-pytestmark = pytest.mark.skipif(
-    "luactor.commands" not in Path(actors.cli.__file__).read_text(),
-    reason="actors/cli.py does not load `luactor.commands` entry points yet")
 
 TIMEOUT = 60
 T0 = 1_700_000_000_000_000_000          # 2023-11-14T22:13:20Z in ns
