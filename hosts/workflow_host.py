@@ -30,7 +30,7 @@ from actors.pid import pid_prefix
 from actors.registry import Entry
 from actors.worker import Worker
 
-from .history import Batch, HistoryStore, WorkflowHeader
+from .history import Batch, CorruptRecordError, HistoryStore, WorkflowHeader
 
 __all__ = ["WorkflowHost"]
 
@@ -101,17 +101,38 @@ class WorkflowHost:
             self.store = None
 
     def _recover(self) -> None:
-        """Replay every unfinished workflow from its history."""
+        """Replay every unfinished workflow from its history.
+
+        A workflow with a corrupt record fails alone, its error naming the
+        record; the others go on.
+        """
         assert self.store is not None
-        for header in self.store.unfinished():
-            history, signals = [], {}
-            for seq, record in self.store.events(header.id):
-                if record.get("type") == SIGNAL:
-                    signals[seq] = {"from": record.get("from"), "topic": record.get("topic"),
-                                    "payload": record.get("payload")}
-                else:
-                    history.append(record)
+        for header in self.store.unfinished(on_corrupt=self._unreadable_header):
+            try:
+                history, signals = self._read_history(header.id)
+            except CorruptRecordError as error:
+                log.error("%s: workflow %s cannot be recovered: %s", self.id, header.id, error)
+                header.status, header.error = "failed", {"kind": "INTERNAL", "message": str(error)}
+                batch = self.store.batch()
+                batch.put_header(header)
+                self.store.commit(batch)
+                continue
             self._launch(header, history, signals)
+
+    def _read_history(self, workflow_id: str) -> tuple[list, dict]:
+        """The ordered records to replay, and the stored messages by sequence."""
+        assert self.store is not None
+        history, signals = [], {}
+        for seq, record in self.store.events(workflow_id):
+            if record.get("type") == SIGNAL:
+                signals[seq] = {"from": record.get("from"), "topic": record.get("topic"),
+                                "payload": record.get("payload")}
+            else:
+                history.append(record)
+        return history, signals
+
+    def _unreadable_header(self, error: CorruptRecordError) -> None:
+        log.error("%s: a workflow header cannot be read, that workflow is not recovered: %s", self.id, error)
 
     def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None) -> str:
         lua = self.worker.lua
@@ -238,9 +259,9 @@ class WorkflowHost:
             return
         batch, self._batch = self._batch, self.store.batch()
         self._new_headers = {}
-        started = time.perf_counter()
+        started, events = time.perf_counter(), batch.event_count
         self.store.commit(batch)
-        log.debug("%s: committed %d events in %.2f ms", self.id, batch.event_count, (time.perf_counter() - started) * 1e3)
+        log.debug("%s: committed %d events in %.2f ms", self.id, events, (time.perf_counter() - started) * 1e3)
         signals, self._stored_signals = self._stored_signals, []
         replies, self._signal_replies = self._signal_replies, []
         waiters, self._commit_waiters = self._commit_waiters, []

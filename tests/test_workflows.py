@@ -160,3 +160,29 @@ async def test_with_name_from_lua_is_an_idempotent_start(app, tmp_path, autojump
         out = await node.exec("test:starter", app.host, "from-lua")
     assert out["first"] == "{luactor@test:workflows|from-lua}"
     assert out.get("again") is None and out["kind"] == "ALREADY_EXISTS"
+
+
+async def test_a_corrupt_record_fails_only_its_workflow_naming_the_record(app, tmp_path, autojump_clock):
+    import lmdb
+    from hosts.history import event_key
+
+    build(app, tmp_path / "store")
+    functions = {"py:charge": Ledger().charge}
+    async with Node.open(app.root, functions=functions) as node:
+        for name in ("damaged", "healthy"):
+            await node.spawn("test:order", "test:workflows", {"amount": 1}, name=name)
+        await trio.sleep(1)
+    env = lmdb.open(str(tmp_path / "store"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        txn.put(event_key("damaged", 0), b"\xc1 not msgpack", db=env.open_db(b"events", txn=txn))
+    env.close()
+    async with Node.open(app.root, functions=functions) as node, node.mailbox() as me:
+        healthy = "{luactor@test:workflows|healthy}"
+        me.monitor(healthy)
+        await node.send(healthy, "approve", "carol")
+        exit_message = await me.receive()
+    assert exit_message.payload["result"]["value"]["approved_by"] == "carol"
+    with HistoryStore.open(tmp_path / "store", readonly=True) as store:
+        damaged = store.header("damaged")
+    assert damaged.status == "failed"
+    assert "corrupt record" in damaged.error["message"] and "seq 0" in damaged.error["message"]

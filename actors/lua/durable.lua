@@ -202,8 +202,9 @@ return function(deps)
   end
 
   --- Move one workflow on if it is quiescent: replay its next batch, go
-  --- live, or hand its pending events to the host. True when it went live,
-  --- as it may then have events to hand over in the same pass.
+  --- live, or hand its pending events to the host. True when replay made
+  --- progress: the workflow may still be quiescent (a batch that woke no
+  --- task) or have events to hand over, so it needs another look now.
   function D.step(wf)
     if wf.done then
       active[wf] = nil
@@ -219,6 +220,7 @@ return function(deps)
         wf.cursor = wf.cursor + 1
         wf.step = wf.step + 1
         apply_batch(wf, record)
+        return true
       else
         fail_nondeterministic(wf, record, "nothing (the code is waiting)")
       end
