@@ -325,7 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Commands that other packages contribute (e.g. `workflows` from hosts):
     # each registers a subparser that sets `handler(args) -> exit code`.
     for contributed in entry_points(group="luactor.commands"):
-        contributed.load()(commands)
+        try:
+            contributed.load()(commands)
+        except Exception as error:  # a broken plugin must not take the built-in commands down
+            _error(f"command {contributed.name!r} ({contributed.value}) is unavailable: {error}")
     return parser
 
 

@@ -146,7 +146,7 @@ class Node:
         delivered before anything else, ``monitor_by`` is a PID (e.g. a
         mailbox's) that gets the process's EXIT event, with no race.
         """
-        pid = self.router.host(host).spawn(entry_id, list(args), {
+        pid = await self.router.start(host, entry_id, list(args), {
             "ctx": context, "name": name, "messages": list(messages or []), "monitor_by": monitor_by,
         })
         await trio.lowlevel.checkpoint()
@@ -176,7 +176,7 @@ class Node:
     async def _run_to_end(self, host: str, entry_id: str, args: list, options: dict) -> Any:
         waiter = self.router.new_endpoint(ExitWaiter)
         try:
-            self.router.host(host).spawn(entry_id, args, {**options, "monitor_by": waiter.pid})
+            await self.router.start(host, entry_id, args, {**options, "monitor_by": waiter.pid})
             return await waiter.value()
         finally:
             self.router.remove_endpoint(waiter.pid)

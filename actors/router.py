@@ -244,15 +244,22 @@ class Router:
             "link_with": parent if opts.get("link") else None,
         }
 
+    async def start(self, host_id: str, entry_id: str, args: list, options: dict) -> str:
+        """Spawn on a host; on a durable one, return once the start is stored."""
+        host = self.host(host_id)
+        if getattr(host, "durable", False):
+            return await host.spawn_stored(entry_id, args, options)
+        return host.spawn(entry_id, args, options)
+
     async def spawn_for(self, entry_id: str, host_id: str, args: list, opts: dict) -> str:
         """A spawn a Lua process asked for on another host."""
-        return self.host(host_id).spawn(entry_id, args, self.spawn_options(opts))
+        return await self.start(host_id, entry_id, args, self.spawn_options(opts))
 
     async def exec_for(self, entry_id: str, host_id: str, args: list, opts: dict) -> dict:
         """Spawn on another host and wait for the result ``{value, error}``."""
         waiter = self.new_endpoint(ExitWaiter)
         try:
-            self.host(host_id).spawn(entry_id, args, self.spawn_options(opts, watcher=waiter.pid))
+            await self.start(host_id, entry_id, args, self.spawn_options(opts, watcher=waiter.pid))
             return await waiter.result()
         finally:
             self.remove_endpoint(waiter.pid)

@@ -134,13 +134,14 @@ class WorkflowHost:
     def _unreadable_header(self, error: CorruptRecordError) -> None:
         log.error("%s: a workflow header cannot be read, that workflow is not recovered: %s", self.id, error)
 
-    def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None) -> str:
+    def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None,
+                watchers: dict | None = None) -> str:
         lua = self.worker.lua
         args = to_lua(lua, list(header.input), "input")
         args[b"n"] = len(header.input)
+        options = {"ctx": header.meta.get("ctx"), **{k: v for k, v in (watchers or {}).items() if v}}
         pid, problem = self._start_workflow(
-            header.entry.encode(), header.id.encode(), args,
-            to_lua(lua, {"ctx": header.meta.get("ctx")}, "options"),
+            header.entry.encode(), header.id.encode(), args, to_lua(lua, options, "options"),
             header.created_ns, header.meta.get("seed", 1),
             to_lua(lua, history, "history") if history else None,
             to_lua(lua, signals, "signals") if signals else None,
@@ -153,28 +154,41 @@ class WorkflowHost:
     # -- the node's side ----------------------------------------------------
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        """Start a workflow; its header is committed before this returns."""
-        assert self.store is not None
+        """Start a workflow now; it is stored with the slice's commit.
+
+        Use :meth:`spawn_stored` to wait for that commit.
+        """
+        assert self.store is not None and self._batch is not None
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
         workflow_id = options.get("name") or str(uuid.uuid4())
-        existing = self.store.header(workflow_id)
-        if existing is not None:
-            raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists ({existing.status})")
+        if self._exists(workflow_id.encode()):
+            raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists")
         now = self.node.router.wall_ns()
         header = WorkflowHeader(id=workflow_id, entry=entry_id, status="running", input=list(args),
                                 parent=options.get("parent"), created_ns=now, updated_ns=now,
                                 meta={"seed": _new_seed(), "ctx": options.get("ctx")})
-        batch = self.store.batch()
-        batch.put_header(header)
+        self._put_header(header)
+        signals = {}
         for topic, payload in options.get("messages") or []:
-            batch.append(workflow_id, {"type": SIGNAL, "from": options.get("parent"), "topic": topic,
-                                       "payload": payload})
-        self.store.commit(batch)
-        stored = {seq: {"from": r["from"], "topic": r["topic"], "payload": r["payload"]}
-                  for seq, r in self.store.events(workflow_id) if r.get("type") == SIGNAL}
-        return self._launch(header, None, stored)
+            seq = self._batch.append(workflow_id, {"type": SIGNAL, "from": options.get("parent"),
+                                                   "topic": topic, "payload": payload})
+            signals[seq] = {"from": options.get("parent"), "topic": topic, "payload": payload}
+        watchers = {"monitor_by": options.get("monitor_by"), "link_with": options.get("link_with")}
+        return self._launch(header, None, signals, watchers)
+
+    async def spawn_stored(self, entry_id: str, args: list, options: dict) -> str:
+        """Start a workflow; return its PID once its start is committed."""
+        pid = self.spawn(entry_id, args, options)
+        await self._next_commit()
+        return pid
+
+    async def _next_commit(self) -> None:
+        done = trio.Event()
+        self._commit_waiters.append(done)
+        self.worker.wake()
+        await done.wait()
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """A send that need not wait: stored with the next commit."""
@@ -184,10 +198,7 @@ class WorkflowHost:
     async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Store a message for a workflow; return once it is committed."""
         self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
-        done = trio.Event()
-        self._commit_waiters.append(done)
-        self.worker.wake()
-        await done.wait()
+        await self._next_commit()
 
     def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
         self.worker.signal(op, sender, dest, data)
@@ -255,7 +266,12 @@ class WorkflowHost:
 
     def _commit(self) -> None:
         """Commit what the slice recorded, then let the kernel see it."""
-        if self.store is None or self._batch is None or self._batch.is_empty():
+        if self.store is None or self._batch is None:
+            return
+        if self._batch.is_empty():
+            waiters, self._commit_waiters = self._commit_waiters, []
+            for waiter in waiters:
+                waiter.set()
             return
         batch, self._batch = self._batch, self.store.batch()
         self._new_headers = {}

@@ -65,9 +65,13 @@ async def test_a_workflow_calls_sleeps_receives_and_completes(app, tmp_path, aut
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
         header = store.header("order-5")
         assert header.status == "completed" and header.result == result
-        types = [event["type"] for _, event in store.events("order-5")]
-    assert types[:3] == ["signal", "call", "batch"] or types[:3] == ["call", "signal", "batch"]
-    assert "timer" in types
+        events = [event for _, event in store.events("order-5")]
+    # one call, one timer, the stored message, and batches of results
+    assert [e["fn"] for e in events if e["type"] == "call"] == ["py:charge"]
+    assert len([e for e in events if e["type"] == "timer"]) == 1
+    assert [(e["topic"], e["payload"]) for e in events if e["type"] == "signal"] == [("approve", "alice")]
+    applied = [x["kind"] for e in events if e["type"] == "batch" for x in e["events"]]
+    assert sorted(applied) == ["message", "result", "timer"]
 
 
 async def test_a_started_workflow_id_cannot_be_started_again(app, tmp_path, autojump_clock):
