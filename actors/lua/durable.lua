@@ -92,8 +92,14 @@ return function(deps)
   --- and whether it is live: during replay it is checked against history and
   --- the recorded one comes back; live it is appended. (The host reads the
   --- record after the slice, so fields set on it until then are stored.)
+  local go_live -- below
+
   function D.command(wf, record)
     wf.step = wf.step + 1
+    if wf.replaying and peek(wf) == nil then
+      -- history ran out in the middle of a step: from here on it is live
+      go_live(wf)
+    end
     if wf.replaying then
       local recorded = peek(wf)
       local same = recorded and recorded.type == record.type and recorded.fn == record.fn
@@ -169,7 +175,7 @@ return function(deps)
   end
 
   -- Going live after replay: re-issue what history left outstanding.
-  local function go_live(wf)
+  go_live = function(wf)
     wf.replaying, wf.history = false, nil
     for id, timer in pairs(wf.timers) do
       timer.real = S.add_timer({

@@ -53,7 +53,14 @@ return function(deps)
     process.durable = durable
   end
 
+  -- A workflow replaying its history already logged what it does again.
+  local function replaying()
+    local wf = durable and durable.current()
+    return wf ~= nil and wf.replaying
+  end
+
   local function print_to_log(...)
+    if replaying() then return end
     local n = select("#", ...)
     local parts = {}
     for i = 1, n do parts[i] = tostring((select(i, ...))) end
@@ -88,6 +95,7 @@ return function(deps)
   local logger = {}
   for _, level in ipairs({ "debug", "info", "warn", "error" }) do
     logger[level] = function(message, fields)
+      if replaying() then return end
       local fields_copy = nil
       if fields ~= nil then
         local e

@@ -560,22 +560,24 @@ return function(deps)
       if e then return nil, e end
     end
     local target = procs[dest]
-    if target and not target.wf and not task.proc.wf then
-      deliver(target, task.proc.pid, topic, payload)
+    local sender = task.proc
+    if target and not target.wf and not sender.wf then
+      deliver(target, sender.pid, topic, payload)
+    elseif sender.wf then
+      -- A workflow's send, name lookup included, happens once per history;
+      -- replay returns what it returned then.
+      local outcome = P.durable.effect(sender.wf, { type = "send", topic = topic }, function()
+        local pid, problem = P.resolve(dest)
+        if pid then pid, problem = transmit(sender.pid, pid, topic, payload) end
+        return problem and { error = errors.to_plain(problem) } or true
+      end)
+      if type(outcome) == "table" then return nil, errors.from_plain(outcome.error) end
     else
       local pid
       pid, e = P.resolve(dest)
       if not pid then return nil, e end
-      local sender = task.proc
-      if sender.wf then
-        -- a workflow's send happens once per history, not again on replay
-        P.durable.effect(sender.wf, { type = "send", topic = topic }, function()
-          return (transmit(sender.pid, pid, topic, payload))
-        end)
-      else
-        local ok, problem = transmit(sender.pid, pid, topic, payload)
-        if not ok then return nil, problem end
-      end
+      local ok, problem = transmit(sender.pid, pid, topic, payload)
+      if not ok then return nil, problem end
     end
     local r = S.reds - 1
     S.reds = r
