@@ -14,10 +14,12 @@ from actors.pid import pid_prefix
 from actors.registry import Entry, parse_byte_size
 from actors.worker import LUA_KINDS, Worker
 
+from .worker_host import WorkerHost
+
 __all__ = ["ProcessHost"]
 
 
-class ProcessHost:
+class ProcessHost(WorkerHost):
     kind = "process.host"
 
     def __init__(self, entry: Entry, node: Any):
@@ -44,11 +46,3 @@ class ProcessHost:
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         self.worker.send(sender, dest, topic, payload)
 
-    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
-        self.worker.signal(op, sender, dest, data)
-
-    def process_count(self) -> int:
-        return self.worker.count()
-
-    def memory(self) -> int:
-        return self.worker.memory()

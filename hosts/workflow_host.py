@@ -31,6 +31,7 @@ from actors.registry import Entry
 from actors.worker import Worker
 
 from .history import Batch, CorruptRecordError, HistoryStore, WorkflowHeader
+from .worker_host import WorkerHost
 
 __all__ = ["WorkflowHost"]
 
@@ -47,7 +48,7 @@ def _new_seed() -> int:
     return int.from_bytes(os.urandom(8), "little") >> 1 or 1
 
 
-class WorkflowHost:
+class WorkflowHost(WorkerHost):
     kind = "workflow.host"
     durable = True
 
@@ -200,14 +201,6 @@ class WorkflowHost:
         self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
         await self._next_commit()
 
-    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
-        self.worker.signal(op, sender, dest, data)
-
-    def process_count(self) -> int:
-        return self.worker.count()
-
-    def memory(self) -> int:
-        return self.worker.memory()
 
     def _exists(self, workflow_id: bytes) -> bool:
         """Is there a workflow with this id, stored or started in this slice?"""
