@@ -249,7 +249,7 @@ class WorkflowHost(WorkerHost):
         if header is None:
             return
         error = from_lua(cmd[4])
-        header.status = "failed" if error else "completed"
+        header.status = from_lua(cmd[5]) or ("failed" if error else "completed")
         header.result = None if error else from_lua(cmd[3])
         header.error = error
         header.updated_ns = self.node.router.wall_ns()

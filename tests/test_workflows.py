@@ -190,3 +190,18 @@ async def test_a_corrupt_record_fails_only_its_workflow_naming_the_record(app, t
         damaged = store.header("damaged")
     assert damaged.status == "failed"
     assert "corrupt record" in damaged.error["message"] and "seq 0" in damaged.error["message"]
+
+
+async def test_a_terminated_workflow_is_stored_as_terminated_and_not_recovered(app, tmp_path, autojump_clock):
+    build(app, tmp_path / "store")
+    functions = {"py:charge": Ledger().charge}
+    async with Node.open(app.root, functions=functions) as node, node.mailbox() as me:
+        pid = await node.spawn("test:order", "test:workflows", {"amount": 4}, name="stopped")
+        me.monitor(pid)
+        await node.terminate(pid)
+        event = (await me.receive()).payload
+    assert event["result"]["error"]["kind"] == "CANCELED"
+    async with Node.open(app.root, functions=functions) as node:
+        assert node.process_count("test:workflows") == 0
+    with HistoryStore.open(tmp_path / "store", readonly=True) as store:
+        assert store.header("stopped").status == "terminated"

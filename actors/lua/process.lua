@@ -143,7 +143,7 @@ return function(deps)
     if proc.on_exit then proc.on_exit(value, failure) end
     local wf = proc.wf
     if wf then
-      emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil })
+      emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil, proc.outcome })
       P.durable.detach(wf)
     end
     local monitors = proc.monitors
@@ -449,7 +449,10 @@ return function(deps)
     elseif op == "cancel" then
       if target then push(events_of(target), { kind = CANCEL, from = from, reason = data }) end
     elseif op == "terminate" then
-      if target then kill(target, err(errors.CANCELED, "terminated by " .. tostring(from))) end
+      if target then
+        target.outcome = "terminated"
+        kill(target, err(errors.CANCELED, "terminated by " .. tostring(from)))
+      end
     elseif op == "event" then
       if target then
         local result = data.result
