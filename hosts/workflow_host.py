@@ -66,6 +66,7 @@ class WorkflowHost(WorkerHost):
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._commit_waiters: list[trio.Event] = []
+        self._worker_scope = trio.CancelScope()
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*WORKFLOW_KINDS),
             source_root=node.registry.app_dir.parent,
@@ -74,6 +75,7 @@ class WorkflowHost(WorkerHost):
                 b"seed": _new_seed,
                 b"new_workflow_id": lambda: str(uuid.uuid4()).encode(),
                 b"workflow_exists": self._exists,
+                b"workflow_result": self._final_result,
             },
             extra_commands={
                 "history": self._on_history, "signal": self._on_signal,
@@ -93,9 +95,16 @@ class WorkflowHost(WorkerHost):
         self.store = HistoryStore.open(self.path, sync=self.sync)
         self._batch = self.store.batch()
         self._recover()
-        await nursery.start(self.worker.run)
+        await nursery.start(self._run_worker)
+
+    async def _run_worker(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.CancelScope() as self._worker_scope:
+            await self.worker.run(task_status=task_status)
 
     async def stop(self) -> None:
+        """Stop running workflows (they stay unfinished and resume on the
+        next start), commit what was recorded, close the store."""
+        self._worker_scope.cancel()
         self._commit()
         if self.store is not None:
             self.store.close()
@@ -140,7 +149,8 @@ class WorkflowHost(WorkerHost):
         lua = self.worker.lua
         args = to_lua(lua, list(header.input), "input")
         args[b"n"] = len(header.input)
-        options = {"ctx": header.meta.get("ctx"), **{k: v for k, v in (watchers or {}).items() if v}}
+        options = {"ctx": header.meta.get("ctx"), "parent": header.parent,
+                   **{k: v for k, v in (watchers or {}).items() if v}}
         pid, problem = self._start_workflow(
             header.entry.encode(), header.id.encode(), args, to_lua(lua, options, "options"),
             header.created_ns, header.meta.get("seed", 1),
@@ -201,6 +211,13 @@ class WorkflowHost(WorkerHost):
         self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
         await self._next_commit()
 
+
+    def _final_result(self, pid: bytes) -> Any:
+        """``{value, error}`` of a workflow of this host that has ended, else None."""
+        header = self.store.header(self._workflow_id(pid.decode())) if self.store else None
+        if header is None or header.status == "running":
+            return None
+        return to_lua(self.worker.lua, {"value": header.result, "error": header.error}, "result")
 
     def _exists(self, workflow_id: bytes) -> bool:
         """Is there a workflow with this id, stored or started in this slice?"""

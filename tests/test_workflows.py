@@ -205,3 +205,52 @@ async def test_a_terminated_workflow_is_stored_as_terminated_and_not_recovered(a
         assert node.process_count("test:workflows") == 0
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
         assert store.header("stopped").status == "terminated"
+
+
+PARENT = """
+local workflow = require("workflow")
+local function run(n)
+  local doubled, err = workflow.exec("test:child", n)
+  if err then return nil, err end
+  return doubled + 1
+end
+return { run = run }
+"""
+
+CHILD = """
+local time = require("time")
+local function run(n)
+  time.sleep("5s")
+  if n < 0 then return nil, errors.new({ kind = errors.INVALID, message = "negative" }) end
+  return n * 2
+end
+return { run = run }
+"""
+
+
+def build_family(app, store):
+    app.entry(name="workflows", kind="workflow.host", store=str(store))
+    app.lua("parent", PARENT, method="run", kind="workflow.lua", modules=["workflow"])
+    app.lua("child", CHILD, method="run", kind="workflow.lua", modules=["time"])
+
+
+async def test_workflow_exec_runs_a_child_workflow_and_returns_its_result(app, tmp_path, autojump_clock):
+    build_family(app, tmp_path / "store")
+    async with Node.open(app.root) as node:
+        assert await node.exec("test:parent", "test:workflows", 20) == 41
+        with pytest.raises(ActorError) as failure:
+            await node.exec("test:parent", "test:workflows", -1)
+        assert failure.value.kind == "INVALID" and "negative" in failure.value.message
+
+
+async def test_workflow_exec_waits_across_a_restart(app, tmp_path, autojump_clock):
+    build_family(app, tmp_path / "store")
+    async with Node.open(app.root) as node:
+        await node.spawn("test:parent", "test:workflows", 5, name="family")
+        await trio.sleep(1)  # the child sleeps; the parent waits for it
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        me.monitor("{luactor@test:workflows|family}")
+        event = (await me.receive()).payload
+    assert event["result"]["value"] == 11
+    with HistoryStore.open(tmp_path / "store", readonly=True) as store:
+        assert store.header("family/1").result == 10 and store.header("family").result == 11

@@ -150,6 +150,15 @@ return function(deps)
     deps.deliver_now(wf.proc, event.from, event.topic, event.payload)
   end
 
+  --- A child workflow ended: its waiting `workflow.exec` gets the result.
+  function apply_event.child(wf, event)
+    local waiter = wf.children[event.from]
+    if waiter then
+      wf.children[event.from] = nil
+      waiter(event.result)
+    end
+  end
+
   function apply_event.lifecycle(wf, event)
     deps.event_now(wf.proc, event.event)
   end
@@ -193,6 +202,11 @@ return function(deps)
       end
     end
     wf.signals = {}
+    -- a child that ended while the node was down never told its parent
+    for pid in pairs(wf.children) do
+      local result = deps.workflow_result(pid)
+      if result then D.event(wf, { kind = "child", from = pid, result = result }) end
+    end
   end
 
   --- Called after each scheduler slice: replaying workflows advance to their
@@ -318,9 +332,10 @@ return function(deps)
   --- Start tracking workflow `wf_id` for process `proc`. `history` holds the
   --- ordered records to replay (nil for a new workflow), `signals` the stored
   --- messages by sequence number.
-  function D.attach(proc, wf_id, now_ns, seed, history, signals)
+  function D.attach(proc, wf_id, now_ns, seed, history, signals, parent)
     local wf = {
       id = wf_id, proc = proc, now = now_ns, rng = seed ~= 0 and seed or 0x9E3779B97F4A7C15,
+      parent = parent, children = {},
       step = 0, cursor = 1, history = history, replaying = history ~= nil and #history > 0,
       pending = {}, timers = {}, calls = {}, consumed = {}, outstanding_calls = {},
       signals = signals or {}, next_timer = 0, next_call = 0,

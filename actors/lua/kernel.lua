@@ -48,6 +48,7 @@ return function(deps)
   if deps.durable then
     durable = load_module("durable")({
       sched = sched, errors = errors, bridge = bridge, now = deps.now, wall_ns = deps.wall_ns,
+      workflow_result = function(pid) return deps.workflow_result(pid) end,
       kill = process.kill, deliver_now = process.deliver, event_now = process.event_now,
     })
     process.durable = durable
@@ -162,6 +163,22 @@ return function(deps)
       error(errors.new({ kind = errors.INVALID, message = "workflow.version(change, min, max): a string and two integers with min <= max" }), 2)
     end
     return durable.version(wf, change, min, max)
+  end
+  --- Run a child workflow of `id` on this host and wait for its result.
+  function workflow_api.exec(id, ...)
+    local proc = process.current_proc()
+    local wf = proc.wf
+    if not wf then error(errors.new({ kind = errors.INVALID, message = "workflow.exec: not in a workflow" }), 2) end
+    local pid, e = process.api.spawn(id, deps.host_id, ...)
+    if not pid then return nil, e end
+    local task, result = sched.cur, nil
+    wf.children[pid] = function(r)
+      result = r
+      if not task.dead then sched.ready(task) end
+    end
+    while result == nil do sched.block() end
+    if result.error then return nil, errors.from_plain(result.error) end
+    return result.value
   end
 
   local function module_for(proc, name)
@@ -285,7 +302,8 @@ return function(deps)
     end
     args.n = args.n or #args
     opts.pid = deps.pid_prefix .. wf_id .. "}"
-    opts.workflow = { id = wf_id, now = now_ns, seed = seed, history = history, signals = signals }
+    opts.workflow = { id = wf_id, now = now_ns, seed = seed, history = history, signals = signals,
+      parent = opts.parent }
     local pid, e = process.spawn_local(entry, args, opts)
     return pid, plain_error(e)
   end

@@ -145,6 +145,11 @@ return function(deps)
     if wf then
       emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil, proc.outcome })
       P.durable.detach(wf)
+      -- a parent workflow hears of its child's end (for workflow.exec)
+      local parent = wf.parent and procs[wf.parent]
+      if parent and parent.wf then
+        P.durable.event(parent.wf, { kind = "child", from = proc.pid, result = plain_result(value, failure) })
+      end
     end
     local monitors = proc.monitors
     if monitors then
@@ -291,7 +296,8 @@ return function(deps)
     }
     local workflow = opts.workflow
     if workflow then
-      P.durable.attach(proc, workflow.id, workflow.now, workflow.seed, workflow.history, workflow.signals)
+      P.durable.attach(proc, workflow.id, workflow.now, workflow.seed, workflow.history, workflow.signals,
+        workflow.parent)
     end
     proc.env = deps.new_env(entry.require, proc)
     procs[pid] = proc
@@ -337,7 +343,7 @@ return function(deps)
     end
     emit({ "wf_start", wf_id, entry.id, args, parent_pid, opts.ctx })
     opts.pid = pid
-    opts.workflow = { id = wf_id, now = deps.wall_ns(), seed = deps.seed() }
+    opts.workflow = { id = wf_id, now = deps.wall_ns(), seed = deps.seed(), parent = parent_pid }
     return P.spawn_local(entry, args, opts)
   end
 
