@@ -138,16 +138,19 @@ class Node:
 
     async def spawn(self, entry_id: str, host: str, *args: Any, name: str | None = None,
                     context: dict | None = None, messages: list[tuple[str, Any]] | None = None,
-                    monitor_by: str | None = None) -> str:
+                    monitor_by: str | None = None, options: dict | None = None) -> str:
         """Start ``entry_id`` on ``host``; returns its PID.
 
         ``name`` registers the process under a name atomically, ``context``
         is what ``ctx.get`` sees, ``messages`` are (topic, payload) pairs
         delivered before anything else, ``monitor_by`` is a PID (e.g. a
         mailbox's) that gets the process's EXIT event, with no race.
+        ``options`` are spawn options, as Lua's ``with_options`` (for
+        workflows: ``workflow.id``, ``workflow.id_conflict_policy``).
         """
         pid = await self.router.start(host, entry_id, list(args), {
             "ctx": context, "name": name, "messages": list(messages or []), "monitor_by": monitor_by,
+            "options": options,
         })
         await trio.lowlevel.checkpoint()
         return pid

@@ -242,6 +242,7 @@ class Router:
             "parent": parent,
             "monitor_by": watcher or (parent if opts.get("monitor") else None),
             "link_with": parent if opts.get("link") else None,
+            "options": opts.get("options"),
         }
 
     async def start(self, host_id: str, entry_id: str, args: list, options: dict) -> str:

@@ -265,7 +265,8 @@ class Worker:
         opts = from_lua(raw) or {}
         return {"ctx": opts.get("ctx"), "name": opts.get("name"), "parent": opts.get("parent"),
                 "messages": [(m[0], m[1] if len(m) > 1 else None) for m in opts.get("messages") or []],
-                "monitor": bool(opts.get("monitor")), "link": bool(opts.get("link"))}
+                "monitor": bool(opts.get("monitor")), "link": bool(opts.get("link")),
+                "options": opts.get("options")}
 
     def _on_spawn(self, cmd: Any) -> None:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])

@@ -74,7 +74,7 @@ class WorkflowHost(WorkerHost):
                 b"durable": True,
                 b"seed": _new_seed,
                 b"new_workflow_id": lambda: str(uuid.uuid4()).encode(),
-                b"workflow_exists": self._exists,
+                b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
             },
             extra_commands={
@@ -173,9 +173,10 @@ class WorkflowHost(WorkerHost):
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
-        workflow_id = options.get("name") or str(uuid.uuid4())
-        if self._exists(workflow_id.encode()):
-            raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists")
+        action, value = self._claim(options.get("name"), None, options.get("options") or {})
+        if action == "existing":
+            return value
+        workflow_id = value
         now = self.node.router.wall_ns()
         header = WorkflowHeader(id=workflow_id, entry=entry_id, status="running", input=list(args),
                                 parent=options.get("parent"), created_ns=now, updated_ns=now,
@@ -219,10 +220,43 @@ class WorkflowHost(WorkerHost):
             return None
         return to_lua(self.worker.lua, {"value": header.result, "error": header.error}, "result")
 
-    def _exists(self, workflow_id: bytes) -> bool:
+    def _exists(self, workflow_id: str) -> bool:
         """Is there a workflow with this id, stored or started in this slice?"""
-        wid = workflow_id.decode()
-        return wid in self._new_headers or (self.store is not None and self.store.header(wid) is not None)
+        return workflow_id in self._new_headers or (self.store is not None and self.store.header(workflow_id) is not None)
+
+    def _claim(self, explicit: str | None, default: str | None, options: dict) -> tuple[str, str]:
+        """Decide the id of a workflow about to start, by the spawn's options.
+
+        ``workflow.id`` (or ``temporal.workflow.id``), else ``explicit``
+        (with_name), else ``default``, else a fresh UUID. If that id exists,
+        ``workflow.id_conflict_policy`` says what happens: ``fail`` (the
+        default) raises ALREADY_EXISTS, ``use_existing`` gives the existing
+        workflow's PID. Returns ("start", id) or ("existing", pid).
+        """
+        plain = {str(k).removeprefix("temporal."): v for k, v in options.items()}
+        workflow_id = plain.get("workflow.id") or explicit or default or str(uuid.uuid4())
+        if not isinstance(workflow_id, str):
+            raise ActorError("INVALID", f"workflow.id must be a string, got {workflow_id!r}")
+        policy = plain.get("workflow.id_conflict_policy", "fail")
+        if policy not in ("fail", "use_existing", "terminate_existing"):
+            raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
+                                        f"terminate_existing, got {policy!r}")
+        if not self._exists(workflow_id):
+            return "start", workflow_id
+        if policy == "use_existing":
+            return "existing", f"{self.worker.pid_prefix}{workflow_id}}}"
+        if policy == "terminate_existing":
+            raise ActorError("INVALID", f"workflow {workflow_id!r} exists and the terminate_existing policy "
+                                        "is not supported yet (a store keeps one history per id)")
+        raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists")
+
+    def _claim_from_lua(self, explicit: bytes | None, default: bytes | None, options: Any) -> tuple:
+        try:
+            action, value = self._claim(explicit.decode() if explicit else None,
+                                        default.decode() if default else None, from_lua(options) or {})
+        except ActorError as error:
+            return (b"error", error.kind.encode(), error.message.encode())
+        return (action.encode(), value.encode(), None)
 
     def _workflow_id(self, pid: str) -> str:
         return pid[pid.rindex("|") + 1:-1]

@@ -254,3 +254,32 @@ async def test_workflow_exec_waits_across_a_restart(app, tmp_path, autojump_cloc
     assert event["result"]["value"] == 11
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
         assert store.header("family/1").result == 10 and store.header("family").result == 11
+
+
+POLICIES = """
+local function main(policy)
+  local spawner = process.with_options({ ["workflow.id"] = "policy-test", ["workflow.id_conflict_policy"] = policy })
+  local pid, err = spawner:spawn("test:order", "test:workflows", { amount = 1 })
+  return { pid = pid, kind = err and err:kind(), message = err and err:message() }
+end
+return { main = main }
+"""
+
+
+async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
+    build(app, tmp_path / "store")
+    app.lua("policies", POLICIES, kind="process.lua")
+    async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
+        first = await node.spawn("test:order", "test:workflows", {"amount": 1},
+                                 options={"temporal.workflow.id": "policy-test"})
+        assert first == "{luactor@test:workflows|policy-test}"
+        assert (await node.exec("test:policies", app.host, "use_existing"))["pid"] == first
+        failed = await node.exec("test:policies", app.host, "fail")
+        assert failed["kind"] == "ALREADY_EXISTS" and "policy-test" in failed["message"]
+        unsupported = await node.exec("test:policies", app.host, "terminate_existing")
+        assert unsupported["kind"] == "INVALID" and "terminate_existing" in unsupported["message"]
+        bad = await node.exec("test:policies", app.host, "sometimes")
+        assert bad["kind"] == "INVALID" and "sometimes" in bad["message"]
+        same = await node.spawn("test:order", "test:workflows", {"amount": 1},
+                                options={"workflow.id": "policy-test", "workflow.id_conflict_policy": "use_existing"})
+        assert same == first

@@ -40,7 +40,7 @@ return function(deps)
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
     seed = function() return deps.seed() end,
     new_workflow_id = function() return deps.new_workflow_id() end,
-    workflow_exists = function(id) return deps.workflow_exists(id) end,
+    claim_workflow = function(wanted, default, options) return deps.claim_workflow(wanted, default, options) end,
   })
 
   -- Workflow hosts load the durable runtime; other hosts never pay for it.

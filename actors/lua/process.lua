@@ -338,9 +338,6 @@ return function(deps)
   --- stays the same across restarts of the node.
   function P.start_workflow(entry, args, opts, wf_id, parent_pid)
     local pid = pid_prefix .. wf_id .. "}"
-    if procs[pid] or deps.workflow_exists(wf_id) then
-      return nil, err(errors.ALREADY_EXISTS, "workflow '" .. wf_id .. "' already exists")
-    end
     emit({ "wf_start", wf_id, entry.id, args, parent_pid, opts.ctx })
     opts.pid = pid
     opts.workflow = { id = wf_id, now = deps.wall_ns(), seed = deps.seed(), parent = parent_pid }
@@ -352,16 +349,21 @@ return function(deps)
   --- the same child instead of starting another.
   function P.spawn_workflow_from_lua(parent, entry, args, opts)
     local wf = parent.wf
-    -- with_name gives the workflow its id (an idempotent start), not a name
-    local wf_id = opts.name
+    -- with_name gives the workflow its id (an idempotent start), not a name;
+    -- the host decides the id and what an existing one means (its policy)
+    local wanted = opts.name
     opts.name = nil
-    if wf == nil then
-      return P.start_workflow(entry, args, opts, wf_id or deps.new_workflow_id(), nil)
+    local function start(default_id, parent_pid)
+      local action, value, message = deps.claim_workflow(wanted, default_id, opts.options)
+      if action == "error" then return nil, err(value, message) end
+      if action == "existing" then return value end
+      return P.start_workflow(entry, args, opts, value, parent_pid)
     end
+    if wf == nil then return start(nil, nil) end
     wf.next_child = (wf.next_child or 0) + 1
-    local child_id = wf_id or (wf.id .. "/" .. wf.next_child)
+    local child_id = wf.id .. "/" .. wf.next_child
     local pid = P.durable.effect(wf, { type = "spawn", entry = entry.id }, function()
-      local started, problem = P.start_workflow(entry, args, opts, child_id, parent.pid)
+      local started, problem = start(child_id, parent.pid)
       return started or { error = errors.to_plain(problem) }
     end)
     if type(pid) == "table" then return nil, errors.from_plain(pid.error) end
