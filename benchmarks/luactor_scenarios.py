@@ -126,10 +126,8 @@ async def recovery(n: int) -> Sample:
                 all_done.set()
 
         t0 = time.perf_counter()
-        async with Node.open(app, data_dir=data) as node:
-            # Assumes replay does not call a function before open returns.
-            node.register_function("bench:started", lambda i: None)
-            node.register_function("bench:finished", on_finished)
+        functions = {"bench:started": lambda i: None, "bench:finished": on_finished}
+        async with Node.open(app, data_dir=data, functions=functions):
             await all_done.wait()
             elapsed = time.perf_counter() - t0
     return Sample(in_flight, elapsed, in_flight,
@@ -144,11 +142,12 @@ def _tally(line: str, started: set, finished: set) -> None:
 
 async def _load(app: str, data: str, n: int) -> None:
     """The node that gets killed: starts n sleepers, reports each call."""
-    async with Node.open(app, data_dir=data) as node:
-        node.register_function("bench:started", lambda i: print("started", i, flush=True))
-        node.register_function("bench:finished", lambda i: print("finished", i, flush=True))
-        for i in range(n):
-            await node.spawn("bench:sleeper", WORKFLOW_HOST, i, f"{RECOVERY_TIMER_S}s")
+    functions = {"bench:started": lambda i: print("started", i, flush=True),
+                 "bench:finished": lambda i: print("finished", i, flush=True)}
+    async with Node.open(app, data_dir=data, functions=functions) as node:
+        async with trio.open_nursery() as starts:  # concurrent starts share commits
+            for i in range(n):
+                starts.start_soon(node.spawn, "bench:sleeper", WORKFLOW_HOST, i, f"{RECOVERY_TIMER_S}s")
         await trio.sleep_forever()
 
 
