@@ -274,8 +274,11 @@ return function(deps)
   function D.timer(wf, ns, fire)
     wf.next_timer = wf.next_timer + 1
     local id = wf.next_timer
-    local record, live = D.command(wf, { type = "timer", id = id, deadline = wf.now + ns })
-    local timer = { fire = fire, deadline = record and record.deadline or (wf.now + ns) }
+    -- The deadline is wall-clock time when the timer is set. It is recorded,
+    -- so replay reads it back instead of computing it, and after a restart
+    -- the timer fires at that same moment.
+    local record, live = D.command(wf, { type = "timer", id = id, deadline = wall_ns() + ns })
+    local timer = { fire = fire, deadline = record and record.deadline }
     wf.timers[id] = timer
     if live then
       timer.real = S.add_timer({
