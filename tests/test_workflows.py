@@ -283,3 +283,30 @@ async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
         same = await node.spawn("test:order", "test:workflows", {"amount": 1},
                                 options={"workflow.id": "policy-test", "workflow.id_conflict_policy": "use_existing"})
         assert same == first
+
+
+PATIENT = """
+local funcs = require("funcs")
+local function run()
+  local value, err = funcs.new():with_options({ timeout = 500 }):call("py:slow")
+  local quick = funcs.new():with_options({ timeout = 500 }):call("py:quick")
+  return { kind = err and err:kind(), value = value, quick = quick }
+end
+return { run = run }
+"""
+
+
+async def test_a_call_timeout_in_a_workflow_is_a_durable_timer(app, tmp_path, autojump_clock):
+    app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
+    app.lua("patient", PATIENT, method="run", kind="workflow.lua", modules=["funcs"])
+
+    async def slow():
+        await trio.sleep(3600)
+
+    functions = {"py:slow": slow, "py:quick": lambda: "fast"}
+    async with Node.open(app.root, functions=functions) as node:
+        out = await node.exec("test:patient", "test:workflows")
+    assert out == {"kind": "TIMEOUT", "quick": "fast"}
+    with HistoryStore.open(tmp_path / "store", readonly=True) as store:
+        events = [e for _, e in store.events(store.headers()[0].id)]
+    assert [e["type"] for e in events if e["type"] != "batch"] == ["call", "timer", "call", "timer"]

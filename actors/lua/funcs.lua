@@ -84,6 +84,13 @@ return function(deps)
         for k, v in pairs(ctx) do keyed[k] = v end
         dispatch(f, keyed, args, on_result)
       end, function(value, failure) complete(f, value, failure) end)
+      -- a timeout is a durable timer too, so whichever came first replays
+      local timeout = options and options.timeout
+      if timeout and not f.done then
+        f.timer = durable.timer(wf, math.floor(timeout * 1000000), function()
+          complete(f, nil, err(errors.TIMEOUT, "funcs: call to '" .. id .. "' timed out after " .. timeout .. "ms"))
+        end)
+      end
       return f
     end
     dispatch(f, ctx, args, function(value, failure) complete(f, value, failure) end)
