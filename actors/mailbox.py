@@ -81,9 +81,8 @@ class Mailbox(Endpoint):
         return self._receive_end.receive_nowait()
 
     async def send(self, dest: str, topic: str, payload: Any = None) -> None:
-        """Send with this mailbox as the sender."""
-        self.router.send(self.pid, dest, topic, payload)
-        await trio.lowlevel.checkpoint()
+        """Send with this mailbox as the sender (to a workflow: once stored)."""
+        await self.router.send(self.pid, dest, topic, payload)
 
     def monitor(self, pid: str) -> None:
         self.router.signal("monitor", self.pid, self.router.resolve(pid), None)

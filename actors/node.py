@@ -20,7 +20,7 @@ import trio
 from .errors import ActorError, NodeFailure
 from .mailbox import Endpoint, ExitWaiter, Mailbox
 from .registry import Registry, load_app
-from .router import Router, check_topic, plain_payload
+from .router import Router
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -189,13 +189,7 @@ class Node:
 
         To a workflow, this returns once the message is stored.
         """
-        pid = self.router.resolve(dest)
-        if self.router.is_durable_pid(pid):
-            check_topic(topic)
-            await self.router.send_durable(self._root.pid, pid, topic, plain_payload(payload))
-        else:
-            self.router.send(self._root.pid, pid, topic, payload)
-            await trio.lowlevel.checkpoint()
+        await self.router.send(self._root.pid, dest, topic, payload)
 
     @asynccontextmanager
     async def mailbox(self, name: str | None = None) -> AsyncIterator[Mailbox]:

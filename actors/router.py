@@ -131,10 +131,15 @@ class Router:
             known = ", ".join(sorted(self.hosts)) or "none"
             raise ActorError("NOT_FOUND", f"no host {host_id!r} (hosts: {known})") from None
 
-    def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
-        """Validated send from Python code."""
+    async def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
+        """Validated send from Python code; to a workflow, returns once stored."""
         check_topic(topic)
-        self.route(sender, self.resolve(dest), topic, plain_payload(payload))
+        pid, payload = self.resolve(dest), plain_payload(payload)
+        if self.is_durable_pid(pid):
+            await self.send_durable(sender, pid, topic, payload)
+        else:
+            self.route(sender, pid, topic, payload)
+            await trio.lowlevel.checkpoint()
 
     def route(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Deliver to ``dest``; a PID of an exited process or unknown host drops it, as in Erlang."""

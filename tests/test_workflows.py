@@ -310,3 +310,16 @@ async def test_a_call_timeout_in_a_workflow_is_a_durable_timer(app, tmp_path, au
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
         events = [e for _, e in store.events(store.headers()[0].id)]
     assert [e["type"] for e in events if e["type"] != "batch"] == ["call", "timer", "call", "timer"]
+
+
+async def test_a_mailbox_send_to_a_workflow_returns_once_stored(app, tmp_path, autojump_clock):
+    build(app, tmp_path / "store")
+    async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node, node.mailbox() as me:
+        pid = await node.spawn("test:order", "test:workflows", {"amount": 6}, name="mailed")
+        store = node.router.hosts["test:workflows"].store  # the node's own handle on its store
+        # repeated: whether the host commits before a non-waiting send came
+        # back is up to trio's scheduling, so one try could pass by luck
+        for n in range(10):
+            await me.send(pid, "note", n)
+            stored = [e["payload"] for _, e in store.events("mailed") if e["type"] == "signal"]
+            assert stored == list(range(n + 1)), (n, stored)
