@@ -265,7 +265,7 @@ class WorkflowHost(WorkerHost):
 
     def _queue_signal(self, request: int, workflow_id: str, sender: str | None, topic: str, payload: Any) -> None:
         assert self.store is not None and self._batch is not None
-        if workflow_id not in self._new_headers and self.store.header(workflow_id) is None:
+        if not self._exists(workflow_id):
             return  # like a send to an exited process: dropped
         seq = self._batch.append(workflow_id, {"type": SIGNAL, "from": sender, "topic": topic, "payload": payload})
         self._stored_signals.append((workflow_id, seq, sender, topic, payload))

@@ -23,7 +23,7 @@ return function(deps)
   local S, errors, bridge = deps.sched, deps.errors, deps.bridge
   local monotonic, wall_ns = deps.now, deps.wall_ns
   local emit = bridge.emit
-  local type, pairs, next, tostring = type, pairs, next, tostring
+  local pairs, next, tostring = pairs, next, tostring
 
   local D = {}
   local workflows = {}      -- workflow id -> wf

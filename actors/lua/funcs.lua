@@ -4,7 +4,7 @@
 -- worker, so `process.*`, channels and `time` work inside it. Any other id is
 -- asked of Python, which knows the callables registered on the node.
 return function(deps)
-  local S, chan, errors, bridge, P, copy = deps.sched, deps.channel, deps.errors, deps.bridge, deps.process, deps.copy
+  local S, chan, errors, bridge, P = deps.sched, deps.channel, deps.errors, deps.bridge, deps.process
   local entries = deps.entries
   local durable = deps.durable -- nil outside workflow hosts
   local setmetatable, type, select = setmetatable, type, select

@@ -34,7 +34,7 @@ return function(deps)
   local process = load_module("process")({
     sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
-    max_processes = deps.max_processes, Message = Message, Payload = Payload,
+    max_processes = deps.max_processes, Message = Message,
     entries = entries, traceback = debug.traceback,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
@@ -76,7 +76,7 @@ return function(deps)
 
   local funcs = load_module("funcs")({
     sched = sched, channel = channel, errors = errors, bridge = bridge,
-    process = process, copy = copy, entries = entries, now = deps.now, durable = durable,
+    process = process, entries = entries, now = deps.now, durable = durable,
   })
   local time = load_module("timemod")({
     sched = sched, channel = channel, errors = errors, timevalue = timevalue,

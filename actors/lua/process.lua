@@ -10,11 +10,11 @@ return function(deps)
   local names = deps.names          -- node-wide name registry (Python)
   local log = deps.log
   local host_id, pid_prefix = deps.host_id, deps.pid_prefix
-  local Message, Payload = deps.Message, deps.Payload
+  local Message = deps.Message
   local push, unbounded = chan.push, chan.unbounded
   local emit = bridge.emit
   local setmetatable, type, tostring, pairs, next = setmetatable, type, tostring, pairs, next
-  local pack, unpack = table.pack, table.unpack
+  local unpack = table.unpack
   local sub, byte = string.sub, string.byte
   local co_yield = coroutine.yield
 
@@ -579,7 +579,7 @@ return function(deps)
       -- replay returns what it returned then.
       local outcome = P.durable.effect(sender.wf, { type = "send", topic = topic }, function()
         local pid, problem = P.resolve(dest)
-        if pid then pid, problem = transmit(sender.pid, pid, topic, payload) end
+        if pid then problem = select(2, transmit(sender.pid, pid, topic, payload)) end
         return problem and { error = errors.to_plain(problem) } or true
       end)
       if type(outcome) == "table" then return nil, errors.from_plain(outcome.error) end
