@@ -148,17 +148,27 @@ class Worker:
             self._nursery = nursery
             task_status.started()
             while True:
-                self._pending = False
-                more, deadline = self._run(self.SLICE_TURNS)
-                self._drain_outbox()
-                if self._after_slice is not None:
-                    self._after_slice()
-                if more or self._pending:
+                more, deadline = self.step()
+                if more:
                     await trio.lowlevel.checkpoint()
                     continue
                 self._wake_event = trio.Event()
                 with trio.move_on_at(deadline if deadline is not None else math.inf):
                     await self._wake_event.wait()
+
+    def step(self) -> tuple[bool, float | None]:
+        """Run one slice and carry out its commands.
+
+        Returns whether there is more to do right away, and the deadline of
+        the next timer. :meth:`run` loops on this under trio; a host with
+        its own event loop (the Temporal host) drives it directly.
+        """
+        self._pending = False
+        more, deadline = self._run(self.SLICE_TURNS)
+        self._drain_outbox()
+        if self._after_slice is not None:
+            self._after_slice()
+        return bool(more or self._pending), deadline
 
     def wake(self) -> None:
         """Something arrived from outside: run a slice soon."""

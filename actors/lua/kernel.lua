@@ -314,6 +314,13 @@ return function(deps)
     if wf then durable.signal(wf, seq, from, topic, payload) end
   end
 
+  --- A child workflow that runs elsewhere (on Temporal) ended with
+  --- `result` ({value=} or {error=}): its parent's `workflow.exec` resumes.
+  function K.child_ended(wf_id, child_pid, result)
+    local wf = durable.workflows[wf_id]
+    if wf then durable.event(wf, { kind = "child", from = child_pid, result = result }) end
+  end
+
   --- Everything emitted so far is committed: apply the batches it held.
   function K.committed() durable.committed() end
   function K.count() return process.count end

@@ -10,6 +10,9 @@ return function(deps)
   local names = deps.names          -- node-wide name registry (Python)
   local log = deps.log
   local host_id, pid_prefix = deps.host_id, deps.pid_prefix
+  -- A kernel that runs a single Temporal workflow starts nothing itself:
+  -- child workflows and processes on its own host are asked of Python.
+  local spawns_here = not deps.single_workflow
   local Message = deps.Message
   local push, unbounded = chan.push, chan.unbounded
   local emit = bridge.emit
@@ -385,7 +388,7 @@ return function(deps)
       link_with = spec.link and parent.pid or nil,
       options = spec.options, on_exit = spec.on_exit,
     }
-    if host == host_id then
+    if host == host_id and spawns_here then
       local entry = entries[id]
       if entry and entry.kind == "workflow.lua" and P.durable then
         return P.spawn_workflow_from_lua(parent, entry, args, opts)
@@ -752,7 +755,7 @@ return function(deps)
   function Spawner:exec(id, host, ...)
     local spec = spec_of(self)
     local parent = current_proc()
-    if host ~= host_id then
+    if host ~= host_id or not spawns_here then
       local args, e = copy_args(select("#", ...), ...)
       if not args then return nil, e end
       local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
