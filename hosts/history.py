@@ -4,13 +4,23 @@ A workflow host owns one :class:`HistoryStore` (a directory holding one LMDB
 environment). The store knows nothing about Lua or replay; it keeps bytes
 safe and tells precisely what went wrong when they are not.
 
-Layout (format 1). Three named databases, values in msgpack:
+Layout (format 2). Four named databases, values in msgpack:
 
-* ``meta``: ``b"format"`` -> ``1``. A store of another format is refused
-  before anything is written to it.
-* ``workflows``: workflow id (UTF-8) -> :class:`WorkflowHeader` as a map.
+* ``meta``: ``b"format"`` -> ``2``. A store of an unknown or newer format is
+  refused before anything is written to it.
+* ``workflows``: workflow id (UTF-8) -> the :class:`WorkflowHeader` of its
+  current run, as a map.
+* ``runs``: id + ``b"\\0"`` + 4-byte big-endian run number -> the header of
+  an earlier run of that id (one replaced under the ``terminate_existing``
+  conflict policy).
 * ``events``: id + ``b"\\0"`` + 8-byte big-endian sequence -> event map,
-  so a workflow's events are contiguous and in order.
+  so a workflow's events are contiguous and in order. The runs of one id
+  share its sequence: a run's events are ``first_seq`` up to its
+  ``next_seq``, so starting a new run moves no event.
+
+Format 1 had no runs: its headers read as run 1 from sequence 0. A writer
+opening a format 1 store upgrades it in place by writing the new format
+number (and creating ``runs``) in one transaction; nothing else changes.
 
 Writes go through a :class:`Batch`: the steps of many workflows collected
 during one scheduler slice and committed in one write transaction, so one
@@ -39,21 +49,25 @@ import msgpack
 from actors.errors import ActorError
 
 __all__ = [
-    "FORMAT", "STATUSES", "HistoryStore", "Batch", "WorkflowHeader",
+    "FORMAT", "UPGRADABLE", "STATUSES", "HistoryStore", "Batch", "WorkflowHeader",
     "HistoryError", "StoreFormatError", "StoreNotFoundError", "StoreBusyError",
     "StoreFullError", "CorruptRecordError", "event_key",
 ]
 
-FORMAT = 1
+FORMAT = 2
+#: Older formats this code reads (and a writer upgrades in place).
+UPGRADABLE = (1,)
 STATUSES = ("running", "completed", "failed", "terminated", "canceled")
 
 MiB = 1 << 20
 GiB = 1 << 30
 _MAX_KEY = 511           # LMDB's default maximum key size
 _SEQ_BYTES = 8
+_RUN_BYTES = 4
 _READ_CHUNK = 512        # events read per read transaction, so no transaction stays open for long
 
-_DB_META, _DB_WORKFLOWS, _DB_EVENTS = b"meta", b"workflows", b"events"
+_DB_META, _DB_WORKFLOWS, _DB_RUNS, _DB_EVENTS = b"meta", b"workflows", b"runs", b"events"
+_DATA_DBS = (_DB_WORKFLOWS, _DB_RUNS, _DB_EVENTS)
 
 
 # --------------------------------------------------------------------------- errors
@@ -82,7 +96,8 @@ class StoreFormatError(HistoryError):
             what = f"has format {found}, written by a newer luactor"
         else:
             what = f"has unknown format {found!r}"
-        super().__init__(f"workflow store {path} {what}; this luactor reads format {supported}. "
+        readable = " and ".join(str(n) for n in (*UPGRADABLE, supported))
+        super().__init__(f"workflow store {path} {what}; this luactor reads formats {readable}. "
                          "Refusing to open it; nothing was changed.")
 
 
@@ -108,7 +123,12 @@ class CorruptRecordError(HistoryError):
 
 @dataclass
 class WorkflowHeader:
-    """What a workflow is and where it stands; ``next_seq`` is the sequence of its next event."""
+    """What one run of a workflow is and where it stands.
+
+    ``next_seq`` is the sequence of its next event; its own events start at
+    ``first_seq`` (0 for a first run; a later run continues the sequence of
+    the runs before it).
+    """
 
     id: str
     entry: str
@@ -121,6 +141,8 @@ class WorkflowHeader:
     error: dict | None = None
     next_seq: int = 0
     meta: dict = field(default_factory=dict)
+    run: int = 1
+    first_seq: int = 0
 
     def to_dict(self) -> dict:
         return dict(vars(self))     # the fields, in order (a plain dataclass keeps nothing else there)
@@ -138,8 +160,9 @@ class WorkflowHeader:
             raise ValueError(f"a header is a map, not {type(data).__name__}")
         types = {"id": str, "entry": str, "status": str, "input": list, "parent": (str, type(None)),
                  "created_ns": int, "updated_ns": int, "error": (dict, type(None)), "next_seq": int,
-                 "meta": dict}
-        defaults = {"parent": None, "error": None, "next_seq": 0, "meta": {}, "input": []}
+                 "meta": dict, "run": int, "first_seq": int}
+        defaults = {"parent": None, "error": None, "next_seq": 0, "meta": {}, "input": [], "run": 1,
+                    "first_seq": 0}
         values = {}
         for name, kind in types.items():
             if name not in data and name not in defaults:
@@ -213,6 +236,10 @@ def _id_bytes(workflow_id: Any) -> bytes:
     return data
 
 
+def _run_key(workflow_id: str, run: int) -> bytes:
+    return _id_bytes(workflow_id) + b"\0" + run.to_bytes(_RUN_BYTES, "big")
+
+
 def event_key(workflow_id: str, seq: int) -> bytes:
     """The ``events`` key of one event: id, NUL, big-endian sequence (so keys sort by seq)."""
     return _id_bytes(workflow_id) + b"\0" + seq.to_bytes(_SEQ_BYTES, "big")
@@ -233,6 +260,7 @@ class Batch:
     def __init__(self, store: "HistoryStore"):
         self._store = store
         self._headers: dict[str, WorkflowHeader] = {}
+        self._runs: dict[tuple[str, int], WorkflowHeader] = {}   # earlier runs, as they end up
         self._events: list[tuple[bytes, bytes]] = []
 
     def is_empty(self) -> bool:
@@ -244,18 +272,42 @@ class Batch:
 
     def put_header(self, header: WorkflowHeader) -> None:
         """Store ``header`` at commit. Its ``next_seq`` never moves back behind events already given out."""
+        snapshot = self._snapshot(header)
+        known = self._current(header.id)
+        if known is not None:
+            if known.run != snapshot.run:
+                raise ActorError("INVALID", f"workflow {header.id!r}: the header is of run {snapshot.run} "
+                                            f"but the current run is {known.run}")
+            snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
+        self._headers[header.id] = snapshot
+
+    def start_run(self, header: WorkflowHeader) -> WorkflowHeader:
+        """Make ``header`` a new run of its id and store it at commit; returns it as stored.
+
+        The id's current run, if there is one, is kept as an earlier run,
+        as it stands in this batch. The new run's number and first sequence
+        continue from it (run 1 from sequence 0 for a new id).
+        """
+        snapshot = self._snapshot(header)
+        known = self._current(header.id)
+        if known is None:
+            snapshot.run, snapshot.first_seq, snapshot.next_seq = 1, 0, 0
+        else:
+            self._runs[(known.id, known.run)] = known
+            snapshot.run, snapshot.first_seq, snapshot.next_seq = known.run + 1, known.next_seq, known.next_seq
+        self._headers[header.id] = snapshot
+        return snapshot
+
+    def _snapshot(self, header: WorkflowHeader) -> WorkflowHeader:
+        """A checked private copy of ``header`` (packing proves it storable and copies it deeply)."""
         _id_bytes(header.id)
         if header.status not in STATUSES:
             raise ActorError("INVALID", f"workflow {header.id!r}: status {header.status!r} is not one of "
                                         f"{', '.join(STATUSES)}")
         try:
-            snapshot = WorkflowHeader.from_dict(_unpack(_packed_or_invalid(header.to_dict(), "header", header.id)))
+            return WorkflowHeader.from_dict(_unpack(_packed_or_invalid(header.to_dict(), "header", header.id)))
         except ValueError as error:
             raise ActorError("INVALID", f"workflow {header.id!r}: {error}") from None
-        known = self._current(header.id)
-        if known is not None:
-            snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
-        self._headers[header.id] = snapshot
 
     def append(self, workflow_id: str, event: dict) -> int:
         """Add one event to a workflow that has a header; returns its sequence number.
@@ -288,6 +340,7 @@ class Batch:
 
     def _clear(self) -> None:
         self._headers.clear()
+        self._runs.clear()
         self._events.clear()
 
 
@@ -343,7 +396,7 @@ class HistoryStore:
             stored_map_size = _probe(path) if (path / "data.mdb").exists() else 0
             env = lmdb.open(
                 str(path), subdir=True, readonly=readonly, create=not readonly, lock=True,
-                max_dbs=4, sync=sync, metasync=sync,
+                max_dbs=8, sync=sync, metasync=sync,
                 map_size=0 if readonly else max(map_size, stored_map_size),
             )
         except lmdb.Error as error:
@@ -361,17 +414,18 @@ class HistoryStore:
         return store
 
     def _initialize(self) -> None:
-        """Check the format under the lock (the probe raced a writer); create a new store's databases."""
+        """Check the format under the lock (the probe raced a writer); set up a new store or
+        upgrade an older one (one transaction: the upgrade happens entirely or not at all)."""
         with self._env.begin() as txn:
             found = _read_format(self._env, txn)
-        if found is _EMPTY and not self.readonly:
+        if found is not _EMPTY and not _readable(found):
+            raise StoreFormatError(self.path, found)
+        if found != FORMAT and not self.readonly:
             with self._env.begin(write=True) as txn:
                 meta = self._env.open_db(_DB_META, txn=txn)
                 txn.put(b"format", _pack(FORMAT), db=meta)
-                for name in (_DB_WORKFLOWS, _DB_EVENTS):
+                for name in _DATA_DBS:
                     self._dbs[name] = self._env.open_db(name, txn=txn)
-        elif found is not _EMPTY and found != FORMAT:
-            raise StoreFormatError(self.path, found)
         self._open_dbs()
 
     def _open_dbs(self) -> None:
@@ -381,7 +435,7 @@ class HistoryStore:
         read transactions by resetting them, which would drop a handle opened
         in one.
         """
-        for name in (_DB_WORKFLOWS, _DB_EVENTS):
+        for name in _DATA_DBS:
             if name not in self._dbs:
                 try:
                     self._dbs[name] = self._env.open_db(name, create=False)
@@ -428,9 +482,10 @@ class HistoryStore:
         if batch.is_empty():
             return
         headers = [(_id_bytes(h.id), _pack(h.to_dict())) for h in batch._headers.values()]
+        runs = [(_run_key(h.id, h.run), _pack(h.to_dict())) for h in batch._runs.values()]
         while True:
             try:
-                self._write(headers, batch._events)
+                self._write(headers, runs, batch._events)
                 break
             except lmdb.MapFullError:
                 self._grow(batch)
@@ -441,9 +496,12 @@ class HistoryStore:
                 self._running.pop(header.id, None)
         batch._clear()
 
-    def _write(self, headers: list[tuple[bytes, bytes]], events: list[tuple[bytes, bytes]]) -> None:
+    def _write(self, headers: list[tuple[bytes, bytes]], runs: list[tuple[bytes, bytes]],
+               events: list[tuple[bytes, bytes]]) -> None:
         with self._env.begin(write=True) as txn:
             txn.cursor(db=self._db(_DB_WORKFLOWS, txn)).putmulti(headers)
+            if runs:
+                txn.cursor(db=self._db(_DB_RUNS, txn)).putmulti(runs)
             _, added = txn.cursor(db=self._db(_DB_EVENTS, txn)).putmulti(events, overwrite=False)
             if added != len(events):
                 # Leaving the block with an exception aborts: nothing is written.
@@ -498,11 +556,38 @@ class HistoryStore:
         """The workflows to resume after a restart (status ``running``)."""
         return self.headers("running", on_corrupt=on_corrupt)
 
-    def events(self, workflow_id: str, start: int = 0) -> Iterator[tuple[int, dict]]:
-        """``(seq, event)`` of one workflow from ``start`` on, read in chunks of short transactions."""
+    def runs(self, workflow_id: str) -> list[WorkflowHeader]:
+        """The headers of the earlier runs of ``workflow_id``, oldest first (the current one is :meth:`header`)."""
+        prefix = _id_bytes(workflow_id) + b"\0"
+        with self._read() as txn:
+            db = self._db(_DB_RUNS, txn)
+            records = []
+            if db is not None:
+                cursor = txn.cursor(db=db)
+                if cursor.set_range(prefix):
+                    for key, raw in cursor:
+                        if not key.startswith(prefix):
+                            break
+                        records.append((key, raw))
+        found = []
+        for key, raw in records:
+            header = self._decode_header(key, raw, workflow_id, "runs")
+            if len(key) != len(prefix) + _RUN_BYTES or header.run != int.from_bytes(key[len(prefix):], "big"):
+                raise CorruptRecordError(self.path, "runs", key, f"the header is of run {header.run}",
+                                         workflow_id=workflow_id)
+            found.append(header)
+        return found
+
+    def run_events(self, header: WorkflowHeader) -> Iterator[tuple[int, dict]]:
+        """``(seq, event)`` of the run ``header`` describes (current or earlier)."""
+        return self.events(header.id, header.first_seq, header.next_seq)
+
+    def events(self, workflow_id: str, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, dict]]:
+        """``(seq, event)`` of one workflow id from ``start`` on (up to, not including, ``stop``),
+        read in chunks of short transactions. Without bounds: the events of all its runs."""
         prefix = _id_bytes(workflow_id) + b"\0"
         seq = max(start, 0)
-        while True:
+        while stop is None or seq < stop:
             chunk: list[tuple[bytes, bytes]] = []
             with self._read() as txn:
                 db = self._db(_DB_EVENTS, txn)
@@ -518,6 +603,8 @@ class HistoryStore:
                             break
             for key, raw in chunk:
                 seq = self._event_seq(workflow_id, key, prefix)
+                if stop is not None and seq >= stop:
+                    return
                 yield seq, self._decode_event(workflow_id, key, seq, raw)
             if len(chunk) < _READ_CHUNK:
                 return
@@ -546,7 +633,7 @@ class HistoryStore:
             yield txn
 
     def _begin(self) -> lmdb.Transaction:
-        if len(self._dbs) < 2:
+        if len(self._dbs) < len(_DATA_DBS):
             self._open_dbs()
         return self._env.begin()
 
@@ -554,18 +641,21 @@ class HistoryStore:
         """A database handle, or None in a read-only store whose writer has not created it yet."""
         return self._dbs.get(name)
 
-    def _decode_header(self, key: bytes, raw: bytes) -> WorkflowHeader:
-        try:
-            workflow_id = key.decode()
-        except UnicodeDecodeError:
-            raise CorruptRecordError(self.path, "workflows", key, "the key is not UTF-8") from None
+    def _decode_header(self, key: bytes, raw: bytes, workflow_id: str | None = None,
+                       database: str = "workflows") -> WorkflowHeader:
+        """Decode a header stored under ``key`` (in ``runs``, the id is given: the key holds more)."""
+        if workflow_id is None:
+            try:
+                workflow_id = key.decode()
+            except UnicodeDecodeError:
+                raise CorruptRecordError(self.path, database, key, "the key is not UTF-8") from None
         try:
             header = WorkflowHeader.from_dict(_unpack(raw))
         except Exception as error:  # msgpack may raise anything on garbage
-            raise CorruptRecordError(self.path, "workflows", key, f"{type(error).__name__}: {error}",
+            raise CorruptRecordError(self.path, database, key, f"{type(error).__name__}: {error}",
                                      workflow_id=workflow_id) from None
         if header.id != workflow_id:
-            raise CorruptRecordError(self.path, "workflows", key, f"the header names workflow {header.id!r}",
+            raise CorruptRecordError(self.path, database, key, f"the header names workflow {header.id!r}",
                                      workflow_id=workflow_id)
         return header
 
@@ -614,6 +704,10 @@ def _read_format(env: lmdb.Environment, txn: lmdb.Transaction) -> Any:
         return _NotAStore(f"an undecodable format record {raw[:16]!r}")
 
 
+def _readable(found: Any) -> bool:
+    return type(found) is int and (found == FORMAT or found in UPGRADABLE)
+
+
 def _probe(path: Path) -> int:
     """Refuse a store of another format without writing anything; return its stored map size.
 
@@ -622,7 +716,7 @@ def _probe(path: Path) -> int:
     """
     def look() -> tuple[Any, int]:
         try:
-            env = lmdb.open(str(path), subdir=True, readonly=True, lock=False, max_dbs=4, map_size=0)
+            env = lmdb.open(str(path), subdir=True, readonly=True, lock=False, max_dbs=8, map_size=0)
         except lmdb.InvalidError:
             return _NotAStore("data.mdb is not an LMDB file"), 0
         except lmdb.VersionMismatchError:
@@ -634,7 +728,7 @@ def _probe(path: Path) -> int:
             env.close()
 
     found, map_size = look()
-    if found is not _EMPTY and found != FORMAT:
+    if found is not _EMPTY and not _readable(found):
         found_again, _ = look()
         if found_again == found:
             raise StoreFormatError(path, found)

@@ -86,7 +86,7 @@ def test_a_new_store_records_its_format(tmp_path):
     env = lmdb.open(str(tmp_path / "store"), max_dbs=4, readonly=True)
     with env.begin() as txn:
         meta = env.open_db(b"meta", txn=txn, create=False)
-        assert msgpack.unpackb(txn.get(b"format", db=meta)) == FORMAT == 1
+        assert msgpack.unpackb(txn.get(b"format", db=meta)) == FORMAT == 2
     env.close()
 
 
@@ -123,6 +123,78 @@ def test_a_stale_header_does_not_move_next_seq_back(tmp_path):
         store.commit(batch)
         stored = store.header("w")
         assert (stored.status, stored.result, stored.next_seq) == ("completed", 42, 4)
+
+
+def test_a_new_run_keeps_the_earlier_one_and_continues_the_sequence(tmp_path):
+    path = tmp_path / "store"
+    with HistoryStore.open(path) as store:
+        start(store, "w", events=3)
+        batch = store.batch()
+        batch.put_header(header("w", status="terminated"))
+        batch.append("w", {"type": "last of run 1"})
+        second = batch.start_run(header("w", input=["again"]))
+        assert (second.run, second.first_seq, second.next_seq) == (2, 4, 4)
+        assert batch.append("w", {"type": "first of run 2"}) == 4
+        with pytest.raises(ActorError, match="header is of run 1 but the current run is 2"):
+            batch.put_header(header("w", status="completed"))
+        store.commit(batch)
+        batch = store.batch()
+        assert batch.start_run(header("fresh")).run == 1   # a new id starts at run 1, seq 0
+        third = batch.start_run(header("w", input=["third"]))
+        assert (third.run, third.first_seq) == (3, 5)
+        store.commit(batch)
+
+    with HistoryStore.open(path, readonly=True) as store:
+        current = store.header("w")
+        assert (current.run, current.input, current.first_seq, current.next_seq) == (3, ["third"], 5, 5)
+        first, second = store.runs("w")
+        assert (first.run, first.status, first.first_seq, first.next_seq) == (1, "terminated", 0, 4)
+        assert (second.run, second.status, second.input) == (2, "running", ["again"])
+        assert [e["type"] for _, e in store.run_events(first)] == ["step", "step", "step", "last of run 1"]
+        assert list(store.run_events(second)) == [(4, {"type": "first of run 2"})]
+        assert list(store.run_events(current)) == []
+        assert [seq for seq, _ in store.events("w")] == [0, 1, 2, 3, 4]   # every run's, in order
+        assert store.runs("fresh") == [] and store.runs("nobody") == []
+        assert [h.id for h in store.unfinished()] == ["fresh", "w"]        # only current runs
+
+
+def v1_store(path: Path) -> None:
+    """A store as format 1 wrote it: no runs database, headers without run or first_seq."""
+    path.mkdir()
+    env = lmdb.open(str(path), max_dbs=4)
+    with env.begin(write=True) as txn:
+        txn.put(b"format", msgpack.packb(1), db=env.open_db(b"meta", txn=txn))
+        old = {"id": "w", "entry": "test:flow", "status": "running", "input": [1], "parent": None,
+               "created_ns": 100, "updated_ns": 100, "result": None, "error": None, "next_seq": 2, "meta": {}}
+        txn.put(b"w", msgpack.packb(old), db=env.open_db(b"workflows", txn=txn))
+        events = env.open_db(b"events", txn=txn)
+        for seq in range(2):
+            txn.put(event_key("w", seq), msgpack.packb({"type": "step", "n": seq}), db=events)
+    env.close()
+
+
+def test_a_format_1_store_is_read_as_is_and_upgraded_in_place_by_a_writer(tmp_path):
+    path = tmp_path / "store"
+    v1_store(path)
+    before = (path / "data.mdb").read_bytes()
+    with HistoryStore.open(path, readonly=True) as store:    # a reader changes no data
+        old = store.header("w")
+        assert (old.run, old.first_seq, old.next_seq) == (1, 0, 2) and store.runs("w") == []
+        assert [e["n"] for _, e in store.run_events(old)] == [0, 1]
+    assert (path / "data.mdb").read_bytes() == before
+
+    with HistoryStore.open(path) as store:
+        assert store.header("w") == old
+        batch = store.batch()
+        assert batch.start_run(header("w")).first_seq == 2
+        store.commit(batch)
+    env = lmdb.open(str(path), max_dbs=8, readonly=True)
+    with env.begin() as txn:
+        assert msgpack.unpackb(txn.get(b"format", db=env.open_db(b"meta", txn=txn, create=False))) == 2
+    env.close()
+    with HistoryStore.open(path, readonly=True) as store:
+        assert [h.run for h in store.runs("w")] == [1] and store.header("w").run == 2
+        assert [seq for seq, _ in store.events("w")] == [0, 1]
 
 
 def test_the_batch_keeps_its_own_copy_of_what_was_added(tmp_path):
@@ -250,13 +322,13 @@ def test_a_newer_format_is_refused_and_left_untouched(tmp_path, readonly):
     path = tmp_path / "store"
     with HistoryStore.open(path) as store:
         start(store, "w", events=2)
-    set_format(path, 2)
+    set_format(path, 3)
     before = file_bytes(path)
     with pytest.raises(StoreFormatError) as caught:
         HistoryStore.open(path, readonly=readonly)
     message = str(caught.value)
-    assert str(path) in message and "format 2" in message and "newer" in message and "format 1" in message
-    assert (caught.value.found, caught.value.supported) == (2, 1)
+    assert str(path) in message and "format 3" in message and "newer" in message and "formats 1 and 2" in message
+    assert (caught.value.found, caught.value.supported) == (3, 2)
     assert file_bytes(path) == before
 
 
@@ -265,7 +337,7 @@ def test_an_unknown_format_is_refused(tmp_path, value):
     path = tmp_path / "store"
     HistoryStore.open(path).close()
     set_format(path, value)
-    with pytest.raises(StoreFormatError, match=f"has unknown format {value!r}; this luactor reads format 1"):
+    with pytest.raises(StoreFormatError, match=f"has unknown format {value!r}; this luactor reads formats 1 and 2"):
         HistoryStore.open(path)
 
 

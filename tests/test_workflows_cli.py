@@ -222,7 +222,7 @@ def test_a_newer_format_is_refused_untouched(store):
     before = {child.name: child.read_bytes() for child in store.iterdir()}
     result = workflows("list", store)
     assert result.returncode == 2
-    assert str(store) in result.stderr and "format 7" in result.stderr and "format 1" in result.stderr
+    assert str(store) in result.stderr and "format 7" in result.stderr and "formats 1 and 2" in result.stderr
     assert {child.name: child.read_bytes() for child in store.iterdir()} == before
 
 
