@@ -21,6 +21,7 @@ from lupa import lua54
 
 from .codec import PayloadError, from_lua, to_lua
 from .errors import ActorError
+from .guard import SliceGuard
 
 if TYPE_CHECKING:
     from .registry import Entry
@@ -117,6 +118,10 @@ class Worker:
         self._alive = kernel[b"alive"]
         self._terminate_all = kernel[b"terminate_all"]
         self.kernel = kernel
+        # the runaway guard: armed by a watchdog when a slice runs long, or
+        # on every task if the watchdog cannot find the running one
+        self._guard = SliceGuard.attach(kernel) if max_instructions else None
+        kernel[b"watchdog"](self._guard is not None)
         define = kernel[b"define"]
         for entry in entries:
             problem = define(
@@ -164,11 +169,21 @@ class Worker:
         its own event loop (the Temporal host) drives it directly.
         """
         self._pending = False
-        more, deadline = self._run(self.SLICE_TURNS)
+        more, deadline = self._slice()
         self._drain_outbox()
         if self._after_slice is not None:
             self._after_slice()
         return bool(more or self._pending), deadline
+
+    def _slice(self) -> tuple[bool, float | None]:
+        """Run up to SLICE_TURNS task turns under the runaway watchdog."""
+        if self._guard is None:
+            return self._run(self.SLICE_TURNS)
+        self._guard.begin()
+        try:
+            return self._run(self.SLICE_TURNS)
+        finally:
+            self._guard.end()
 
     def wake(self) -> None:
         """Something arrived from outside: run a slice soon."""
@@ -226,7 +241,7 @@ class Worker:
 
     def terminate_all(self, reason: str) -> None:
         self._terminate_all(reason.encode())
-        self._run(self.SLICE_TURNS)
+        self._slice()
         self._drain_outbox()
 
     def answer(self, request_id: int, ok: bool, value: Any) -> None:

@@ -9,8 +9,8 @@
 return function(deps)
   local S, errors = deps.sched, deps.errors
   local BLOCK, task_of_co = S.BLOCK, S.task_of_co
-  local co_create, co_resume, co_yield, co_status, co_running, co_close, co_isyieldable =
-    coroutine.create, coroutine.resume, coroutine.yield, coroutine.status,
+  local co_resume, co_yield, co_status, co_running, co_close, co_isyieldable =
+    coroutine.resume, coroutine.yield, coroutine.status,
     coroutine.running, coroutine.close, coroutine.isyieldable
   local pack, unpack = table.pack, table.unpack
   local rawset, rawget, setmetatable, error, type, tostring = rawset, rawget, setmetatable, error, type, tostring
@@ -73,8 +73,10 @@ return function(deps)
     return unpack(r, 1, r.n)
   end
 
+  local co_create_guarded = S.user_coroutine
+
   local function wrap(fn)
-    local co = co_create(fn)
+    local co = co_create_guarded(fn)
     return function(...)
       local r = pack(resume(co, ...))
       if not r[1] then error(r[2], 0) end
@@ -105,7 +107,7 @@ return function(deps)
   end
 
   local coroutine_lib = {
-    create = co_create, resume = resume, wrap = wrap, yield = yield,
+    create = co_create_guarded, resume = resume, wrap = wrap, yield = yield,
     status = co_status, running = co_running, isyieldable = co_isyieldable,
     close = close, spawn = spawn,
   }

@@ -34,11 +34,21 @@ return function(deps)
 
 
   -- The runaway guard. Lua cannot be preempted, so a loop that never yields
-  -- would hold the worker forever. A count hook fires every HOOK_EVERY
-  -- instructions and adds them to the task's count for the current turn;
-  -- past BUDGET the task is tripped: from then on every instruction of user
-  -- code raises, so no pcall can keep it alive, while runtime code (the
-  -- "@luactor/" chunks) unwinds and finishes the process normally.
+  -- would hold the worker forever. It is stopped by a count hook: the hook
+  -- fires every HOOK_EVERY instructions and adds them to the task's count
+  -- for the current turn; past BUDGET the task is tripped: from then on every
+  -- instruction of user code raises, so no pcall can keep it alive, while
+  -- runtime code (the "@luactor/" chunks) unwinds and finishes the process.
+  --
+  -- Lua 5.4 checks a trap on every instruction of a coroutine that has a
+  -- count hook, which costs ~40% of message throughput. So task coroutines
+  -- only have the hook registered (mask 0, free): a watchdog thread in
+  -- Python (actors/guard.py) arms it on the coroutine in `running[1]` when a
+  -- slice runs long, and disarms it after the slice. Tasks that die stay in
+  -- `graveyard` until the next slice so that the watchdog never touches a
+  -- freed coroutine. Without the watchdog (`S.watchdog(false)`) the hook is
+  -- armed on every task from the start. User coroutines (coroutine.create,
+  -- wrap) are always armed: they may be dropped and collected at any time.
   local HOOK_EVERY = BUDGET > 0 and math.min(BUDGET, 100000) or 0
   local turn = 0
   local getinfo, sethook = debug.getinfo, debug.sethook
@@ -64,13 +74,50 @@ return function(deps)
     if source:sub(1, 9) ~= "@luactor/" then error(tripped, 0) end
   end
 
+  local task_every = HOOK_EVERY -- the count a task's hook starts with (0: disarmed)
+  local idle = co_create(function() end) -- in `running` between turns; never runs
+  local running = { idle }
+  local graveyard, buried = {}, 0 -- luacheck: ignore 241 (only holds references)
+  local MAX_BURIED = 1024 -- a slice ends early once this many tasks died in it
+
+  --- Whether a watchdog arms the guard (see above); false arms it always.
+  function S.watchdog(on)
+    task_every = (on or BUDGET == 0) and 0 or HOOK_EVERY
+  end
+
+  --- For the watchdog's start-up check: a probe coroutine with its hook
+  --- armed is put in `running`; returns the addresses of `running` and of
+  --- the probe, and the count to arm hooks with. `done` puts things back.
+  local probe
+  function S.guard_probe()
+    probe = co_create(function() end)
+    sethook(probe, hook, "", HOOK_EVERY)
+    running[1] = probe
+    return string.format("%p", running), string.format("%p", probe), HOOK_EVERY
+  end
+  function S.guard_probe_done()
+    running[1], probe = idle, nil
+  end
+
+  local function bury(co)
+    buried = buried + 1
+    graveyard[buried] = co
+  end
+
+  --- A coroutine for user code, guarded from its first instruction.
+  function S.user_coroutine(fn)
+    local co = co_create(fn)
+    if HOOK_EVERY > 0 then sethook(co, hook, "", HOOK_EVERY) end
+    return co
+  end
+
   --- Is any task waiting to run?
   function S.has_ready() return rq_head <= rq_tail end
 
   --- Create a task for `proc` running `body()`; it starts on a later turn.
   function S.spawn_task(proc, body)
     local co = co_create(body)
-    if HOOK_EVERY > 0 then sethook(co, hook, "", HOOK_EVERY) end
+    if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
     local task = { co = co, proc = proc }
     task_of_co[co] = task
     proc.tasks[task] = true
@@ -104,6 +151,7 @@ return function(deps)
     if task ~= S.cur and co_status(task.co) == "suspended" then
       co_close(task.co)
     end
+    bury(task.co)
   end
 
   -- Timers: a binary min-heap ordered by (deadline, seq); a stopped timer is
@@ -175,9 +223,10 @@ return function(deps)
   --- a task's coroutine finishes. Returns whether work is left and the next
   --- timer deadline (or nil).
   function S.run(budget, on_task_end)
+    if buried > 0 then graveyard, buried = {}, 0 end
     fire_due_timers(now())
     local turns = 0
-    while rq_head <= rq_tail and turns < budget do
+    while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
       local task = rq[rq_head]
       rq[rq_head] = nil
       rq_head = rq_head + 1
@@ -188,10 +237,16 @@ return function(deps)
         task.a, task.b = nil, nil
         S.cur, S.reds = task, REDUCTIONS
         turn = turn + 1
-        local ok, err = co_resume(task.co, a, b)
+        local co = task.co
+        -- the watchdog disarms hooks after a slice: a tripped task keeps its own
+        if task.tripped then sethook(co, hook, "", 1) end
+        running[1] = co
+        local ok, err = co_resume(co, a, b)
+        running[1] = idle
         S.cur = nil
         -- a task only ever yields BLOCK; anything else means it ended
         if err ~= BLOCK then
+          bury(co)
           on_task_end(task, ok, err)
         end
       end
