@@ -31,8 +31,18 @@ log = logging.getLogger("luactor")
 
 
 def host_kinds() -> dict[str, Any]:
-    """Host classes by registry kind, from installed ``luactor.hosts`` entry points."""
-    return {ep.name: ep.load() for ep in entry_points(group="luactor.hosts")}
+    """Host entry points by registry kind (``luactor.hosts``), not loaded yet:
+    a host kind's module (and what it needs, e.g. temporalio) is imported
+    only by apps that use it."""
+    return {ep.name: ep for ep in entry_points(group="luactor.hosts")}
+
+
+def load_host_class(kind: str, entry_point: Any) -> Any:
+    try:
+        return entry_point.load()
+    except ImportError as error:
+        raise ActorError("UNAVAILABLE", f"hosts of kind {kind} need the module {error.name!r}, which is not "
+                                        f"installed ({error}); for temporal.worker: pip install 'luactor[temporal]'") from None
 
 
 def component_factories() -> list[Any]:
@@ -114,10 +124,10 @@ class Node:
         self.router.start_clock()
         kinds = host_kinds()
         for entry in self.registry:
-            factory = kinds.get(entry.kind)
-            if factory is None:
+            entry_point = kinds.get(entry.kind)
+            if entry_point is None:
                 continue
-            host = factory(entry, self)
+            host = load_host_class(entry.kind, entry_point)(entry, self)
             await host.start(nursery)
             self.router.hosts[entry.id] = host
             self._hosts.append(host)

@@ -501,13 +501,19 @@ register_kind("workflow.host", KindSpec((
     _AUTO_START,
 )))
 register_kind("temporal.client", KindSpec((
-    Field("address", String()),
-    Field("namespace", String()),
+    Field("address", String(), default="127.0.0.1:7233"),
+    Field("namespace", String(), default="default"),
+    Field("api_key", String()),
+    Field("tls", Anything()),
 )))
 register_kind("temporal.worker", KindSpec((
     Field("client", Ref("temporal.client"), required=True),
     Field("task_queue", String(), required=True),
     Field("worker_options", MappingOf(Anything())),
+    Field("activity_timeout", Duration(), default="1m"),
+    Field("max_instructions", Integer(minimum=0), default=10_000_000),
+    Field("lifecycle.restart.initial_delay", Duration(), default="1s"),
+    Field("lifecycle.restart.max_delay", Duration(), default="30s"),
     _AUTO_START,
 )))
 

@@ -53,3 +53,13 @@ def app(tmp_path: Path) -> AppBuilder:
     builder = AppBuilder(tmp_path / "app")
     builder._write()
     return builder
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory):
+    """A Temporal dev server shared by the tests of one run (each uses its own task queue)."""
+    from temporal_dev import DevServer
+
+    server = DevServer(tmp_path_factory.mktemp("temporal") / "dev.db")
+    yield server
+    server.stop()

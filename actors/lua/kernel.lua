@@ -41,6 +41,7 @@ return function(deps)
     seed = function() return deps.seed() end,
     new_workflow_id = function() return deps.new_workflow_id() end,
     claim_workflow = function(wanted, default, options) return deps.claim_workflow(wanted, default, options) end,
+    single_workflow = deps.single_workflow,
   })
 
   -- Workflow hosts load the durable runtime; other hosts never pay for it.

@@ -40,8 +40,9 @@ return function(deps)
   P.current_proc = current_proc
 
   --- Is `pid` a PID of this host (alive or not)?
+  --- Does `pid` belong to this worker (so, if not running, it has exited)?
   local function is_own_pid(pid)
-    return sub(pid, 1, #pid_prefix) == pid_prefix
+    return spawns_here and sub(pid, 1, #pid_prefix) == pid_prefix
   end
 
   local function is_pid(v)

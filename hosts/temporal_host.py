@@ -1,0 +1,312 @@
+"""The ``temporal.worker`` kind: ``workflow.lua`` entries on a Temporal cluster.
+
+The host connects to the server its ``temporal.client`` entry names, runs a
+Temporal worker on its task queue (workflows from
+``temporal_workflow``, activities from ``temporal_activities``) and speaks
+for its workflows to the rest of the node: spawns become workflow starts,
+sends become signals, cancel and terminate are Temporal's own, and monitors
+and links watch the workflow's result.
+
+The SDK runs on an asyncio loop of its own thread (``asyncio_thread``).
+When the server cannot be reached the host is *Failed*: it logs why,
+retries with a growing delay (``lifecycle.restart.initial_delay`` up to
+``lifecycle.restart.max_delay``) and refuses work with UNAVAILABLE
+meanwhile; the node's other hosts run on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import weakref
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import trio
+from temporalio.client import Client, TLSConfig, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker as TemporalWorker
+
+from actors.durations import SECOND, parse_duration
+from actors.errors import ActorError
+from actors.pid import pid_prefix
+from actors.registry import Entry
+
+from .asyncio_thread import AsyncioThread, TrioPortal
+from .temporal_activities import node_activities
+from .temporal_workflow import (
+    EVENT_SIGNAL,
+    MESSAGE_SIGNAL,
+    LuaWorkflow,
+    TemporalEnv,
+    error_plain,
+    pack,
+    serve,
+    unpack,
+    unserve,
+)
+
+__all__ = ["TemporalWorkerHost"]
+
+log = logging.getLogger("luactor")
+
+#: Kinds the kernel of a workflow on Temporal loads. Functions and processes
+#: are left out on purpose: calls and spawns then go to the node, as activities.
+TEMPORAL_KINDS = ("workflow.lua", "library.lua")
+
+_CONFLICT_POLICIES = {
+    "fail": WorkflowIDConflictPolicy.FAIL,
+    "use_existing": WorkflowIDConflictPolicy.USE_EXISTING,
+    "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+}
+
+
+def _tls(value: Any, client_entry: Entry) -> bool | TLSConfig | None:
+    """``tls: true`` or a mapping of PEM file paths (relative to the entry's file) and ``domain``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if not isinstance(value, dict):
+        raise ActorError("INVALID", f"{client_entry.id}: tls must be true/false or a mapping, got {value!r}")
+
+    def read(key: str) -> bytes | None:
+        path = value.get(key)
+        if path is None:
+            return None
+        file = Path(path) if Path(path).is_absolute() else client_entry.file.parent / path
+        try:
+            return file.read_bytes()
+        except OSError as error:
+            raise ActorError("INVALID", f"{client_entry.id}: tls.{key}: cannot read {file}: {error.strerror}") from None
+
+    return TLSConfig(server_root_ca_cert=read("server_root_ca_cert"), client_cert=read("client_cert"),
+                     client_private_key=read("client_private_key"), domain=value.get("domain"))
+
+
+class TemporalWorkerHost:
+    kind = "temporal.worker"
+    durable = True  # sends return once the server has the signal
+
+    def __init__(self, entry: Entry, node: Any):
+        self.id = entry.id
+        self.node = node
+        self.client_entry = node.registry.entries[entry.get("client")]
+        self.address = self.client_entry.get("address")
+        self.namespace = self.client_entry.get("namespace")
+        self.task_queue = entry.get("task_queue")
+        self.worker_options = dict(entry.get("worker_options", {}))
+        self.initial_delay = parse_duration(entry.get("lifecycle.restart.initial_delay")) / SECOND
+        self.max_delay = parse_duration(entry.get("lifecycle.restart.max_delay")) / SECOND
+        self.state = "Stopped"
+        self.client: Client | None = None
+        self.runs: weakref.WeakSet = weakref.WeakSet()
+        self.env = TemporalEnv(
+            host_id=entry.id, pid_prefix=pid_prefix(node.name, entry.id), task_queue=self.task_queue,
+            router=node.router, entries=node.registry.of_kind(*TEMPORAL_KINDS),
+            source_root=node.registry.app_dir.parent,
+            activity_timeout=timedelta(seconds=parse_duration(entry.get("activity_timeout")) / SECOND),
+            max_instructions=entry.get("max_instructions"), runs=self.runs,
+        )
+        # workflow PID -> {"monitor": {watcher pids}, "link": {linked pids}}
+        self._watched: dict[str, dict[str, set[str]]] = {}
+        self._worker: TemporalWorker | None = None
+        self._loop: AsyncioThread | None = None
+        self._nursery: trio.Nursery | None = None
+        self._scope = trio.CancelScope()
+        self._stopping = False
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Make a first attempt to connect; the node goes on either way."""
+        self._loop = AsyncioThread(f"temporal {self.id}")
+        self._nursery = nursery
+        self._portal = TrioPortal(nursery)
+        serve(self.env, self.namespace)
+        await nursery.start(self._serve)
+
+    async def _serve(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect and run the worker; on failure, report it and try again."""
+        delay, started = self.initial_delay, False
+        with self._scope:
+            while True:
+                self._set_state("Starting")
+                try:
+                    await self._loop.run(self._connect())
+                    self._set_state("Running")
+                    if not started:
+                        started = True
+                        task_status.started()
+                    delay = self.initial_delay
+                    await self._loop.run(self._worker.run())
+                    if self._stopping:
+                        return
+                    raise RuntimeError("the Temporal worker stopped")
+                except (RPCError, RuntimeError, OSError) as error:
+                    self._set_state("Failed", f"{type(error).__name__}: {error}; retrying in {delay:g}s")
+                self.client, self._worker = None, None
+                if not started:
+                    started = True
+                    task_status.started()
+                await trio.sleep(delay)
+                delay = min(delay * 2, self.max_delay)
+
+    async def _connect(self) -> None:
+        client = await Client.connect(
+            self.address, namespace=self.namespace, api_key=self.client_entry.get("api_key", None),
+            tls=_tls(self.client_entry.get("tls", None), self.client_entry),
+            connect_timeout=timedelta(seconds=5))
+        self._worker = TemporalWorker(
+            client, task_queue=self.task_queue, workflows=[LuaWorkflow],
+            activities=node_activities(self.node, self._portal), **self.worker_options)
+        self.client = client
+
+    def _set_state(self, state: str, why: str = "") -> None:
+        if state != self.state or why:
+            log.log(logging.ERROR if state == "Failed" else logging.INFO, "%s: %s -> %s%s", self.id, self.state,
+                    state, f": {why}" if why else f" ({self.address}, task queue {self.task_queue})")
+        self.state = state
+
+    async def stop(self) -> None:
+        """Stop the worker (workflows stay on the server, another worker goes on)."""
+        self._stopping = True
+        worker, self._worker = self._worker, None
+        if worker is not None and self._loop is not None:
+            with trio.move_on_after(10):
+                await self._loop.run(worker.shutdown())
+        self._scope.cancel()
+        self.client = None
+        unserve(self.env, self.namespace)
+        if self._loop is not None:
+            await trio.to_thread.run_sync(self._loop.close)
+            self._loop = None
+        self._set_state("Stopped")
+
+    # -- the node's side ----------------------------------------------------
+
+    def _connected(self) -> Client:
+        if self.client is None:
+            raise ActorError("UNAVAILABLE", f"{self.id}: not connected to Temporal at {self.address} ({self.state})")
+        return self.client
+
+    def _handle(self, pid: str) -> WorkflowHandle:
+        workflow_id = self.env.workflow_id(pid)
+        if workflow_id is None:
+            raise ActorError("INVALID", f"{pid} is not a workflow of {self.id}")
+        return self._connected().get_workflow_handle(workflow_id)
+
+    async def spawn_stored(self, entry_id: str, args: list, options: dict) -> str:
+        """Start a workflow on Temporal; return its PID once the server has it."""
+        client = self._connected()
+        entry = self.node.registry.entries.get(entry_id)
+        if entry is None or entry.kind != "workflow.lua":
+            raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
+        opts = {str(k).removeprefix("temporal."): v for k, v in (options.get("options") or {}).items()}
+        workflow_id = opts.get("workflow.id") or options.get("name") or str(uuid.uuid4())
+        policy = opts.get("workflow.id_conflict_policy", "fail")
+        if policy not in _CONFLICT_POLICIES:
+            raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
+                                        f"terminate_existing, got {policy!r}")
+        start = pack({"args": list(args), "ctx": options.get("ctx"), "parent": options.get("parent"),
+                      "messages": [list(m) for m in options.get("messages") or []]})
+        pid = self.env.pid(str(workflow_id))
+        try:
+            await self._loop.run(client.start_workflow(
+                entry_id, start, id=str(workflow_id), task_queue=self.task_queue,
+                id_conflict_policy=_CONFLICT_POLICIES[policy],
+                # an id stays taken after its workflow closed, as on the embedded host
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE))
+        except WorkflowAlreadyStartedError:
+            if policy != "use_existing":
+                raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists") from None
+        except RPCError as error:
+            raise ActorError("UNAVAILABLE", f"{self.id}: starting {entry_id}: {error}") from None
+        for relation, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
+            if watcher:
+                self._watch(pid, relation, watcher)
+        return pid
+
+    def spawn(self, entry_id: str, args: list, options: dict) -> str:
+        raise ActorError("INVALID", f"{self.id}: workflows on Temporal start asynchronously (use spawn_stored)")
+
+    async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        """Signal the workflow; return once the server has stored the signal."""
+        handle = self._handle(dest)
+        try:
+            await self._loop.run(handle.signal(MESSAGE_SIGNAL, pack({"from": sender, "topic": topic, "payload": payload})))
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return  # the workflow has ended: dropped, like a send to an exited process
+            raise ActorError("UNAVAILABLE", f"{self.id}: message to {dest} not stored: {error}") from None
+
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        self._soon(self.send_stored, sender, dest, topic, payload)
+
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
+        """Relationship signals from anywhere on the node to a workflow here."""
+        if op in ("monitor", "link"):
+            self._watch(dest, op, sender)
+        elif op in ("unmonitor", "unlink"):
+            self._watched.get(dest, {}).get(op[2:], set()).discard(sender)
+        elif op == "cancel":
+            self._soon(self._control, dest, lambda h: h.cancel())
+        elif op == "terminate":
+            self._soon(self._control, dest, lambda h: h.terminate(reason=f"terminated by {sender}"))
+        elif op == "event":
+            self._soon(self._control, dest, lambda h: h.signal(EVENT_SIGNAL, pack(data)))
+
+    async def _control(self, pid: str, operation: Any) -> None:
+        try:
+            await self._loop.run(operation(self._handle(pid)))
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise ActorError("UNAVAILABLE", f"{self.id}: {pid}: {error}") from None
+
+    def _soon(self, fn: Any, *args: Any) -> None:
+        """Fire and forget, with failures logged."""
+        async def run() -> None:
+            try:
+                await fn(*args)
+            except ActorError as error:
+                log.warning("%s: %s", self.id, error)
+        assert self._nursery is not None
+        self._nursery.start_soon(run)
+
+    # -- monitors and links ----------------------------------------------------
+
+    def _watch(self, pid: str, relation: str, watcher: str) -> None:
+        watched = self._watched.get(pid)
+        if watched is None:
+            watched = self._watched[pid] = {"monitor": set(), "link": set()}
+            self._soon(self._await_end, pid)
+        watched[relation].add(watcher)
+
+    async def _await_end(self, pid: str) -> None:
+        """Tell monitors (EXIT) and, on failure, links (LINK_DOWN) when ``pid`` ends."""
+        try:
+            result = unpack(await self._loop.run(self._handle(pid).result()))
+        except WorkflowFailureError as failure:
+            result = {"error": error_plain(failure.cause)}
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise ActorError("UNAVAILABLE", f"{self.id}: waiting for {pid}: {error}") from None
+            result = {"error": {"kind": "NOT_FOUND", "message": f"no such process: {pid}"}}
+        watched = self._watched.pop(pid, {"monitor": set(), "link": set()})
+        router = self.node.router
+        for watcher in watched["monitor"]:
+            router.deliver_event(watcher, {"kind": "EXIT", "from": pid, "result": result})
+        if result.get("error"):
+            reason = f"{result['error'].get('kind')}: {result['error'].get('message')}"
+            for linked in watched["link"]:
+                router.deliver_event(linked, {"kind": "LINK_DOWN", "from": pid, "reason": reason})
+
+    # -- introspection ------------------------------------------------------------
+
+    def process_count(self) -> int:
+        """Workflows this worker holds in memory (Temporal's cache)."""
+        return len(self.runs)
+
+    def memory(self) -> int:
+        return sum(run.worker.memory() for run in list(self.runs))

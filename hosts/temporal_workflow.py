@@ -1,0 +1,420 @@
+"""A ``workflow.lua`` entry running as a Temporal workflow.
+
+Temporal owns the history here: it records what the workflow asked for and
+what came back, and after a crash (or when a worker's cache drops the
+workflow) it runs the workflow function again from the start, feeding it
+the recorded results. So the Lua side needs no journal of its own. Each
+Temporal workflow gets a kernel with that single workflow in it, driven by
+the workflow's deterministic event loop:
+
+- the kernel's clock is Temporal's (``workflow.time``), so ``time.sleep``,
+  ``after`` and ``timer`` become Temporal timers, and ``time.now``, ``uuid``
+  and ``math.random`` replay exactly;
+- ``funcs.call``/``funcs.async`` become activities, run by the node's
+  function runtime (see ``temporal_activities``);
+- messages arrive as the signal ``luactor.message``, lifecycle events
+  (EXIT, LINK_DOWN) as ``luactor.event``, cancellation is Temporal's;
+- a child workflow on the same worker is a Temporal child workflow; sends,
+  spawns and relationship signals to anything else are activities, so they
+  happen once per history, not once per replay.
+
+Values cross Temporal as msgpack bytes (``binary/plain`` payloads), which
+keeps every msgpack-compatible value intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+import msgpack
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+)
+
+from actors.codec import from_lua, to_lua
+from actors.errors import ActorError
+from actors.pid import host_of
+from actors.registry import Entry
+from actors.worker import Worker
+
+__all__ = ["TemporalEnv", "LuaWorkflow", "serve", "unserve", "pack", "unpack", "MESSAGE_SIGNAL", "EVENT_SIGNAL"]
+
+#: Signals a Lua workflow understands.
+MESSAGE_SIGNAL = "luactor.message"
+EVENT_SIGNAL = "luactor.event"
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def error_plain(error: BaseException) -> dict:
+    """The ``{kind, message}`` a Lua workflow sees for a failed activity or child."""
+    cause: BaseException | None = error
+    while isinstance(cause, (ActivityError, ChildWorkflowError)) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else None
+        if isinstance(details, dict) and "kind" in details:
+            return details
+        return {"kind": cause.type or "INTERNAL", "message": cause.message}
+    if isinstance(cause, FailureError):
+        return {"kind": "INTERNAL", "message": cause.message}
+    return {"kind": "INTERNAL", "message": f"{type(cause).__name__}: {cause}"}
+
+
+@dataclass(frozen=True)
+class TemporalEnv:
+    """What every workflow run of one ``temporal.worker`` host shares."""
+
+    host_id: str
+    pid_prefix: str
+    task_queue: str
+    router: Any
+    entries: Sequence[Entry]
+    source_root: Any
+    activity_timeout: timedelta
+    max_instructions: int
+    runs: Any  # a WeakSet of the WorkflowRuns in memory
+
+    def pid(self, workflow_id: str) -> str:
+        return f"{self.pid_prefix}{workflow_id}}}"
+
+    def workflow_id(self, pid: str) -> str | None:
+        """The workflow id of a PID of this host, else None."""
+        if not pid.startswith(self.pid_prefix):
+            return None
+        return pid[len(self.pid_prefix):-1]
+
+
+class WorkflowRun:
+    """One run of a workflow.lua entry: its kernel and the commands it issues."""
+
+    def __init__(self, env: TemporalEnv, entry_id: str, start: dict):
+        info = workflow.info()
+        self.env = env
+        self.entry_id = entry_id
+        self.workflow_id = info.workflow_id
+        self.pid = env.pid(self.workflow_id)
+        self.start = start
+        self.result: dict | None = None
+        self.woken = False
+        self.inbox: list[tuple[str, Any]] = []
+        self._signal_seq = 0
+        self._children = 0
+        self._batch_emitted = False
+        self._pending_effects: set[asyncio.Task] = set()
+        env.runs.add(self)
+        random = workflow.random()
+        self.worker = Worker(
+            env.router, env.host_id, env.pid_prefix, env.entries, source_root=env.source_root,
+            clock=workflow.time, max_instructions=env.max_instructions,
+            extra_deps={
+                b"durable": True,
+                b"single_workflow": True,
+                b"wall_ns": workflow.time_ns,
+                b"seed": lambda: random.getrandbits(63) or 1,
+                b"random_bytes": lambda n: random.randbytes(n),
+            },
+            extra_commands={
+                "history": self._on_history, "wf_done": self._on_done, "call": self._on_call,
+                "spawn": self._on_spawn, "exec": self._on_exec, "route": self._on_route,
+                "route_durable": self._on_route_durable, "signal": self._on_signal,
+                "event": self._on_event, "log": self._on_log,
+            },
+            after_slice=self._after_slice,
+        )
+        kernel = self.worker.kernel
+        self._start_workflow = kernel[b"start_workflow"]
+        self._signal_stored = kernel[b"signal_stored"]
+        self._child_ended = kernel[b"child_ended"]
+        self._committed = kernel[b"committed"]
+
+    # -- the loop -----------------------------------------------------------
+
+    async def run(self) -> dict:
+        """Run the workflow to its end; returns ``{value}`` or ``{error}``."""
+        self._launch()
+        while self.result is None:
+            self._take_inbox()
+            more, deadline = self.worker.step()
+            if self.result is not None or more:
+                continue
+            self.woken = False
+            timeout = None if deadline is None else max(deadline - workflow.time(), 0.001)
+            try:
+                await workflow.wait_condition(lambda: self.woken, timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+            except asyncio.CancelledError:
+                # Temporal's cancellation reaches the workflow as CANCEL:
+                # it decides how to end, as a process does
+                self.worker.signal("cancel", self.pid, self.pid, "cancelled through Temporal")
+        if self._pending_effects:
+            await asyncio.gather(*self._pending_effects, return_exceptions=True)
+        return self.result
+
+    def _launch(self) -> None:
+        lua = self.worker.lua
+        args = list(self.start.get("args") or [])
+        lua_args = to_lua(lua, args, "input")
+        lua_args[b"n"] = len(args)
+        signals = {}
+        for topic, payload in self.start.get("messages") or []:
+            self._signal_seq += 1
+            signals[self._signal_seq] = {"from": self.start.get("parent") or self.pid, "topic": topic,
+                                         "payload": payload}
+        options = {"ctx": self.start.get("ctx"), "parent": self.start.get("parent")}
+        pid, problem = self._start_workflow(
+            self.entry_id.encode(), self.workflow_id.encode(), lua_args, to_lua(lua, options, "options"),
+            workflow.time_ns(), workflow.random().getrandbits(63) or 1, None,
+            to_lua(lua, signals, "signals") if signals else None)
+        if pid is None:
+            self.result = {"error": from_lua(problem)}
+
+    def wake(self) -> None:
+        self.woken = True
+
+    def deliver(self, kind: str, data: Any) -> None:
+        """A signal arrived (message or lifecycle event): queue it for the kernel."""
+        self.inbox.append((kind, data))
+        self.wake()
+
+    def _take_inbox(self) -> None:
+        inbox, self.inbox = self.inbox, []
+        lua = self.worker.lua
+        for kind, data in inbox:
+            if kind == MESSAGE_SIGNAL:
+                self._signal_seq += 1
+                self._signal_stored(self.workflow_id.encode(), self._signal_seq,
+                                    (data.get("from") or "").encode(), str(data.get("topic")).encode(),
+                                    to_lua(lua, data.get("payload")))
+            else:
+                self.worker.signal("event", str(data.get("from") or ""), self.pid, data)
+
+    def _after_slice(self) -> None:
+        # No store to wait for: Temporal records each workflow task as a whole.
+        if self._batch_emitted:
+            self._batch_emitted = False
+            self._committed()
+            self.worker.wake()
+
+    # -- asynchronous work for the kernel -------------------------------------
+
+    def _background(self, work: Callable[[], Any], request: int | None) -> None:
+        """Run ``await work()``; answer ``request`` (if any) with its outcome."""
+        async def run() -> None:
+            try:
+                value = await work()
+            except ActorError as error:
+                outcome = (False, error.to_plain())
+            except (ActivityError, ChildWorkflowError, ApplicationError) as error:
+                outcome = (False, error_plain(error))
+            else:
+                outcome = (True, value)
+            if request:
+                self.worker.answer(request, *outcome)
+            self.wake()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._pending_effects.add(task)
+        task.add_done_callback(self._pending_effects.discard)
+
+    async def _activity(self, name: str, data: dict) -> Any:
+        raw = await workflow.execute_activity(
+            name, pack(data), start_to_close_timeout=self.env.activity_timeout, result_type=bytes,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)))
+        return unpack(raw)
+
+    # -- commands from the kernel ----------------------------------------------
+
+    def _on_history(self, cmd: Any) -> None:
+        if cmd[3][b"type"] == b"batch":
+            self._batch_emitted = True
+
+    def _on_done(self, cmd: Any) -> None:
+        error = from_lua(cmd[4])
+        self.result = {"error": error} if error else {"value": from_lua(cmd[3])}
+
+    def _on_call(self, cmd: Any) -> None:
+        data = {"fn": cmd[3].decode(), "args": _arguments(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
+        self._background(lambda: self._activity("luactor.call", data), cmd[2])
+
+    def _spawn_request(self, cmd: Any) -> tuple[str, str, list, dict]:
+        return cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5]), from_lua(cmd[6]) or {}
+
+    def _on_spawn(self, cmd: Any) -> None:
+        entry_id, host, args, opts = self._spawn_request(cmd)
+        opts["parent"] = self.pid
+        if host == self.env.host_id:
+            self._background(lambda: self._start_child(entry_id, args, opts), cmd[2])
+        else:
+            data = {"entry": entry_id, "host": host, "args": args, "opts": opts}
+            self._background(lambda: self._activity("luactor.spawn", data), cmd[2])
+
+    def _on_exec(self, cmd: Any) -> None:
+        entry_id, host, args, opts = self._spawn_request(cmd)
+        opts["parent"] = self.pid
+        if host == self.env.host_id:
+            self._background(lambda: self._exec_child(entry_id, args, opts), cmd[2])
+        else:
+            data = {"entry": entry_id, "host": host, "args": args, "opts": opts}
+            self._background(lambda: self._activity("luactor.exec", data), cmd[2])
+
+    def _child_start(self, args: list, opts: dict) -> tuple[str, bytes]:
+        """The id and start payload of a child workflow."""
+        self._children += 1
+        options = {str(k).removeprefix("temporal."): v for k, v in (opts.get("options") or {}).items()}
+        child_id = options.get("workflow.id") or opts.get("name") or f"{self.workflow_id}/{self._children}"
+        start = {"args": args, "ctx": opts.get("ctx"), "parent": self.pid,
+                 "messages": [list(m) for m in opts.get("messages") or []]}
+        return str(child_id), pack(start)
+
+    async def _start_child(self, entry_id: str, args: list, opts: dict) -> str:
+        child_id, start = self._child_start(args, opts)
+        handle = await workflow.start_child_workflow(
+            entry_id, start, id=child_id, task_queue=self.env.task_queue, result_type=bytes,
+            parent_close_policy=(workflow.ParentClosePolicy.TERMINATE if opts.get("link")
+                                 else workflow.ParentClosePolicy.ABANDON))
+        child_pid = self.env.pid(child_id)
+        monitor = bool(opts.get("monitor"))
+
+        async def watch() -> None:
+            try:
+                result = unpack(await handle)
+            except ChildWorkflowError as error:
+                result = {"error": error_plain(error)}
+            self._child_ended(self.workflow_id.encode(), child_pid.encode(), to_lua(self.worker.lua, result))
+            if monitor:
+                self.worker.signal("event", child_pid, self.pid, {"kind": "EXIT", "from": child_pid, "result": result})
+            if opts.get("link") and result.get("error"):
+                self.worker.signal("event", child_pid, self.pid, {
+                    "kind": "LINK_DOWN", "from": child_pid, "reason": result["error"].get("message")})
+            self.wake()
+
+        self._background(watch, None)
+        return child_pid
+
+    async def _exec_child(self, entry_id: str, args: list, opts: dict) -> dict:
+        child_id, start = self._child_start(args, opts)
+        try:
+            return unpack(await workflow.execute_child_workflow(
+                entry_id, start, id=child_id, task_queue=self.env.task_queue, result_type=bytes))
+        except ChildWorkflowError as error:
+            return {"error": error_plain(error)}
+
+    def _on_route(self, cmd: Any) -> None:
+        data = {"from": cmd[2].decode(), "to": cmd[3].decode(), "topic": cmd[4].decode(), "payload": from_lua(cmd[5])}
+        self._background(lambda: self._activity("luactor.send", data), None)
+
+    def _on_route_durable(self, cmd: Any) -> None:
+        sender, dest, topic, payload = cmd[3].decode(), cmd[4].decode(), cmd[5].decode(), from_lua(cmd[6])
+        target = self.env.workflow_id(dest)
+        if target is not None:
+            # a workflow of this worker: a Temporal signal, recorded as a command
+            data = pack({"from": sender, "topic": topic, "payload": payload})
+            self._background(
+                lambda: workflow.get_external_workflow_handle(target).signal(MESSAGE_SIGNAL, data), cmd[2])
+        else:
+            data = {"from": sender, "to": dest, "topic": topic, "payload": payload}
+            self._background(lambda: self._activity("luactor.send", data), cmd[2])
+
+    def _on_signal(self, cmd: Any) -> None:
+        if isinstance(cmd[2], int):
+            # a message to itself: it arrives like any signal
+            self.deliver(MESSAGE_SIGNAL, {"from": from_lua(cmd[4]), "topic": cmd[5].decode(), "payload": from_lua(cmd[6])})
+            if cmd[2]:
+                self.worker.answer(cmd[2], True, None)
+            return
+        data = {"op": cmd[2].decode(), "from": cmd[3].decode(), "to": cmd[4].decode(), "data": from_lua(cmd[5])}
+        self._background(lambda: self._activity("luactor.signal", data), None)
+
+    def _on_event(self, cmd: Any) -> None:
+        dest = cmd[2].decode()
+        if host_of(dest) == self.env.host_id:
+            return  # this host tells monitors of its workflows itself
+        data = {"op": "event", "from": self.pid, "to": dest, "data": from_lua(cmd[3])}
+        self._background(lambda: self._activity("luactor.signal", data), None)
+
+    def _on_log(self, cmd: Any) -> None:
+        if not workflow.unsafe.is_replaying():
+            pid = cmd[3].decode() if cmd[3] is not None else None
+            self.env.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]))
+
+
+def _arguments(table: Any) -> list:
+    return [from_lua(table[i]) for i in range(1, table[b"n"] + 1)]
+
+
+#: The environment of each host, by (namespace, task queue): the workflow
+#: class must live at module level, so a run finds its host through this.
+_ENVS: dict[tuple[str, str], TemporalEnv] = {}
+
+
+def serve(env: TemporalEnv, namespace: str) -> None:
+    """Let workflows of ``env``'s task queue in ``namespace`` run on it."""
+    _ENVS[(namespace, env.task_queue)] = env
+
+
+def unserve(env: TemporalEnv, namespace: str) -> None:
+    if _ENVS.get((namespace, env.task_queue)) is env:
+        del _ENVS[(namespace, env.task_queue)]
+
+
+@workflow.defn(dynamic=True, sandboxed=False)
+class LuaWorkflow:
+    """Every workflow.lua entry: dynamic, so the Temporal type is the entry id."""
+
+    def __init__(self) -> None:
+        self.run_: WorkflowRun | None = None
+        self.early: list[tuple[str, Any]] = []
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> bytes:
+        info = workflow.info()
+        env = _ENVS.get((info.namespace, info.task_queue))
+        if env is None:
+            raise RuntimeError(f"no temporal.worker serves task queue {info.task_queue!r}")  # retried
+        converter = workflow.payload_converter()
+        start = unpack(converter.from_payload(args[0].payload, bytes)) if args else {}
+        entry_id = info.workflow_type
+        if not any(e.id == entry_id and e.kind == "workflow.lua" for e in env.entries):
+            message = f"no workflow.lua entry {entry_id!r} on {env.host_id}"
+            raise ApplicationError(message, {"kind": "NOT_FOUND", "message": message},
+                                   type="NOT_FOUND", non_retryable=True)
+        self.run_ = WorkflowRun(env, entry_id, start)
+        for kind, data in self.early:
+            self.run_.deliver(kind, data)
+        result = await self.run_.run()
+        error = result.get("error")
+        if error:
+            raise ApplicationError(f"{error.get('kind')}: {error.get('message')}", error,
+                                   type=str(error.get("kind") or "INTERNAL"), non_retryable=True)
+        return pack(result)
+
+    @workflow.signal(name=MESSAGE_SIGNAL)
+    def message(self, data: bytes) -> None:
+        self._deliver(MESSAGE_SIGNAL, unpack(data))
+
+    @workflow.signal(name=EVENT_SIGNAL)
+    def event(self, data: bytes) -> None:
+        self._deliver(EVENT_SIGNAL, unpack(data))
+
+    def _deliver(self, kind: str, data: Any) -> None:
+        if self.run_ is None:
+            self.early.append((kind, data))
+        else:
+            self.run_.deliver(kind, data)
