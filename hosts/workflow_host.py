@@ -63,6 +63,7 @@ class WorkflowHost(WorkerHost):
         self.store: HistoryStore | None = None
         self._batch: Batch | None = None
         self._new_headers: dict[str, WorkflowHeader] = {}  # put in the open batch
+        self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._commit_waiters: list[trio.Event] = []
@@ -84,6 +85,7 @@ class WorkflowHost(WorkerHost):
             after_slice=self._commit,
         )
         kernel = self.worker.kernel
+        self._new_workflow = kernel[b"new_workflow"]
         self._start_workflow = kernel[b"start_workflow"]
         self._signal_stored = kernel[b"signal_stored"]
         self._committed = kernel[b"committed"]
@@ -119,7 +121,7 @@ class WorkflowHost(WorkerHost):
         assert self.store is not None
         for header in self.store.unfinished(on_corrupt=self._unreadable_header):
             try:
-                history, signals = self._read_history(header.id)
+                history, signals = self._read_history(header)
             except CorruptRecordError as error:
                 log.error("%s: workflow %s cannot be recovered: %s", self.id, header.id, error)
                 header.status, header.error = "failed", {"kind": "INTERNAL", "message": str(error)}
@@ -129,11 +131,11 @@ class WorkflowHost(WorkerHost):
                 continue
             self._launch(header, history, signals)
 
-    def _read_history(self, workflow_id: str) -> tuple[list, dict]:
-        """The ordered records to replay, and the stored messages by sequence."""
+    def _read_history(self, header: WorkflowHeader) -> tuple[list, dict]:
+        """The ordered records of the run to replay, and its stored messages by sequence."""
         assert self.store is not None
         history, signals = [], {}
-        for seq, record in self.store.events(workflow_id):
+        for seq, record in self.store.run_events(header):
             if record.get("type") == SIGNAL:
                 signals[seq] = {"from": record.get("from"), "topic": record.get("topic"),
                                 "payload": record.get("payload")}
@@ -144,13 +146,13 @@ class WorkflowHost(WorkerHost):
     def _unreadable_header(self, error: CorruptRecordError) -> None:
         log.error("%s: a workflow header cannot be read, that workflow is not recovered: %s", self.id, error)
 
-    def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None,
-                watchers: dict | None = None) -> str:
+    def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None) -> None:
+        """Recover a stored run: replay ``history``, with its stored watchers."""
         lua = self.worker.lua
         args = to_lua(lua, list(header.input), "input")
         args[b"n"] = len(header.input)
-        options = {"ctx": header.meta.get("ctx"), "parent": header.parent,
-                   **{k: v for k, v in (watchers or {}).items() if v}}
+        options = {"ctx": header.meta.get("ctx"), "parent": header.parent, "run": header.run,
+                   "monitors": header.meta.get("monitors"), "links": header.meta.get("links")}
         pid, problem = self._start_workflow(
             header.entry.encode(), header.id.encode(), args, to_lua(lua, options, "options"),
             header.created_ns, header.meta.get("seed", 1),
@@ -160,35 +162,31 @@ class WorkflowHost(WorkerHost):
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
         self.worker.wake()
-        return pid.decode()
 
     # -- the node's side ----------------------------------------------------
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        """Start a workflow now; it is stored with the slice's commit.
+        """Start a workflow now; the kernel records the start, stored with the slice's commit.
 
         Use :meth:`spawn_stored` to wait for that commit.
         """
-        assert self.store is not None and self._batch is not None
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
-        action, value = self._claim(options.get("name"), None, options.get("options") or {})
+        action, value, run = self._claim(options.get("name"), None, options.get("options") or {})
         if action == "existing":
             return value
-        workflow_id = value
-        now = self.node.router.wall_ns()
-        header = WorkflowHeader(id=workflow_id, entry=entry_id, status="running", input=list(args),
-                                parent=options.get("parent"), created_ns=now, updated_ns=now,
-                                meta={"seed": _new_seed(), "ctx": options.get("ctx")})
-        self._put_header(header)
-        signals = {}
-        for topic, payload in options.get("messages") or []:
-            seq = self._batch.append(workflow_id, {"type": SIGNAL, "from": options.get("parent"),
-                                                   "topic": topic, "payload": payload})
-            signals[seq] = {"from": options.get("parent"), "topic": topic, "payload": payload}
-        watchers = {"monitor_by": options.get("monitor_by"), "link_with": options.get("link_with")}
-        return self._launch(header, None, signals, watchers)
+        lua = self.worker.lua
+        lua_args = to_lua(lua, list(args), "args")
+        lua_args[b"n"] = len(args)
+        opts = {key: options.get(key) for key in ("ctx", "parent", "monitor_by", "link_with")}
+        opts["run"] = run
+        opts["messages"] = [[topic, payload] for topic, payload in options.get("messages") or []]
+        pid, problem = self._new_workflow(entry_id.encode(), value.encode(), lua_args, to_lua(lua, opts, "options"))
+        if pid is None:
+            raise ActorError.from_plain(from_lua(problem))
+        self.worker.wake()
+        return pid.decode()
 
     async def spawn_stored(self, entry_id: str, args: list, options: dict) -> str:
         """Start a workflow; return its PID once its start is committed."""
@@ -203,35 +201,48 @@ class WorkflowHost(WorkerHost):
         await done.wait()
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        """A send that need not wait: stored with the next commit."""
-        self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
-        self.worker.wake()
+        """A send that need not wait: stored with the next commit.
+
+        It goes through the kernel, so it is stored in order with the
+        starts and ends of workflows the kernel recorded before it.
+        """
+        self.worker.send(sender, dest, topic, payload)
 
     async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Store a message for a workflow; return once it is committed."""
-        self._queue_signal(0, self._workflow_id(dest), sender, topic, payload)
+        self.send(sender, dest, topic, payload)
         await self._next_commit()
-
 
     def _final_result(self, pid: bytes) -> Any:
         """``{value, error}`` of a workflow of this host that has ended, else None."""
-        header = self.store.header(self._workflow_id(pid.decode())) if self.store else None
+        text = pid.decode()
+        if self.store is None or not text.startswith(self.worker.pid_prefix):
+            return None
+        header = self.store.header(self._workflow_id(text))
         if header is None or header.status == "running":
             return None
         return to_lua(self.worker.lua, {"value": header.result, "error": header.error}, "result")
 
-    def _exists(self, workflow_id: str) -> bool:
-        """Is there a workflow with this id, stored or started in this slice?"""
-        return workflow_id in self._new_headers or (self.store is not None and self.store.header(workflow_id) is not None)
+    def _pid(self, workflow_id: str) -> str:
+        return f"{self.worker.pid_prefix}{workflow_id}}}"
 
-    def _claim(self, explicit: str | None, default: str | None, options: dict) -> tuple[str, str]:
+    def _exists(self, workflow_id: str) -> bool:
+        """Is there a workflow with this id: stored, or started and not stored yet?"""
+        return (workflow_id in self._new_headers or self.worker.is_alive(self._pid(workflow_id))
+                or (self.store is not None and self.store.header(workflow_id) is not None))
+
+    def _claim(self, explicit: str | None, default: str | None, options: dict,
+               by: str | None = None) -> tuple[str, str]:
         """Decide the id of a workflow about to start, by the spawn's options.
 
         ``workflow.id`` (or ``temporal.workflow.id``), else ``explicit``
         (with_name), else ``default``, else a fresh UUID. If that id exists,
         ``workflow.id_conflict_policy`` says what happens: ``fail`` (the
         default) raises ALREADY_EXISTS, ``use_existing`` gives the existing
-        workflow's PID. Returns ("start", id) or ("existing", pid).
+        workflow's PID, ``terminate_existing`` terminates it if it runs (its
+        monitors get EXIT) and starts a new run under the same id; the
+        earlier run stays in the store. Returns ("start", id, run number)
+        or ("existing", pid, None). ``by`` is the PID of a starting process.
         """
         plain = {str(k).removeprefix("temporal."): v for k, v in options.items()}
         workflow_id = plain.get("workflow.id") or explicit or default or str(uuid.uuid4())
@@ -242,21 +253,40 @@ class WorkflowHost(WorkerHost):
             raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
                                         f"terminate_existing, got {policy!r}")
         if not self._exists(workflow_id):
-            return "start", workflow_id
+            return "start", workflow_id, self._next_run(workflow_id)
+        pid = self._pid(workflow_id)
         if policy == "use_existing":
-            return "existing", f"{self.worker.pid_prefix}{workflow_id}}}"
+            return "existing", pid, None
         if policy == "terminate_existing":
-            raise ActorError("INVALID", f"workflow {workflow_id!r} exists and the terminate_existing policy "
-                                        "is not supported yet (a store keeps one history per id)")
+            if by == pid:
+                raise ActorError("INVALID", f"workflow {workflow_id!r} cannot replace itself "
+                                            "(workflow.id_conflict_policy terminate_existing)")
+            if self.worker.is_alive(pid):
+                # its end is recorded before the new run's start (both go through the kernel)
+                self.worker.signal("terminate", f"workflow.id_conflict_policy terminate_existing "
+                                                f"(a new run of {workflow_id!r})", pid)
+            return "start", workflow_id, self._next_run(workflow_id)
         raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists")
 
-    def _claim_from_lua(self, explicit: bytes | None, default: bytes | None, options: Any) -> tuple:
+    def _next_run(self, workflow_id: str) -> int:
+        """The number of the run a start claimed now gets (its header is made when the
+        kernel's record of the start is drained; more claims may come before that)."""
+        run = self._claimed_runs.get(workflow_id)
+        if run is None:
+            header = self._new_headers.get(workflow_id) or (self.store and self.store.header(workflow_id))
+            run = header.run if header else 0
+        self._claimed_runs[workflow_id] = run + 1
+        return run + 1
+
+    def _claim_from_lua(self, explicit: bytes | None, default: bytes | None, options: Any,
+                        by: bytes | None = None) -> tuple:
         try:
-            action, value = self._claim(explicit.decode() if explicit else None,
-                                        default.decode() if default else None, from_lua(options) or {})
+            action, value, run = self._claim(explicit.decode() if explicit else None,
+                                             default.decode() if default else None, from_lua(options) or {},
+                                             by.decode() if by else None)
         except ActorError as error:
             return (b"error", error.kind.encode(), error.message.encode())
-        return (action.encode(), value.encode(), None)
+        return (action.encode(), value.encode(), run)
 
     def _workflow_id(self, pid: str) -> str:
         return pid[pid.rindex("|") + 1:-1]
@@ -279,14 +309,28 @@ class WorkflowHost(WorkerHost):
         self._batch.append(cmd[2].decode(), from_lua(cmd[3]))
 
     def _on_start(self, cmd: Any) -> None:
-        now = self.node.router.wall_ns()
-        args = cmd[4]
+        """A new workflow (or a new run of an id) started: store its header.
+
+        Workflow watchers (a parent's monitor or link) are stored with it,
+        so they outlive the node; those of Python and of processes do not.
+        """
+        assert self._batch is not None
+        workflow_id, args, now = cmd[2].decode(), cmd[4], cmd[7]
+        meta = {"seed": cmd[8], "ctx": from_lua(cmd[6])}
+        for kind, watchers in (from_lua(cmd[9]) or {}).items():
+            meta[kind] = watchers
         header = WorkflowHeader(
-            id=cmd[2].decode(), entry=cmd[3].decode(), status="running",
+            id=workflow_id, entry=cmd[3].decode(), status="running",
             input=[from_lua(args[i]) for i in range(1, (args[b"n"] or 0) + 1)],
-            parent=from_lua(cmd[5]), created_ns=now, updated_ns=now,
-            meta={"seed": _new_seed(), "ctx": from_lua(cmd[6])})
-        self._put_header(header)
+            parent=from_lua(cmd[5]), created_ns=now, updated_ns=now, meta=meta)
+        header = self._batch.start_run(header)
+        if header.run != cmd[10]:
+            raise ActorError("INTERNAL", f"workflow {workflow_id!r} started as run {cmd[10]} "
+                                         f"but the store makes it run {header.run}")
+        if header.run > 1:
+            # messages stored for the run just replaced are not the new run's
+            self._stored_signals = [s for s in self._stored_signals if s[0] != workflow_id]
+        self._new_headers[workflow_id] = header
 
     def _put_header(self, header: WorkflowHeader) -> None:
         assert self._batch is not None
@@ -312,6 +356,7 @@ class WorkflowHost(WorkerHost):
         """Commit what the slice recorded, then let the kernel see it."""
         if self.store is None or self._batch is None:
             return
+        self._claimed_runs = {}   # the claims of this slice are drained: their headers are in the batch
         if self._batch.is_empty():
             waiters, self._commit_waiters = self._commit_waiters, []
             for waiter in waiters:

@@ -257,32 +257,107 @@ async def test_workflow_exec_waits_across_a_restart(app, tmp_path, autojump_cloc
 
 
 POLICIES = """
-local function main(policy)
-  local spawner = process.with_options({ ["workflow.id"] = "policy-test", ["workflow.id_conflict_policy"] = policy })
-  local pid, err = spawner:spawn("test:order", "test:workflows", { amount = 1 })
+local function main(policy, amount, prefix)
+  prefix = prefix or ""
+  local spawner = process.with_options({ [prefix .. "workflow.id"] = "policy-test",
+                                         [prefix .. "workflow.id_conflict_policy"] = policy })
+  local pid, err = spawner:spawn("test:order", "test:workflows", { amount = amount })
   return { pid = pid, kind = err and err:kind(), message = err and err:message() }
 end
 return { main = main }
 """
 
 
+def runs_of(store, workflow_id):
+    """(run, status, amount) of every run of ``workflow_id``, the current one last.
+
+    ``store`` is a node (read through its own handle: one process opens a
+    store once) or the path of a store no node holds.
+    """
+    if isinstance(store, Node):
+        return _runs(store.router.hosts["test:workflows"].store, workflow_id)
+    with HistoryStore.open(store, readonly=True) as history:
+        return _runs(history, workflow_id)
+
+
+def _runs(store, workflow_id):
+    headers = [*store.runs(workflow_id), store.header(workflow_id)]
+    return [(h.run, h.status, h.input[0]["amount"]) for h in headers]
+
+
 async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
     build(app, tmp_path / "store")
     app.lua("policies", POLICIES, kind="process.lua")
-    async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
+    ledger = Ledger()
+    store = tmp_path / "store"
+    async with Node.open(app.root, functions={"py:charge": ledger.charge}) as node, node.mailbox() as me:
         first = await node.spawn("test:order", "test:workflows", {"amount": 1},
                                  options={"temporal.workflow.id": "policy-test"})
         assert first == "{luactor@test:workflows|policy-test}"
-        assert (await node.exec("test:policies", app.host, "use_existing"))["pid"] == first
-        failed = await node.exec("test:policies", app.host, "fail")
-        assert failed["kind"] == "ALREADY_EXISTS" and "policy-test" in failed["message"]
-        unsupported = await node.exec("test:policies", app.host, "terminate_existing")
-        assert unsupported["kind"] == "INVALID" and "terminate_existing" in unsupported["message"]
-        bad = await node.exec("test:policies", app.host, "sometimes")
-        assert bad["kind"] == "INVALID" and "sometimes" in bad["message"]
-        same = await node.spawn("test:order", "test:workflows", {"amount": 1},
+        me.monitor(first)
+
+        # use_existing and fail, from Python and from Lua, plain and prefixed keys
+        same = await node.spawn("test:order", "test:workflows", {"amount": 9},
                                 options={"workflow.id": "policy-test", "workflow.id_conflict_policy": "use_existing"})
         assert same == first
+        assert (await node.exec("test:policies", app.host, "use_existing", 9, "temporal."))["pid"] == first
+        with pytest.raises(ActorError) as failure:
+            await node.spawn("test:order", "test:workflows", {"amount": 9}, options={"workflow.id": "policy-test"})
+        assert failure.value.kind == "ALREADY_EXISTS" and "policy-test" in failure.value.message
+        failed = await node.exec("test:policies", app.host, "fail", 9)
+        assert failed["kind"] == "ALREADY_EXISTS" and "policy-test" in failed["message"]
+        assert runs_of(node, "policy-test") == [(1, "running", 1)]
+
+        # terminate_existing from Python: the running one ends as terminated, its monitor
+        # hears it, and a new run starts under the same id (and PID)
+        second = await node.spawn("test:order", "test:workflows", {"amount": 2}, options={
+            "temporal.workflow.id": "policy-test", "temporal.workflow.id_conflict_policy": "terminate_existing"})
+        assert second == first
+        ended = (await me.receive()).payload
+        assert ended["kind"] == "EXIT" and ended["result"]["error"]["kind"] == "CANCELED"
+        assert "terminate_existing" in ended["result"]["error"]["message"]
+        assert runs_of(node, "policy-test") == [(1, "terminated", 1), (2, "running", 2)]
+
+        # and from Lua: run 2 gives way to run 3
+        third = await node.exec("test:policies", app.host, "terminate_existing", 3)
+        assert third["pid"] == first and third.get("kind") is None
+        assert runs_of(node, "policy-test") == [(1, "terminated", 1), (2, "terminated", 2), (3, "running", 3)]
+
+        bad = await node.exec("test:policies", app.host, "sometimes", 9)
+        assert bad["kind"] == "INVALID" and "sometimes" in bad["message"]
+        await trio.sleep(5)   # run 3 charged and slept; it waits for approval
+
+    # after a restart only the current run is recovered, from its own events
+    async with Node.open(app.root, functions={"py:charge": ledger.charge}) as node, node.mailbox() as me:
+        me.monitor(first)
+        await node.send(first, "approve", "dora")
+        result = (await me.receive()).payload["result"]["value"]
+        assert result["receipt"] == "charged 3" and result["approved_by"] == "dora"
+        # a completed workflow is replaced too, by a run that starts afresh
+        fourth = await node.spawn("test:order", "test:workflows", {"amount": 4}, options={
+            "workflow.id": "policy-test", "workflow.id_conflict_policy": "terminate_existing"})
+        assert fourth == first
+    assert runs_of(store, "policy-test") == [
+        (1, "terminated", 1), (2, "terminated", 2), (3, "completed", 3), (4, "running", 4)]
+    # each run's calls have their own idempotency keys
+    assert ledger.calls[0] == "policy-test/call/1" and "policy-test/call/1/run/3" in ledger.calls
+    assert len(ledger.calls) == len(set(ledger.calls))
+
+
+async def test_a_workflow_cannot_replace_itself(app, tmp_path, autojump_clock):
+    app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
+    app.lua("selfish", """
+    local function run()
+      local me = require("workflow").info().workflow_id
+      local _, err = process.with_options({ ["workflow.id"] = me, ["workflow.id_conflict_policy"] = "terminate_existing" })
+        :spawn("test:selfish", "test:workflows")
+      return { kind = err:kind(), message = err:message() }
+    end
+    return { run = run }
+    """, method="run", kind="workflow.lua", modules=["workflow"])
+    async with Node.open(app.root) as node:
+        out = await node.exec("test:selfish", "test:workflows")
+    assert out["kind"] == "INVALID" and "cannot replace itself" in out["message"]
 
 
 PATIENT = """

@@ -115,9 +115,21 @@ return function(deps)
     return record, true
   end
 
+  --- Note that `wf` heard lifecycle `event` (an EXIT or LINK_DOWN), so going
+  --- live does not make it up again from the sender's stored end.
+  local function hear(wf, event)
+    local heard = wf.heard[event.from]
+    if heard == nil then
+      heard = {}
+      wf.heard[event.from] = heard
+    end
+    heard[event.kind] = true
+  end
+
   --- An event from outside for `wf`; applied after it is recorded.
   function D.event(wf, event)
     if wf.done then return end
+    if event.kind == "lifecycle" then hear(wf, event.event) end
     local pending = wf.pending
     pending[#pending + 1] = event
     active[wf] = true
@@ -160,6 +172,7 @@ return function(deps)
   end
 
   function apply_event.lifecycle(wf, event)
+    hear(wf, event.event)
     deps.event_now(wf.proc, event.event)
   end
 
@@ -183,6 +196,8 @@ return function(deps)
     return true
   end
 
+  local catch_up -- below
+
   -- Going live after replay: re-issue what history left outstanding.
   go_live = function(wf)
     wf.replaying, wf.history = false, nil
@@ -202,11 +217,48 @@ return function(deps)
       end
     end
     wf.signals = {}
-    -- a child that ended while the node was down never told its parent
+    catch_up(wf)
+  end
+
+  -- A child that ended while the node was down never told its parent, nor a
+  -- watched workflow its monitor or link: make up for it from its stored end.
+  catch_up = function(wf)
     for pid in pairs(wf.children) do
       local result = deps.workflow_result(pid)
       if result then D.event(wf, { kind = "child", from = pid, result = result }) end
     end
+    for pid, how in pairs(wf.watching) do
+      local result = deps.workflow_result(pid)
+      if result then
+        local heard = wf.heard[pid] or {}
+        if how.monitor and not heard.EXIT then
+          D.event(wf, { kind = "lifecycle", event = { kind = "EXIT", from = pid, result = result } })
+        end
+        if how.link and result.error and not heard.LINK_DOWN then
+          D.event(wf, { kind = "lifecycle", event = { kind = "LINK_DOWN", from = pid,
+            reason = tostring(errors.from_plain(result.error)) } })
+        end
+        wf.watching[pid] = nil
+      end
+    end
+  end
+
+  --- A recovered workflow is set up (its watchers restored). One with
+  --- nothing to replay is live already: it catches up now.
+  function D.recovered(wf)
+    if not wf.replaying then catch_up(wf) end
+  end
+
+  --- `wf` monitors (`monitor`) or is linked to (`link`) workflow `pid` of
+  --- this host. Kept for going live: see `catch_up`.
+  function D.watch(wf, pid, monitor, link)
+    local how = wf.watching[pid]
+    if how == nil then
+      how = {}
+      wf.watching[pid] = how
+    end
+    how.monitor = how.monitor or monitor
+    how.link = how.link or link
   end
 
   --- Called after each scheduler slice: replaying workflows advance to their
@@ -296,6 +348,8 @@ return function(deps)
     wf.next_call = wf.next_call + 1
     local id = wf.next_call
     local key = wf.id .. "/call/" .. id
+    -- later runs of an id (terminate_existing) make calls of their own
+    if wf.run > 1 then key = key .. "/run/" .. wf.run end
     local record, live = D.command(wf, { type = "call", id = id, fn = fn })
     if record == nil then return end
     wf.calls[id] = complete
@@ -332,13 +386,13 @@ return function(deps)
     D.event(wf, { kind = "message", seq = seq, from = from, topic = topic, payload = payload })
   end
 
-  --- Start tracking workflow `wf_id` for process `proc`. `history` holds the
-  --- ordered records to replay (nil for a new workflow), `signals` the stored
-  --- messages by sequence number.
-  function D.attach(proc, wf_id, now_ns, seed, history, signals, parent)
+  --- Start tracking run `run` (default 1) of workflow `wf_id` for process
+  --- `proc`. `history` holds the ordered records to replay (nil for a new
+  --- workflow), `signals` the stored messages by sequence number.
+  function D.attach(proc, wf_id, run, now_ns, seed, history, signals, parent)
     local wf = {
-      id = wf_id, proc = proc, now = now_ns, rng = seed ~= 0 and seed or 0x9E3779B97F4A7C15,
-      parent = parent, children = {},
+      id = wf_id, run = run or 1, proc = proc, now = now_ns, rng = seed ~= 0 and seed or 0x9E3779B97F4A7C15,
+      parent = parent, children = {}, watching = {}, heard = {},
       step = 0, cursor = 1, history = history, replaying = history ~= nil and #history > 0,
       pending = {}, timers = {}, calls = {}, consumed = {}, outstanding_calls = {},
       signals = signals or {}, next_timer = 0, next_call = 0,

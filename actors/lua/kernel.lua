@@ -40,7 +40,7 @@ return function(deps)
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
     seed = function() return deps.seed() end,
     new_workflow_id = function() return deps.new_workflow_id() end,
-    claim_workflow = function(wanted, default, options) return deps.claim_workflow(wanted, default, options) end,
+    claim_workflow = function(wanted, default, options, by) return deps.claim_workflow(wanted, default, options, by) end,
     single_workflow = deps.single_workflow,
   })
 
@@ -296,19 +296,42 @@ return function(deps)
 
   -- Workflow hosts ---------------------------------------------------------
 
-  --- Start (or, with `history`, recover) workflow `wf_id` of entry `id`.
-  --- `history` is the list of ordered records to replay, `signals` the
-  --- stored messages by sequence number.
-  function K.start_workflow(id, wf_id, args, opts, now_ns, seed, history, signals)
+  local function workflow_entry(id)
     local entry = entries[id]
     if entry == nil or entry.kind ~= "workflow.lua" then
       return nil, plain_error(errors.new({ kind = errors.NOT_FOUND, message = "no workflow.lua entry '" .. tostring(id) .. "'" }))
     end
+    return entry
+  end
+
+  --- Start run `opts.run` of a new workflow `wf_id` of entry `id` for
+  --- Python (the host claimed the id). Its start is recorded in order with
+  --- everything else emitted.
+  function K.new_workflow(id, wf_id, args, opts)
+    local entry, problem = workflow_entry(id)
+    if not entry then return nil, problem end
+    args.n = args.n or #args
+    local pid, e = process.start_workflow(entry, args, opts, wf_id, opts.run, opts.parent)
+    return pid, plain_error(e)
+  end
+
+  --- Recover workflow `wf_id` of entry `id` from its stored run `opts.run`.
+  --- `history` is the list of ordered records to replay, `signals` the
+  --- stored messages by sequence number; `opts.monitors` and `opts.links`
+  --- the workflows that watched it, as stored.
+  function K.start_workflow(id, wf_id, args, opts, now_ns, seed, history, signals)
+    local entry, problem = workflow_entry(id)
+    if not entry then return nil, problem end
     args.n = args.n or #args
     opts.pid = deps.pid_prefix .. wf_id .. "}"
-    opts.workflow = { id = wf_id, now = now_ns, seed = seed, history = history, signals = signals,
+    opts.workflow = { id = wf_id, run = opts.run, now = now_ns, seed = seed, history = history, signals = signals,
       parent = opts.parent }
     local pid, e = process.spawn_local(entry, args, opts)
+    if pid then
+      local proc = process.procs[pid]
+      process.rewatch(proc, opts.monitors, opts.links)
+      durable.recovered(proc.wf)
+    end
     return pid, plain_error(e)
   end
 

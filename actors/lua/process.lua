@@ -300,7 +300,7 @@ return function(deps)
     }
     local workflow = opts.workflow
     if workflow then
-      P.durable.attach(proc, workflow.id, workflow.now, workflow.seed, workflow.history, workflow.signals,
+      P.durable.attach(proc, workflow.id, workflow.run, workflow.now, workflow.seed, workflow.history, workflow.signals,
         workflow.parent)
     end
     proc.env = deps.new_env(entry.require, proc)
@@ -339,13 +339,44 @@ return function(deps)
   P.copy_args = copy_args
 
   --- Start a new workflow of `entry`. Its PID carries the workflow id, so it
-  --- stays the same across restarts of the node.
-  function P.start_workflow(entry, args, opts, wf_id, parent_pid)
+  --- stays the same across restarts of the node. The host stores the start
+  --- with what replay needs (start time, seed) and the monitor and link of
+  --- a workflow watcher, which outlive the node.
+  function P.start_workflow(entry, args, opts, wf_id, run, parent_pid)
     local pid = pid_prefix .. wf_id .. "}"
-    emit({ "wf_start", wf_id, entry.id, args, parent_pid, opts.ctx })
+    local now, seed = deps.wall_ns(), deps.seed()
+    local function durable_watcher(watcher)
+      local proc = watcher and procs[watcher]
+      if proc and proc.wf then return { watcher } end
+    end
+    emit({ "wf_start", wf_id, entry.id, args, parent_pid, opts.ctx, now, seed,
+      { monitors = durable_watcher(opts.monitor_by), links = durable_watcher(opts.link_with) }, run })
     opts.pid = pid
-    opts.workflow = { id = wf_id, now = deps.wall_ns(), seed = deps.seed(), parent = parent_pid }
+    opts.workflow = { id = wf_id, run = run, now = now, seed = seed, parent = parent_pid }
     return P.spawn_local(entry, args, opts)
+  end
+
+  --- Restore the monitors and links of a recovered workflow `proc` (lists
+  --- of workflow PIDs, as stored). A link is set on both sides; the other
+  --- side also restores it from its own records if it starts later.
+  function P.rewatch(proc, monitors, links)
+    if monitors then
+      proc.monitors = proc.monitors or {}
+      for i = 1, #monitors do proc.monitors[monitors[i]] = true end
+    end
+    if links then
+      proc.links = proc.links or {}
+      for i = 1, #links do
+        local pid = links[i]
+        proc.links[pid] = true
+        local other = procs[pid]
+        if other then
+          other.links = other.links or {}
+          other.links[proc.pid] = true
+        end
+        P.durable.watch(proc.wf, pid, false, true)
+      end
+    end
   end
 
   --- A workflow spawned from Lua on its own host. From a workflow the child
@@ -358,10 +389,10 @@ return function(deps)
     local wanted = opts.name
     opts.name = nil
     local function start(default_id, parent_pid)
-      local action, value, message = deps.claim_workflow(wanted, default_id, opts.options)
-      if action == "error" then return nil, err(value, message) end
+      local action, value, detail = deps.claim_workflow(wanted, default_id, opts.options, parent.pid)
+      if action == "error" then return nil, err(value, detail) end
       if action == "existing" then return value end
-      return P.start_workflow(entry, args, opts, value, parent_pid)
+      return P.start_workflow(entry, args, opts, value, detail, parent_pid)
     end
     if wf == nil then return start(nil, nil) end
     wf.next_child = (wf.next_child or 0) + 1
@@ -371,6 +402,15 @@ return function(deps)
       return started or { error = errors.to_plain(problem) }
     end)
     if type(pid) == "table" then return nil, errors.from_plain(pid.error) end
+    if pid and (opts.monitor_by or opts.link_with) then
+      -- live or replayed, the parent watches the child: after a restart it
+      -- hears of an end it missed (the child's side is in its stored start)
+      if opts.link_with then
+        parent.links = parent.links or {}
+        parent.links[pid] = true
+      end
+      P.durable.watch(wf, pid, opts.monitor_by ~= nil, opts.link_with ~= nil)
+    end
     return pid
   end
 
