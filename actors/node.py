@@ -96,8 +96,9 @@ class Node:
         node = cls(load_app(app_dir), name=name, data_dir=Path(data_dir) if data_dir else None)
         for fn_id, fn in (functions or {}).items():
             node.register_function(fn_id, fn)
-        # Built before anything starts, so a component that refuses the app
-        # (RegistryError) fails the open as cleanly as the loader does.
+        # Built before anything starts, so a host or component that refuses
+        # its configuration fails the open as cleanly as the loader does.
+        node._hosts = node._build_hosts()
         node.components = [factory(node) for factory in component_factories()]
         try:
             async with trio.open_nursery() as nursery:
@@ -120,16 +121,18 @@ class Node:
         from .blocking import BlockingNode
         return BlockingNode(app_dir, data_dir, **kwargs)
 
+    def _build_hosts(self) -> list[Any]:
+        """A host for every entry of a host kind, in registry order (not started)."""
+        kinds = host_kinds()
+        return [load_host_class(entry.kind, kinds[entry.kind])(entry, self)
+                for entry in self.registry if entry.kind in kinds]
+
     async def _start(self, nursery: trio.Nursery) -> None:
         self.router.start_clock()
-        kinds = host_kinds()
-        for entry in self.registry:
-            entry_point = kinds.get(entry.kind)
-            if entry_point is None:
-                continue
-            host = load_host_class(entry.kind, entry_point)(entry, self)
+        hosts, self._hosts = self._hosts, []
+        for host in hosts:
             await host.start(nursery)
-            self.router.hosts[entry.id] = host
+            self.router.hosts[host.id] = host
             self._hosts.append(host)
         for component in self.components:
             await component.start(nursery)

@@ -16,9 +16,9 @@ meanwhile; the node's other hosts run on.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
-import weakref
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,24 @@ def _tls(value: Any, client_entry: Entry) -> bool | TLSConfig | None:
                      client_private_key=read("client_private_key"), domain=value.get("domain"))
 
 
+def _worker_options(entry: Entry) -> dict[str, Any]:
+    """``worker_options`` for temporalio's Worker: durations ("10s") of the
+    ``*_timeout``/``*_interval`` options become timedeltas; a bad one names the option."""
+    options = dict(entry.get("worker_options", {}))
+    accepted = set(inspect.signature(TemporalWorker.__init__).parameters) - {"self", "client", "task_queue",
+                                                                          "workflows", "activities"}
+    for key, value in options.items():
+        if key not in accepted:
+            raise ActorError("INVALID", f"{entry.id}: worker_options.{key} is not an option of temporalio's "
+                                        f"Worker (see its documentation)")
+        if key.endswith(("_timeout", "_interval")) and isinstance(value, (str, int)):
+            try:
+                options[key] = timedelta(seconds=parse_duration(value) / SECOND)
+            except ValueError as error:
+                raise ActorError("INVALID", f"{entry.id}: worker_options.{key}: {error}") from None
+    return options
+
+
 class TemporalWorkerHost:
     kind = "temporal.worker"
     durable = True  # sends return once the server has the signal
@@ -96,12 +114,12 @@ class TemporalWorkerHost:
         self.address = self.client_entry.get("address")
         self.namespace = self.client_entry.get("namespace")
         self.task_queue = entry.get("task_queue")
-        self.worker_options = dict(entry.get("worker_options", {}))
+        self.worker_options = _worker_options(entry)
         self.initial_delay = parse_duration(entry.get("lifecycle.restart.initial_delay")) / SECOND
         self.max_delay = parse_duration(entry.get("lifecycle.restart.max_delay")) / SECOND
         self.state = "Stopped"
         self.client: Client | None = None
-        self.runs: weakref.WeakSet = weakref.WeakSet()
+        self.runs: set = set()
         self.env = TemporalEnv(
             host_id=entry.id, pid_prefix=pid_prefix(node.name, entry.id), task_queue=self.task_queue,
             router=node.router, entries=node.registry.of_kind(*TEMPORAL_KINDS),

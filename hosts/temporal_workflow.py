@@ -88,7 +88,7 @@ class TemporalEnv:
     source_root: Any
     activity_timeout: timedelta
     max_instructions: int
-    runs: Any  # a WeakSet of the WorkflowRuns in memory
+    runs: set  # the WorkflowRuns in memory (Temporal's cache)
 
     def pid(self, workflow_id: str) -> str:
         return f"{self.pid_prefix}{workflow_id}}}"
@@ -117,7 +117,6 @@ class WorkflowRun:
         self._children = 0
         self._batch_emitted = False
         self._pending_effects: set[asyncio.Task] = set()
-        env.runs.add(self)
         random = workflow.random()
         self.worker = Worker(
             env.router, env.host_id, env.pid_prefix, env.entries, source_root=env.source_root,
@@ -146,7 +145,18 @@ class WorkflowRun:
     # -- the loop -----------------------------------------------------------
 
     async def run(self) -> dict:
-        """Run the workflow to its end; returns ``{value}`` or ``{error}``."""
+        """Run the workflow to its end; returns ``{value}`` or ``{error}``.
+
+        When Temporal evicts the workflow from its cache, this coroutine is
+        closed wherever it waits, and the run leaves ``env.runs``.
+        """
+        self.env.runs.add(self)
+        try:
+            return await self._run()
+        finally:
+            self.env.runs.discard(self)
+
+    async def _run(self) -> dict:
         self._launch()
         while self.result is None:
             self._take_inbox()

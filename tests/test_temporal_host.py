@@ -1,0 +1,73 @@
+"""What is particular to the temporal.worker host: an unreachable server,
+its configuration. (The workflow behaviour it shares with the embedded host
+is tested in test_workflows_shared.py.)"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import trio
+from temporal_dev import DevServer, free_port
+
+from actors import ActorError, Node
+
+WAIT = 90
+
+
+def temporal_app(app, address, **worker_fields):
+    app.entry(name="temporal", kind="temporal.client", address=address)
+    app.entry(name="wf", kind="temporal.worker", client="test:temporal", task_queue=f"q-{uuid.uuid4()}",
+              **worker_fields)
+    app.lua("double", """
+        local function run(n) return n * 2 end
+        return { run = run }
+    """, method="run", kind="workflow.lua")
+    app.lua("echo", """
+        local function main(n) return n end
+        return { main = main }
+    """)
+
+
+async def test_an_unreachable_server_fails_the_host_which_retries_while_the_node_runs(app, tmp_path):
+    port = free_port()
+    temporal_app(app, f"127.0.0.1:{port}", lifecycle={"restart": {"initial_delay": "100ms", "max_delay": "500ms"}})
+    with trio.fail_after(WAIT):
+        async with Node.open(app.root, tmp_path / "data") as node:
+            host = node.router.hosts["test:wf"]
+            assert host.state == "Failed"
+            # the other hosts work
+            assert await node.exec("test:echo", "test:host", 5) == 5
+            # work for the failed host is refused, clearly, not dropped
+            with pytest.raises(ActorError) as refused:
+                await node.spawn("test:double", "test:wf", 1)
+            assert refused.value.kind == "UNAVAILABLE" and f"127.0.0.1:{port}" in refused.value.message
+            with pytest.raises(ActorError) as unsent:
+                await node.send("{luactor@test:wf|some-workflow}", "hello", 1)
+            assert unsent.value.kind == "UNAVAILABLE"
+            # the server comes up: the host connects on its next attempt
+            server = await trio.to_thread.run_sync(DevServer, tmp_path / "late.db", port)
+            try:
+                while host.state != "Running":
+                    await trio.sleep(0.05)
+                assert await node.exec("test:double", "test:wf", 21) == 42
+            finally:
+                await trio.to_thread.run_sync(server.stop)
+
+
+async def test_worker_options_are_checked_and_durations_converted(app, tmp_path, temporal_server):
+    temporal_app(app, temporal_server.address, worker_options={"no_such_option": 1})
+    with pytest.raises(ActorError) as bad:
+        async with Node.open(app.root, tmp_path / "data"):
+            pass
+    assert bad.value.kind == "INVALID" and "test:wf: worker_options.no_such_option" in bad.value.message
+
+
+async def test_worker_options_pass_through_with_durations(app, tmp_path, temporal_server):
+    temporal_app(app, temporal_server.address,
+                 worker_options={"max_cached_workflows": 0, "sticky_queue_schedule_to_start_timeout": "2s"})
+    with trio.fail_after(WAIT):
+        async with Node.open(app.root, tmp_path / "data") as node:
+            # with no cache, every workflow task replays the workflow from its history
+            assert await node.exec("test:double", "test:wf", 4) == 8
+            assert node.process_count("test:wf") == 0
