@@ -11,7 +11,8 @@
 -- The runtime passes records around and hands out `record.handle`.
 return function(deps)
   local S, errors = deps.sched, deps.errors
-  local ready, block, tick = S.ready, S.block, S.tick
+  local ready, block, tick, BLOCK = S.ready, S.block, S.tick, S.BLOCK
+  local co_yield = coroutine.yield
   local setmetatable, type, error = setmetatable, type, error
 
   local Channel = {}
@@ -56,17 +57,18 @@ return function(deps)
     return make(math.huge)
   end
 
-  -- Pop the first live receiver waiter, or nil.
+  -- Pop the first live receiver waiter, or nil. A queue that empties
+  -- restarts at 1, so a mailbox's one waiter keeps to the array part.
   local function pop_receiver(ch)
-    local q, h = ch.rq, ch.rqh
-    while h <= ch.rqt do
+    local q, h, t = ch.rq, ch.rqh, ch.rqt
+    while h <= t do
       local w = q[h]
       q[h] = nil
       h = h + 1
-      if w.sel then
-        if not w.sel.done then ch.rqh = h; return w end
-      elseif not w.dead then
-        ch.rqh = h; return w
+      local sel = w.sel
+      if (sel and not sel.done) or (not sel and not w.dead) then
+        if h > t then ch.rqh, ch.rqt = 1, 0 else ch.rqh = h end
+        return w
       end
     end
     ch.rqh, ch.rqt = 1, 0
@@ -115,9 +117,20 @@ return function(deps)
   --- Non-blocking delivery used by mailboxes; returns false if closed.
   local function push(ch, value)
     if ch.closed then return false end
-    local w = pop_receiver(ch)
+    local h = ch.rqh
+    if h == ch.rqt then
+      -- fast path: one waiter, a task in a plain receive
+      local w = ch.rq[h]
+      if not w.sel and not w.dead then
+        ch.rq[h] = nil
+        ch.rqh, ch.rqt = 1, 0
+        ready(w, value, true)
+        return true
+      end
+    end
+    local w = h <= ch.rqt and pop_receiver(ch)
     if w then
-      wake_receiver(w, value, true)
+      if w.sel then wake_receiver(w, value, true) else ready(w, value, true) end
     else
       local bt = ch.bt + 1
       ch.bt = bt
@@ -179,13 +192,20 @@ return function(deps)
     local r = S.reds - 1
     S.reds = r
     if r <= 0 then S.yield_now() end
-    -- fast path: a buffered value and no blocked sender
+    -- fast paths: a buffered value and no blocked sender; or nothing at all
     local bh = c.bh
-    if bh <= c.bt and c.sqh > c.sqt then
-      local v = c.buf[bh]
-      c.buf[bh] = nil
-      if bh == c.bt then c.bh, c.bt = 1, 0 else c.bh = bh + 1 end
-      return v, true
+    if c.sqh > c.sqt then
+      if bh <= c.bt then
+        local v = c.buf[bh]
+        c.buf[bh] = nil
+        if bh == c.bt then c.bh, c.bt = 1, 0 else c.bh = bh + 1 end
+        return v, true
+      elseif not c.closed then
+        local rqt = c.rqt + 1
+        c.rqt = rqt
+        c.rq[rqt] = S.cur
+        return co_yield(BLOCK)
+      end
     end
     local found, v, ok = try_receive(c)
     if found then return v, ok end

@@ -52,11 +52,13 @@ return function(deps)
 
   -- Mailboxes ---------------------------------------------------------------
 
-  --- The process's unbounded channel `field` (inbox or events), made on first use.
+  --- The process's unbounded channel `field` (inbox or events), made on
+  --- first use. The inbox holds Message objects (`message` set).
   local function mailbox(proc, field)
     local c = proc[field]
     if c == nil then
       c = unbounded()
+      if field == "inbox" then c.message = true end
       proc[field] = c
     end
     return c
@@ -65,17 +67,13 @@ return function(deps)
   local function events_of(proc) return mailbox(proc, "events") end
 
   --- Put a message into `proc`'s listener for `topic`, or else its inbox.
+  --- `proc.topics` maps a topic to its listener's channel record, made on
+  --- the first listen.
   local function deliver(proc, from, topic, payload)
-    local l = proc.topics[topic]
-    if l ~= nil then
-      if l.message then
-        push(l.ch, setmetatable({ topic, from, payload }, Message))
-      else
-        push(l.ch, payload)
-      end
-    else
-      push(inbox_of(proc), setmetatable({ topic, from, payload }, Message))
-    end
+    local topics = proc.topics
+    local ch = topics and topics[topic] or inbox_of(proc)
+    if ch.message then payload = setmetatable({ topic, from, payload }, Message) end
+    push(ch, payload)
   end
   P.deliver = deliver
 
@@ -294,7 +292,7 @@ return function(deps)
       end
     end
     local proc = {
-      pid = pid, entry = entry, alive = true, tasks = {}, topics = {},
+      pid = pid, entry = entry, alive = true, tasks = {},
       ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name ~= nil,
       libs = {}, quiet = opts.quiet,
     }
@@ -617,7 +615,10 @@ return function(deps)
     local target = procs[dest]
     local sender = task.proc
     if target and not target.wf and not sender.wf then
-      deliver(target, sender.pid, topic, payload)
+      -- deliver(), inlined for a listener that takes bare payloads
+      local topics = target.topics
+      local ch = topics and topics[topic]
+      if ch and not ch.message then push(ch, payload) else deliver(target, sender.pid, topic, payload) end
     elseif sender.wf then
       -- A workflow's send, name lookup included, happens once per history;
       -- replay returns what it returned then.
@@ -655,12 +656,17 @@ return function(deps)
     local proc = current_proc()
     local e = check_topic(topic)
     if e then error(e, 2) end
-    if proc.topics[topic] then
+    local topics = proc.topics
+    if topics == nil then
+      topics = {}
+      proc.topics = topics
+    elseif topics[topic] then
       error(err(errors.ALREADY_EXISTS, "topic '" .. topic .. "' is already being listened to"), 2)
     end
     local ch = unbounded()
     local message_mode = type(options) == "table" and options.message == true
-    proc.topics[topic] = { ch = ch, message = message_mode }
+    if message_mode then ch.message = true end
+    topics[topic] = ch
     -- Messages of this topic that arrived before the listen (typically right
     -- after spawn) wait in the inbox; they move to the new channel, in order.
     local inbox = proc.inbox
@@ -682,8 +688,8 @@ return function(deps)
 
   function api.unlisten(ch)
     local proc = current_proc()
-    for topic, l in pairs(proc.topics) do
-      if l.ch.handle == ch then
+    for topic, c in pairs(proc.topics or {}) do
+      if c.handle == ch then
         proc.topics[topic] = nil
         return true
       end
