@@ -398,3 +398,114 @@ async def test_a_mailbox_send_to_a_workflow_returns_once_stored(app, tmp_path, a
             await me.send(pid, "note", n)
             stored = [e["payload"] for _, e in store.events("mailed") if e["type"] == "signal"]
             assert stored == list(range(n + 1)), (n, stored)
+
+
+WATCHER = """
+local function run(observer)
+  process.set_options({ trap_links = true })
+  local monitored = process.spawn_monitored("test:waiter", "test:workflows", "monitored", observer)
+  local linked = process.spawn_linked("test:waiter", "test:workflows", "linked", observer)
+  process.send(observer, "children", { monitored = monitored, linked = linked })
+  local heard, events = {}, process.events()
+  while #heard < 2 do
+    local e = events:receive()
+    heard[#heard + 1] = { kind = e.kind, from = e.from, value = e.result and e.result.value,
+                          reason = e.reason }
+  end
+  return heard
+end
+return { run = run }
+"""
+
+WAITER = """
+local function run(name, observer)
+  local roll = math.random(1, 1000000)   -- seeded per workflow: replays to the same value
+  if observer then process.send(observer, "rolled", { name = name, roll = roll }) end
+  local order = process.listen("finish"):receive()
+  if order.fail then return nil, errors.new({ kind = errors.INVALID, message = name .. " gave up" }) end
+  return { name = name, roll = roll }
+end
+return { run = run }
+"""
+
+
+def build_watchers(app, store):
+    app.entry(name="workflows", kind="workflow.host", store=str(store))
+    app.lua("watcher", WATCHER, method="run", kind="workflow.lua")
+    app.lua("waiter", WAITER, method="run", kind="workflow.lua")
+
+
+WATCHING_NODE = """
+import sys, trio
+from actors import Node
+
+async def main(app):
+    async with Node.open(app) as node, node.mailbox() as me:
+        await node.spawn("test:watcher", "test:workflows", me.pid, name="watcher")
+        seen = {}
+        while len(seen) < 3:
+            message = await me.receive()
+            seen[message.topic if message.topic == "children" else message.payload["name"]] = message.payload
+        print(repr(seen), flush=True)
+        await trio.sleep_forever()                 # killed here: the children wait
+
+trio.run(main, sys.argv[1])
+"""
+
+
+async def test_monitors_and_links_between_workflows_survive_sigkill(app, tmp_path):
+    build_watchers(app, tmp_path / "store")
+    script = tmp_path / "node.py"
+    script.write_text(textwrap.dedent(WATCHING_NODE))
+    node_process = subprocess.Popen([sys.executable, str(script), str(app.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        seen = eval(node_process.stdout.readline())
+    finally:
+        node_process.kill()  # SIGKILL
+        node_process.wait()
+    monitored, linked = seen["children"]["monitored"], seen["children"]["linked"]
+
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        me.monitor("{luactor@test:workflows|watcher}")   # a Python monitor: set again after a restart
+        await node.send(monitored, "finish", {"fail": False})
+        await node.send(linked, "finish", {"fail": True})
+        with trio.fail_after(30):
+            heard = (await me.receive()).payload["result"]["value"]
+    by_kind = {event["kind"]: event for event in heard}
+    assert len(heard) == 2 and set(by_kind) == {"EXIT", "LINK_DOWN"}
+    assert by_kind["EXIT"]["from"] == monitored
+    # the child started from Lua replayed to the random value it had before the kill
+    assert by_kind["EXIT"]["value"] == {"name": "monitored", "roll": seen["monitored"]["roll"]}
+    assert by_kind["LINK_DOWN"]["from"] == linked and "linked gave up" in by_kind["LINK_DOWN"]["reason"]
+
+
+async def test_a_watched_workflow_that_ended_unheard_is_heard_after_a_restart(app, tmp_path, autojump_clock):
+    """The children's ends are stored but the watcher's record of them is not (the node
+    died between the two commits): going live, it hears each end once."""
+    build_watchers(app, tmp_path / "store")
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        await node.spawn("test:watcher", "test:workflows", me.pid, name="watcher")
+        children = (await me.receive()).payload
+        await trio.sleep(1)
+    with HistoryStore.open(tmp_path / "store") as store:
+        batch = store.batch()
+        for pid, status, result, error in (
+                (children["monitored"], "completed", "fine", None),
+                (children["linked"], "failed", None, {"kind": "INVALID", "message": "linked gave up"})):
+            header = store.header(pid[pid.rindex("|") + 1:-1])
+            header.status, header.result, header.error = status, result, error
+            batch.put_header(header)
+        store.commit(batch)
+
+    async with Node.open(app.root) as node:
+        await trio.sleep(1)   # recovery: the watcher replays, goes live, hears both ends and returns
+        store = node.router.hosts["test:workflows"].store
+        watcher = store.header("watcher")
+        recorded = [x["event"]["kind"] for _, e in store.events("watcher") if e["type"] == "batch"
+                    for x in e["events"] if x["kind"] == "lifecycle"]
+    assert watcher.status == "completed", watcher.error
+    heard = watcher.result
+    assert sorted((e["kind"], e["from"]) for e in heard) == [
+        ("EXIT", children["monitored"]), ("LINK_DOWN", children["linked"])]
+    assert next(e for e in heard if e["kind"] == "EXIT")["value"] == "fine"
+    assert sorted(recorded) == ["EXIT", "LINK_DOWN"]   # each heard once
