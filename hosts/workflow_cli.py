@@ -7,12 +7,18 @@ sets ``handler`` in the parsed arguments to the function that runs it.
 The store is opened read-only (a reader beside the node's writer, as LMDB
 allows), so inspecting never blocks or changes a running node's history.
 
-* ``list STORE [--status S]``: one line per workflow: id, entry, status,
-  last update (UTC), number of events.
-* ``show STORE ID``: the header: entry, status, parent, times, input, result,
+* ``list STORE [--status S]``: one line per workflow (its current run): id,
+  entry, status, run, last update (UTC), number of events of that run.
+* ``show STORE ID [--run N]``: the header of the current run (or run N):
+  entry, status, run and the earlier runs, parent, times, input, result,
   error (with its stack), meta.
-* ``history STORE ID [--from SEQ]``: one line per event: sequence, time,
-  type, and the other fields as ``key=JSON``, cut at 100 characters.
+* ``history STORE ID [--run N] [--from SEQ]``: one line per event of the
+  current run (or run N): sequence, time, type, and the other fields as
+  ``key=JSON``, cut at 100 characters.
+
+A workflow id has more than one run when a start under the
+``terminate_existing`` conflict policy replaced it; the runs of an id share
+one event sequence, so each run's events start where the previous run's end.
 
 With ``--json``: ``list`` prints a JSON list of headers, ``show`` one
 header, ``history`` a list of ``{"seq": N, "event": {...}}`` (nested, so an
@@ -73,6 +79,8 @@ def register(subparsers: Any) -> None:
     show.add_argument("id", metavar="ID", help="workflow id")
     history = subcommand("history", _history, "one line per recorded event of a workflow")
     history.add_argument("id", metavar="ID", help="workflow id")
+    for sub in (show, history):
+        sub.add_argument("--run", metavar="N", type=int, help="an earlier run of the id (default: the current one)")
     history.add_argument("--from", dest="start", metavar="SEQ", type=int, default=0,
                          help="start at this sequence number (default 0)")
     parser.set_defaults(handler=run)
@@ -103,8 +111,9 @@ def _list(store: HistoryStore, args: argparse.Namespace) -> int:
     if args.json:
         print(_dumps([header.to_dict() for header in headers], indent=2))
     elif headers:
-        rows = [("ID", "ENTRY", "STATUS", "UPDATED", "EVENTS")]
-        rows += [(h.id, h.entry, h.status, _time(h.updated_ns), str(h.next_seq)) for h in headers]
+        rows = [("ID", "ENTRY", "STATUS", "RUN", "UPDATED", "EVENTS")]
+        rows += [(h.id, h.entry, h.status, str(h.run), _time(h.updated_ns), str(h.next_seq - h.first_seq))
+                 for h in headers]
         _print_table(rows)
     else:
         which = f" with status {args.status}" if args.status else ""
@@ -115,17 +124,20 @@ def _list(store: HistoryStore, args: argparse.Namespace) -> int:
 
 
 def _show(store: HistoryStore, args: argparse.Namespace) -> int:
-    header = _header(store, args.id)
+    header = _header(store, args.id, args.run)
     if not isinstance(header, WorkflowHeader):
         return header
     if args.json:
         print(_dumps(header.to_dict(), indent=2))
         return EXIT_OK
     error = header.error
+    runs = [*store.runs(header.id), store.header(header.id)]
+    others = ", ".join(f"{h.run} {h.status}" for h in runs if h is not None and h.run != header.run)
     fields = [
         ("id", header.id), ("entry", header.entry), ("status", header.status),
+        ("run", f"{header.run} (other runs: {others})" if others else str(header.run)),
         ("parent", header.parent or "-"), ("created", _time(header.created_ns)),
-        ("updated", _time(header.updated_ns)), ("events", str(header.next_seq)),
+        ("updated", _time(header.updated_ns)), ("events", str(header.next_seq - header.first_seq)),
         ("input", _dumps(header.input)), ("result", _dumps(header.result)),
         ("error", _error_line(error) if error else "-"), ("meta", _dumps(header.meta)),
     ]
@@ -141,16 +153,18 @@ def _show(store: HistoryStore, args: argparse.Namespace) -> int:
 def _history(store: HistoryStore, args: argparse.Namespace) -> int:
     status = EXIT_OK
     try:
-        header = store.header(args.id)
+        header = _find_run(store, args.id, args.run)
     except CorruptRecordError as error:   # the header is damaged; its events may still be readable
         _error(str(error))
         header, status = None, EXIT_FAILED
     if header is None and status == EXIT_OK:
-        _error(f"no workflow {args.id!r} in {store.path}")
+        _error(_missing(store, args.id, args.run))
         return EXIT_FAILED
+    # with the header damaged, show every event of the id
+    start, stop = (header.first_seq, header.next_seq) if header else (0, None)
     emit, finish = _json_list_printer() if args.json else _event_line_printer()
     try:
-        for seq, event in store.events(args.id, start=args.start):
+        for seq, event in store.events(args.id, start=max(start, args.start), stop=stop):
             emit(seq, event)
     except CorruptRecordError as error:
         finish(False)
@@ -163,15 +177,29 @@ def _history(store: HistoryStore, args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- output
 
 
-def _header(store: HistoryStore, workflow_id: str) -> WorkflowHeader | int:
+def _find_run(store: HistoryStore, workflow_id: str, run: int | None) -> WorkflowHeader | None:
+    """The header of run ``run`` of ``workflow_id`` (None: the current run)."""
+    current = store.header(workflow_id)
+    if run is None or (current is not None and current.run == run):
+        return current
+    return next((h for h in store.runs(workflow_id) if h.run == run), None)
+
+
+def _missing(store: HistoryStore, workflow_id: str, run: int | None) -> str:
+    if run is None:
+        return f"no workflow {workflow_id!r} in {store.path}"
+    return f"no run {run} of workflow {workflow_id!r} in {store.path}"
+
+
+def _header(store: HistoryStore, workflow_id: str, run: int | None) -> WorkflowHeader | int:
     """The header, or the exit code after saying why there is none."""
     try:
-        header = store.header(workflow_id)
+        header = _find_run(store, workflow_id, run)
     except CorruptRecordError as error:
         _error(str(error))
         return EXIT_FAILED
     if header is None:
-        _error(f"no workflow {workflow_id!r} in {store.path}")
+        _error(_missing(store, workflow_id, run))
         return EXIT_FAILED
     return header
 

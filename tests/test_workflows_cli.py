@@ -63,10 +63,10 @@ def test_list_prints_one_line_per_workflow(store):
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in lines(result.stdout)]
     assert rows == [
-        ["ID", "ENTRY", "STATUS", "UPDATED", "EVENTS"],
-        ["order-1", "shop:order_saga", "running", "2023-11-14T22:13:21.500Z", "3"],
-        ["order-2", "shop:order_saga", "completed", "2023-11-14T22:13:20.000Z", "0"],
-        ["order-3", "shop:order_saga", "failed", "2023-11-14T22:13:20.000Z", "0"],
+        ["ID", "ENTRY", "STATUS", "RUN", "UPDATED", "EVENTS"],
+        ["order-1", "shop:order_saga", "running", "1", "2023-11-14T22:13:21.500Z", "3"],
+        ["order-2", "shop:order_saga", "completed", "1", "2023-11-14T22:13:20.000Z", "0"],
+        ["order-3", "shop:order_saga", "failed", "1", "2023-11-14T22:13:20.000Z", "0"],
     ]
     failed = workflows("list", store, "--status", "failed")
     assert [line.split()[0] for line in lines(failed.stdout)] == ["ID", "order-3"]
@@ -133,6 +133,29 @@ def test_history_prints_one_line_per_event(store):
     later = workflows("history", store, "order-1", "--from", "2")
     assert [line.split()[0] for line in lines(later.stdout)] == ["SEQ", "2"]
     assert lines(workflows("history", store, "order-2").stdout) == ["no events"]
+
+
+def test_show_and_history_of_the_runs_of_one_id(store):
+    with HistoryStore.open(store) as history:       # order-1 replaced: run 2 starts after its 3 events
+        batch = history.batch()
+        batch.put_header(header("order-1", status="terminated"))
+        batch.start_run(header("order-1", input=[{"order": 2}]))
+        batch.append("order-1", {"type": "started", "ts": T0, "input": [{"order": 2}]})
+        history.commit(batch)
+
+    listed = [line.split() for line in lines(workflows("list", store).stdout)]
+    assert listed[1][:4] == ["order-1", "shop:order_saga", "running", "2"] and listed[1][-1] == "1"
+    current = dict(line.split(None, 1) for line in lines(workflows("show", store, "order-1").stdout))
+    assert current["run"] == "2 (other runs: 1 terminated)" and current["events"] == "1"
+    first = dict(line.split(None, 1) for line in lines(workflows("show", store, "order-1", "--run", "1").stdout))
+    assert first["status"] == "terminated" and first["run"] == "1 (other runs: 2 running)"
+
+    now = lines(workflows("history", store, "order-1").stdout)
+    assert [line.split()[:3] for line in now[1:]] == [["3", "2023-11-14T22:13:20.000Z", "started"]]
+    before = json.loads(workflows("history", store, "order-1", "--run", "1", "--json").stdout)
+    assert [item["seq"] for item in before] == [0, 1, 2]
+    missing = workflows("history", store, "order-1", "--run", "7")
+    assert missing.returncode == 1 and "no run 7 of workflow 'order-1'" in missing.stderr
 
 
 def test_history_json(store):
