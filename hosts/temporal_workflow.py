@@ -224,8 +224,12 @@ class WorkflowRun:
 
     # -- asynchronous work for the kernel -------------------------------------
 
-    def _background(self, work: Callable[[], Any], request: int | None) -> None:
-        """Run ``await work()``; answer ``request`` (if any) with its outcome."""
+    def _background(self, work: Callable[[], Any], request: int | None, *, effect: bool = False) -> None:
+        """Run ``await work()``; answer ``request`` (if any) with its outcome.
+
+        An ``effect`` (a send or signal nobody waits for) is awaited before
+        the workflow completes, so that it is not lost with the workflow.
+        """
         async def run() -> None:
             try:
                 value = await work()
@@ -240,8 +244,9 @@ class WorkflowRun:
             self.wake()
 
         task = asyncio.get_running_loop().create_task(run())
-        self._pending_effects.add(task)
-        task.add_done_callback(self._pending_effects.discard)
+        if effect:
+            self._pending_effects.add(task)
+            task.add_done_callback(self._pending_effects.discard)
 
     async def _activity(self, name: str, data: dict) -> Any:
         raw = await workflow.execute_activity(
@@ -328,7 +333,7 @@ class WorkflowRun:
 
     def _on_route(self, cmd: Any) -> None:
         data = {"from": cmd[2].decode(), "to": cmd[3].decode(), "topic": cmd[4].decode(), "payload": from_lua(cmd[5])}
-        self._background(lambda: self._activity("luactor.send", data), None)
+        self._background(lambda: self._activity("luactor.send", data), None, effect=True)
 
     def _on_route_durable(self, cmd: Any) -> None:
         sender, dest, topic, payload = cmd[3].decode(), cmd[4].decode(), cmd[5].decode(), from_lua(cmd[6])
@@ -350,14 +355,14 @@ class WorkflowRun:
                 self.worker.answer(cmd[2], True, None)
             return
         data = {"op": cmd[2].decode(), "from": cmd[3].decode(), "to": cmd[4].decode(), "data": from_lua(cmd[5])}
-        self._background(lambda: self._activity("luactor.signal", data), None)
+        self._background(lambda: self._activity("luactor.signal", data), None, effect=True)
 
     def _on_event(self, cmd: Any) -> None:
         dest = cmd[2].decode()
         if host_of(dest) == self.env.host_id:
             return  # this host tells monitors of its workflows itself
         data = {"op": "event", "from": self.pid, "to": dest, "data": from_lua(cmd[3])}
-        self._background(lambda: self._activity("luactor.signal", data), None)
+        self._background(lambda: self._activity("luactor.signal", data), None, effect=True)
 
     def _on_log(self, cmd: Any) -> None:
         if not workflow.unsafe.is_replaying():

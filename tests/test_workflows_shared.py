@@ -260,3 +260,21 @@ async def test_uuid_time_and_random_are_stable_across_a_restart_of_the_node(dura
     result = exit_message.payload["result"]["value"]
     assert result["reply"] == "after restart"
     assert recorded == [result["before"]]  # same values after replay, and the call ran once
+
+
+async def test_a_spawned_child_workflow_outlives_its_parent(durable):
+    workflow(durable, "child", """
+        local function run() return "child got " .. process.listen("go"):receive() end
+        return { run = run }
+    """)
+    workflow(durable, "parent", """
+        local function run() return assert(process.spawn("test:child", "test:wf")) end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            child = await node.exec("test:parent", "test:wf")  # the parent has ended
+            me.monitor(child)
+            await node.send(child, "go", "on")
+            exit_message = await me.receive()
+    assert exit_message.payload["result"]["value"] == "child got on"
