@@ -43,36 +43,22 @@ def node_activities(node: Any, portal: TrioPortal) -> list[Callable[..., Awaitab
             raise ApplicationError(plain["message"], plain, type="INTERNAL", non_retryable=True,
                                    category=ApplicationErrorCategory.BENIGN) from None
 
-    @activity.defn(name="luactor.call")
-    async def call(data: bytes) -> bytes:
-        request = unpack(data)
-        return await on_trio(lambda: node.call(request["fn"], *request["args"], context=request["ctx"]))
+    def node_activity(name: str, operation: Callable[[dict], Awaitable[Any]]) -> Callable[..., Awaitable[bytes]]:
+        async def run(data: bytes) -> bytes:
+            request = unpack(data)
+            return await on_trio(lambda: operation(request))
+        return activity.defn(name=name)(run)
 
-    @activity.defn(name="luactor.send")
-    async def send(data: bytes) -> bytes:
-        request = unpack(data)
-        return await on_trio(lambda: router.send(request["from"], request["to"], request["topic"], request["payload"]))
+    async def relay(request: dict) -> None:
+        if request["op"] == "event":
+            router.deliver_event(request["to"], request["data"])
+        else:
+            router.signal(request["op"], request["from"], request["to"], request["data"])
 
-    @activity.defn(name="luactor.spawn")
-    async def spawn(data: bytes) -> bytes:
-        request = unpack(data)
-        return await on_trio(lambda: router.spawn_for(request["entry"], request["host"], request["args"], request["opts"]))
-
-    @activity.defn(name="luactor.exec")
-    async def exec_(data: bytes) -> bytes:
-        request = unpack(data)
-        return await on_trio(lambda: router.exec_for(request["entry"], request["host"], request["args"], request["opts"]))
-
-    @activity.defn(name="luactor.signal")
-    async def signal(data: bytes) -> bytes:
-        request = unpack(data)
-
-        async def relay() -> None:
-            if request["op"] == "event":
-                router.deliver_event(request["to"], request["data"])
-            else:
-                router.signal(request["op"], request["from"], request["to"], request["data"])
-
-        return await on_trio(relay)
-
-    return [call, send, spawn, exec_, signal]
+    return [
+        node_activity("luactor.call", lambda r: node.call(r["fn"], *r["args"], context=r["ctx"])),
+        node_activity("luactor.send", lambda r: router.send(r["from"], r["to"], r["topic"], r["payload"])),
+        node_activity("luactor.spawn", lambda r: router.spawn_for(r["entry"], r["host"], r["args"], r["opts"])),
+        node_activity("luactor.exec", lambda r: router.exec_for(r["entry"], r["host"], r["args"], r["opts"])),
+        node_activity("luactor.signal", relay),
+    ]

