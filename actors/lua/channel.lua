@@ -30,12 +30,15 @@ return function(deps)
     return c
   end
 
-  --- A channel record with room for `size` buffered values.
+  --- A channel record with room for `size` buffered values (nil: no limit).
+  --- Every process has one per mailbox, so it is kept small: the buffer
+  --- `buf` and the queue of waiting senders `sq` ({h=, t=, waiters...}, only
+  --- bounded channels have senders wait) are made on first use, `closed`
+  --- is set when closed.
   local function make(size)
     local c = {
-      buf = {}, bh = 1, bt = 0, size = size, closed = false,
+      bh = 1, bt = 0, size = size,
       rq = {}, rqh = 1, rqt = 0,   -- waiting receivers
-      sq = {}, sqh = 1, sqt = 0,   -- waiting senders
     }
     local handle = setmetatable({}, Channel)
     c.handle = handle
@@ -54,7 +57,7 @@ return function(deps)
 
   --- An unbounded channel record, for mailboxes: sends never block.
   local function unbounded()
-    return make(math.huge)
+    return make(nil)
   end
 
   -- Pop the first live receiver waiter, or nil. A queue that empties
@@ -76,19 +79,44 @@ return function(deps)
   end
 
   local function pop_sender(ch)
-    local q, h = ch.sq, ch.sqh
-    while h <= ch.sqt do
+    local q = ch.sq
+    if q == nil then return nil end
+    local h = q.h
+    while h <= q.t do
       local w = q[h]
       q[h] = nil
       h = h + 1
       if w.sel then
-        if not w.sel.done then ch.sqh = h; return w end
+        if not w.sel.done then q.h = h; return w end
       elseif not w.task.dead then
-        ch.sqh = h; return w
+        q.h = h; return w
       end
     end
-    ch.sqh, ch.sqt = 1, 0
+    q.h, q.t = 1, 0
     return nil
+  end
+
+  local function wait_to_send(ch, w)
+    local q = ch.sq
+    if q == nil then
+      q = { h = 1, t = 0 }
+      ch.sq = q
+    end
+    local t = q.t + 1
+    q.t = t
+    q[t] = w
+  end
+
+  -- Append `value` to the buffer.
+  local function put(ch, value)
+    local bt = ch.bt + 1
+    ch.bt = bt
+    local buf = ch.buf
+    if buf == nil then
+      buf = {}
+      ch.buf = buf
+    end
+    buf[bt] = value
   end
 
   -- Hand `value` to a receiver waiter: wake its task with (value, ok).
@@ -132,14 +160,10 @@ return function(deps)
     if w then
       if w.sel then wake_receiver(w, value, true) else ready(w, value, true) end
     else
-      local bt = ch.bt + 1
-      ch.bt = bt
-      ch.buf[bt] = value
+      put(ch, value)
     end
     return true
   end
-
-  local function buffered(ch) return ch.bt - ch.bh + 1 end
 
   -- Try to receive without blocking: returns found, value, ok.
   local function try_receive(ch)
@@ -152,9 +176,7 @@ return function(deps)
       -- a sender blocked on a full buffer may now put its value in
       local w = pop_sender(ch)
       if w then
-        local bt = ch.bt + 1
-        ch.bt = bt
-        ch.buf[bt] = w.value
+        put(ch, w.value)
         wake_sender(w, true)
       end
       return true, v, true
@@ -178,10 +200,9 @@ return function(deps)
       wake_receiver(w, value, true)
       return true
     end
-    if buffered(ch) < ch.size then
-      local bt = ch.bt + 1
-      ch.bt = bt
-      ch.buf[bt] = value
+    local size = ch.size
+    if size == nil or ch.bt - ch.bh + 1 < size then
+      put(ch, value)
       return true
     end
     return false
@@ -193,8 +214,8 @@ return function(deps)
     S.reds = r
     if r <= 0 then S.yield_now() end
     -- fast paths: a buffered value and no blocked sender; or nothing at all
-    local bh = c.bh
-    if c.sqh > c.sqt then
+    local bh, sq = c.bh, c.sq
+    if sq == nil or sq.h > sq.t then
       if bh <= c.bt then
         local v = c.buf[bh]
         c.buf[bh] = nil
@@ -219,9 +240,7 @@ return function(deps)
     local c = record_of(self)
     tick()
     if try_send(c, value) then return true end
-    local sqt = c.sqt + 1
-    c.sqt = sqt
-    c.sq[sqt] = { task = S.cur, value = value }
+    wait_to_send(c, { task = S.cur, value = value })
     local ok = block()
     if not ok then
       error(errors.new({ kind = errors.INVALID, message = "send on a closed channel" }), 2)
@@ -296,9 +315,7 @@ return function(deps)
         rec.rqt = t
         rec.rq[t] = { sel = sel, i = i }
       else
-        local t = rec.sqt + 1
-        rec.sqt = t
-        rec.sq[t] = { sel = sel, i = i, value = c.value }
+        wait_to_send(rec, { sel = sel, i = i, value = c.value })
       end
     end
     local i, v = block()

@@ -213,12 +213,17 @@ return function(deps)
       local lib_id = entry.imports[name]
       if lib_id ~= nil then
         local proc = process.current_proc()
-        local instance = proc.libs[lib_id]
+        local libs = proc.libs
+        if libs == nil then
+          libs = {}
+          proc.libs = libs
+        end
+        local instance = libs[lib_id]
         if instance == nil then
           local lib = entries[lib_id]
           instance = lib.chunk(sandbox.new_env(lib.require))
           if instance == nil then instance = true end
-          proc.libs[lib_id] = instance
+          libs[lib_id] = instance
         end
         return instance
       end

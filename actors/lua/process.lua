@@ -218,20 +218,23 @@ return function(deps)
     return errors.from_lua(e, deps.traceback(tostring(e), 2))
   end
 
-  --- The body of a process's main task: load the entry, run its method,
-  --- finish with its result.
+  --- Load the entry and run its method.
+  local function run_entry(proc, args)
+    local module = proc.entry.chunk(proc.env)
+    if type(module) ~= "table" then
+      error(err(errors.INVALID, proc.entry.id .. ": source must return a table of functions, got " .. type(module)))
+    end
+    local fn = module[proc.entry.method]
+    if type(fn) ~= "function" then
+      error(err(errors.INVALID, proc.entry.id .. ": method '" .. tostring(proc.entry.method) .. "' not found in the table its source returns"))
+    end
+    return fn(unpack(args, 1, args.n))
+  end
+
+  --- The body of a process's main task: run the entry, finish with its
+  --- result. No closure per process: an idle process's memory counts.
   local function main_body(proc, args)
-    local ok, value, failure = xpcall(function()
-      local module = proc.entry.chunk(proc.env)
-      if type(module) ~= "table" then
-        error(err(errors.INVALID, proc.entry.id .. ": source must return a table of functions, got " .. type(module)))
-      end
-      local fn = module[proc.entry.method]
-      if type(fn) ~= "function" then
-        error(err(errors.INVALID, proc.entry.id .. ": method '" .. tostring(proc.entry.method) .. "' not found in the table its source returns"))
-      end
-      return fn(unpack(args, 1, args.n))
-    end, on_error)
+    local ok, value, failure = xpcall(run_entry, on_error, proc, args)
     if not ok then
       if not errors.is_error(value) then value = out_of_memory() end
       finish(proc, nil, value)
@@ -291,11 +294,12 @@ return function(deps)
         return nil, err(kind, "name '" .. tostring(opts.name) .. "' is already registered")
       end
     end
+    -- at most 8 fields, with env and topics, keep to the smallest hash
     local proc = {
       pid = pid, entry = entry, alive = true, tasks = {},
-      ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name ~= nil,
-      libs = {}, quiet = opts.quiet,
+      ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name and true,
     }
+    if opts.quiet then proc.quiet = true end
     local workflow = opts.workflow
     if workflow then
       P.durable.attach(proc, workflow.id, workflow.run, workflow.now, workflow.seed, workflow.history, workflow.signals,
@@ -319,7 +323,7 @@ return function(deps)
         deliver_any(proc, opts.parent or pid, m[1], m[2])
       end
     end
-    S.spawn_task(proc, function() main_body(proc, args) end)
+    S.spawn_task(proc, main_body, proc, args)
     return pid
   end
 

@@ -114,14 +114,14 @@ return function(deps)
   --- Is any task waiting to run?
   function S.has_ready() return rq_head <= rq_tail end
 
-  --- Create a task for `proc` running `body()`; it starts on a later turn.
-  function S.spawn_task(proc, body)
+  --- Create a task for `proc` running `body(a, b)`; it starts on a later turn.
+  function S.spawn_task(proc, body, a, b)
     local co = co_create(body)
     if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
-    local task = { co = co, proc = proc }
+    local task = { co = co, proc = proc, queued = true } -- sized for a, b and queued
     task_of_co[co] = task
     proc.tasks[task] = true
-    ready(task)
+    ready(task, a, b)
     return task
   end
 
