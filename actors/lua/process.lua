@@ -19,7 +19,7 @@ return function(deps)
   local setmetatable, type, tostring, pairs, next = setmetatable, type, tostring, pairs, next
   local unpack = table.unpack
   local sub, byte = string.sub, string.byte
-  local co_yield = coroutine.yield
+  local co_yield, co_close = coroutine.yield, coroutine.close
 
   local EXIT, LINK_DOWN, CANCEL = "EXIT", "LINK_DOWN", "CANCEL"
 
@@ -212,13 +212,21 @@ return function(deps)
     })
   end
 
-  local function on_error(e)
+  --- The error a failed task ends its process with: `e` as raised in `co`,
+  --- whose stack still holds the traceback.
+  local function task_error(e, co)
     if errors.is_error(e) then return e end
-    if e == MEMORY_ERROR then return out_of_memory() end
-    return errors.from_lua(e, deps.traceback(tostring(e), 2))
+    if e == MEMORY_ERROR then
+      co_close(co) -- what the coroutine still holds can be collected now
+      return out_of_memory()
+    end
+    return errors.from_lua(e, deps.traceback(co, tostring(e)))
   end
 
-  --- Load the entry and run its method.
+  --- Load the entry and run its method: the body of a process's main task.
+  --- It ends by returning or raising into the scheduler (see on_task_end),
+  --- with no frame or closure of the runtime's below the user's code: an
+  --- idle process's memory counts.
   local function run_entry(proc, args)
     local module = proc.entry.chunk(proc.env)
     if type(module) ~= "table" then
@@ -231,44 +239,42 @@ return function(deps)
     return fn(unpack(args, 1, args.n))
   end
 
-  --- The body of a process's main task: run the entry, finish with its
-  --- result. No closure per process: an idle process's memory counts.
-  local function main_body(proc, args)
-    local ok, value, failure = xpcall(run_entry, on_error, proc, args)
-    if not ok then
-      if not errors.is_error(value) then value = out_of_memory() end
-      finish(proc, nil, value)
-    elseif value == nil and failure ~= nil then
+  --- Finish `proc` with what its main function returned.
+  local function finish_returned(proc, value, failure)
+    if value == nil and failure ~= nil then
       if not errors.is_error(failure) then failure = errors.new(tostring(failure)) end
       finish(proc, nil, failure)
+      return
+    end
+    -- the result leaves the process: it must be plain data
+    local result, e = copy(value)
+    if e then
+      finish(proc, nil, errors.wrap(e, proc.entry.id .. ": exit value"))
     else
-      -- the result leaves the process: it must be plain data
-      local result, e = copy(value)
-      if e then
-        finish(proc, nil, errors.wrap(e, proc.entry.id .. ": exit value"))
-      else
-        finish(proc, result, nil)
-      end
+      finish(proc, result, nil)
     end
   end
 
-  --- Called by the scheduler when a task's coroutine ends. Main tasks finish
-  --- inside `main_body`; a crashing `coroutine.spawn` task takes its process
-  --- down with it.
-  function P.on_task_end(task, ok, failure)
+  local MAIN = "main" -- the main task's mark in `proc.tasks`
+
+  --- Called by the scheduler when a task's coroutine ends, with what it
+  --- returned (`ok` true, the main function's value and error) or raised
+  --- (`ok` false, the error). The main task's end finishes its process; a
+  --- failing `coroutine.spawn` task takes its process down with it.
+  function P.on_task_end(task, ok, value, failure)
     local proc = task.proc
+    local main = proc.tasks[task] == MAIN
     proc.tasks[task] = nil
-    if not ok and proc.alive then
-      kill(proc, on_error(failure))
+    if not proc.alive then return end
+    if not ok then
+      kill(proc, task_error(value, task.co))
+    elseif main then
+      finish_returned(proc, value, failure)
     end
   end
 
   function P.spawn_coroutine(fn)
-    local proc = current_proc()
-    S.spawn_task(proc, function()
-      local ok, failure = xpcall(fn, on_error)
-      if not ok and proc.alive then kill(proc, failure) end
-    end)
+    S.spawn_task(current_proc(), fn)
     return true
   end
 
@@ -323,7 +329,7 @@ return function(deps)
         deliver_any(proc, opts.parent or pid, m[1], m[2])
       end
     end
-    S.spawn_task(proc, main_body, proc, args)
+    proc.tasks[S.spawn_task(proc, run_entry, proc, args)] = MAIN
     return pid
   end
 

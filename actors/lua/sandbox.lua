@@ -8,7 +8,7 @@
 -- reach: the privileged environment this file runs in is never handed out.
 return function(deps)
   local S, errors = deps.sched, deps.errors
-  local BLOCK, task_of_co = S.BLOCK, S.task_of_co
+  local BLOCK = S.BLOCK
   local co_resume, co_yield, co_status, co_running, co_close, co_isyieldable =
     coroutine.resume, coroutine.yield, coroutine.status,
     coroutine.running, coroutine.close, coroutine.isyieldable
@@ -53,11 +53,19 @@ return function(deps)
   -- sleeps and calls. Scheduler tasks themselves cannot be resumed or closed.
   local forwarding = setmetatable({}, { __mode = "k" })
 
+  -- Coroutines user code made; any other it can reach is a process task.
+  local user_coroutines = setmetatable({}, { __mode = "k" })
+  local function create(fn)
+    local co = S.user_coroutine(fn)
+    user_coroutines[co] = true
+    return co
+  end
+
   local function check_user_coroutine(co)
     if type(co) ~= "thread" then
       error("bad argument #1 (coroutine expected, got " .. type(co) .. ")", 3)
     end
-    if task_of_co[co] then error("cannot resume or close a process task", 3) end
+    if not user_coroutines[co] then error("cannot resume or close a process task", 3) end
     if forwarding[co] then error("cannot resume a coroutine that is blocked in a runtime call", 3) end
   end
 
@@ -73,10 +81,9 @@ return function(deps)
     return unpack(r, 1, r.n)
   end
 
-  local co_create_guarded = S.user_coroutine
 
   local function wrap(fn)
-    local co = co_create_guarded(fn)
+    local co = create(fn)
     return function(...)
       local r = pack(resume(co, ...))
       if not r[1] then error(r[2], 0) end
@@ -86,7 +93,7 @@ return function(deps)
 
   local function yield(...)
     local co = co_running()
-    if task_of_co[co] then
+    if not user_coroutines[co] then
       -- yielding at the top of a task just gives other processes a turn
       S.yield_now()
       return
@@ -107,7 +114,7 @@ return function(deps)
   end
 
   local coroutine_lib = {
-    create = co_create_guarded, resume = resume, wrap = wrap, yield = yield,
+    create = create, resume = resume, wrap = wrap, yield = yield,
     status = co_status, running = co_running, isyieldable = co_isyieldable,
     close = close, spawn = spawn,
   }

@@ -20,8 +20,6 @@ return function(deps)
   -- Read by hot paths elsewhere as fields, to save a function call each:
   -- S.cur is the running task, S.reds the reductions it has left.
   S.cur, S.reds = nil, 0
-  S.task_of_co = setmetatable({}, { __mode = "k" })  -- coroutine -> task
-  local task_of_co = S.task_of_co
 
   --- Make `task` runnable; it resumes with `a, b` as the results of its block.
   local function ready(task, a, b)
@@ -119,7 +117,6 @@ return function(deps)
     local co = co_create(body)
     if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
     local task = { co = co, proc = proc, queued = true } -- sized for a, b and queued
-    task_of_co[co] = task
     proc.tasks[task] = true
     ready(task, a, b)
     return task
@@ -219,8 +216,9 @@ return function(deps)
     return nil
   end
 
-  --- Run up to `budget` task turns. `on_task_end(task, ok, err)` is told when
-  --- a task's coroutine finishes. Returns whether work is left and the next
+  --- Run up to `budget` task turns. `on_task_end(task, ok, ...)` is told
+  --- what a task's coroutine returned or raised when it ends; one that
+  --- raised is closed afterwards, so its stack lets go of what it held. Returns whether work is left and the next
   --- timer deadline (or nil).
   function S.run(budget, on_task_end)
     if buried > 0 then graveyard, buried = {}, 0 end
@@ -241,13 +239,14 @@ return function(deps)
         -- the watchdog disarms hooks after a slice: a tripped task keeps its own
         if task.tripped then sethook(co, hook, "", 1) end
         running[1] = co
-        local ok, err = co_resume(co, a, b)
+        local ok, r1, r2 = co_resume(co, a, b)
         running[1] = idle
         S.cur = nil
         -- a task only ever yields BLOCK; anything else means it ended
-        if err ~= BLOCK then
+        if r1 ~= BLOCK then
           bury(co)
-          on_task_end(task, ok, err)
+          on_task_end(task, ok, r1, r2)
+          if not ok then co_close(co) end
         end
       end
     end
