@@ -25,8 +25,12 @@ number (and creating ``runs``) in one transaction; nothing else changes.
 Writes go through a :class:`Batch`: the steps of many workflows collected
 during one scheduler slice and committed in one write transaction, so one
 fsync covers them all (group commit). Sequence numbers are handed out by the
-batch at :meth:`Batch.append`, continuing from the stored header's
-``next_seq``; the committed header always carries the next free one.
+batch at :meth:`Batch.append`, continuing from the header's ``next_seq``.
+A commit writes a header only when it changed otherwise (start, end,
+status): appending events alone leaves it as it was, so a stored header's
+``next_seq`` and ``updated_ns`` may lag behind its run's events, and reading
+a current header brings both up to its last event. (Writing each touched
+header again at every commit cost more than writing the events.)
 
 One process writes a store at a time, enforced by an exclusive ``flock`` on
 the store directory (:class:`StoreBusyError` otherwise), because sequence
@@ -158,20 +162,25 @@ class WorkflowHeader:
         """Build from a stored map; ``ValueError`` says what is wrong with it."""
         if not isinstance(data, dict):
             raise ValueError(f"a header is a map, not {type(data).__name__}")
-        types = {"id": str, "entry": str, "status": str, "input": list, "parent": (str, type(None)),
-                 "created_ns": int, "updated_ns": int, "error": (dict, type(None)), "next_seq": int,
-                 "meta": dict, "run": int, "first_seq": int}
-        defaults = {"parent": None, "error": None, "next_seq": 0, "meta": {}, "input": [], "run": 1,
-                    "first_seq": 0}
-        values = {}
-        for name, kind in types.items():
-            if name not in data and name not in defaults:
+        values = {name: data.get(name, _DEFAULTS.get(name)) for name in _TYPES}
+        for name in _TYPES:
+            if name not in data and name not in _DEFAULTS:
                 raise ValueError(f"header field {name!r} is missing")
-            value = data.get(name, defaults.get(name))
-            if not isinstance(value, kind):
-                raise ValueError(f"header field {name!r} is a {type(value).__name__}")
-            values[name] = value
+        _check_fields(values)
         return cls(result=data.get("result"), **values)
+
+
+_TYPES = {"id": str, "entry": str, "status": str, "input": list, "parent": (str, type(None)),
+          "created_ns": int, "updated_ns": int, "error": (dict, type(None)), "next_seq": int,
+          "meta": dict, "run": int, "first_seq": int}
+_DEFAULTS = {"parent": None, "error": None, "next_seq": 0, "meta": {}, "input": [], "run": 1, "first_seq": 0}
+
+
+def _check_fields(values: dict) -> None:
+    """``ValueError`` naming the first header field of the wrong type."""
+    for name, kind in _TYPES.items():
+        if not isinstance(values[name], kind):
+            raise ValueError(f"header field {name!r} is a {type(values[name]).__name__}")
 
 
 def _pack(value: Any) -> bytes:
@@ -259,7 +268,8 @@ class Batch:
 
     def __init__(self, store: "HistoryStore"):
         self._store = store
-        self._headers: dict[str, WorkflowHeader] = {}
+        self._headers: dict[str, WorkflowHeader] = {}   # current runs touched, as they will stand
+        self._changed: set[str] = set()   # ids whose header is written (an append alone writes none)
         self._runs: dict[tuple[str, int], WorkflowHeader] = {}   # earlier runs, as they end up
         self._events: list[tuple[bytes, bytes]] = []
 
@@ -280,6 +290,7 @@ class Batch:
                                             f"but the current run is {known.run}")
             snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
         self._headers[header.id] = snapshot
+        self._changed.add(header.id)
 
     def start_run(self, header: WorkflowHeader) -> WorkflowHeader:
         """Make ``header`` a new run of its id and store it at commit; returns it as stored.
@@ -296,6 +307,7 @@ class Batch:
             self._runs[(known.id, known.run)] = known
             snapshot.run, snapshot.first_seq, snapshot.next_seq = known.run + 1, known.next_seq, known.next_seq
         self._headers[header.id] = snapshot
+        self._changed.add(header.id)
         return snapshot
 
     def _snapshot(self, header: WorkflowHeader) -> WorkflowHeader:
@@ -304,35 +316,55 @@ class Batch:
         if header.status not in STATUSES:
             raise ActorError("INVALID", f"workflow {header.id!r}: status {header.status!r} is not one of "
                                         f"{', '.join(STATUSES)}")
+        fields = header.to_dict()
         try:
-            return WorkflowHeader.from_dict(_unpack(_packed_or_invalid(header.to_dict(), "header", header.id)))
+            _check_fields(fields)
         except ValueError as error:
             raise ActorError("INVALID", f"workflow {header.id!r}: {error}") from None
+        return WorkflowHeader(**_unpack(_packed_or_invalid(fields, "header", header.id)))
 
     def append(self, workflow_id: str, event: dict) -> int:
         """Add one event to a workflow that has a header; returns its sequence number.
 
         An ``int`` ``"ts"`` in the event moves the header's ``updated_ns`` forward.
         """
-        key_prefix = _id_bytes(workflow_id)
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise ActorError("INVALID", f"workflow {workflow_id!r}: an event is a dict with a string 'type', "
                                         f"not {event!r:.80}")
         ts = event.get("ts")
         if ts is not None and (not isinstance(ts, int) or isinstance(ts, bool)):
             raise ActorError("INVALID", f"workflow {workflow_id!r}: event 'ts' is an int (ns), not {ts!r}")
-        header = self._current(workflow_id)
+        header = self._header_for_append(workflow_id)
+        packed = _packed_or_invalid(event, f"event {header.next_seq} ({event['type']!r})", workflow_id)
+        return self._add(header, packed, ts)
+
+    def append_packed(self, workflow_id: str, packed: bytes, ts: int | None) -> int:
+        """:meth:`append` for an event already in msgpack (the durable kernel encodes its
+        records itself); ``ts`` is its ``"ts"``. The bytes are trusted to be an event map."""
+        return self._add(self._header_for_append(workflow_id), packed, ts)
+
+    def _header_for_append(self, workflow_id: str) -> WorkflowHeader:
+        header = self._headers.get(workflow_id)
         if header is None:
-            raise ActorError("NOT_FOUND", f"workflow {workflow_id!r} has no header: put_header before append")
+            _id_bytes(workflow_id)
+            header = self._store._committed_header(workflow_id)
+            if header is None:
+                raise ActorError("NOT_FOUND", f"workflow {workflow_id!r} has no header: put_header before append")
+        return header
+
+    def _add(self, header: WorkflowHeader, packed: bytes, ts: int | None) -> int:
+        if self._headers.get(header.id) is not header:     # the committed one: never changed in place
+            header = self._headers[header.id] = header._copy()
         seq = header.next_seq
-        packed = _packed_or_invalid(event, f"event {seq} ({event['type']!r})", workflow_id)
-        if workflow_id not in self._headers:
-            header = self._headers[workflow_id] = header._copy()
         header.next_seq = seq + 1
         if ts is not None and ts > header.updated_ns:
             header.updated_ns = ts
-        self._events.append((key_prefix + b"\0" + seq.to_bytes(_SEQ_BYTES, "big"), packed))
+        self._events.append((header.id.encode() + b"\0" + seq.to_bytes(_SEQ_BYTES, "big"), packed))
         return seq
+
+    def current(self, workflow_id: str) -> WorkflowHeader | None:
+        """The current run's header as this batch would commit it (or as stored); do not change it."""
+        return self._current(workflow_id)
 
     def _current(self, workflow_id: str) -> WorkflowHeader | None:
         header = self._headers.get(workflow_id)
@@ -340,6 +372,7 @@ class Batch:
 
     def _clear(self) -> None:
         self._headers.clear()
+        self._changed.clear()
         self._runs.clear()
         self._events.clear()
 
@@ -362,6 +395,7 @@ class HistoryStore:
         # Headers of running workflows as last committed, so a batch does not
         # read the store for each step. Only the single writer keeps it.
         self._running: dict[str, WorkflowHeader] = {}
+        self._snapshot: lmdb.Transaction | None = None   # the writer's read transaction (see _read)
 
     # ---------------------------------------------------------------- opening
 
@@ -443,6 +477,7 @@ class HistoryStore:
                     pass
 
     def close(self) -> None:
+        self._end_snapshot()
         if self._env is not None:
             self._env.close()
             self._env = None  # type: ignore[assignment]
@@ -481,8 +516,10 @@ class HistoryStore:
             raise HistoryError(f"workflow store {self.path} is open read-only")
         if batch.is_empty():
             return
-        headers = [(_id_bytes(h.id), _pack(h.to_dict())) for h in batch._headers.values()]
+        headers = [(workflow_id.encode(), _pack(batch._headers[workflow_id].to_dict()))   # ids checked when put
+                   for workflow_id in batch._changed]
         runs = [(_run_key(h.id, h.run), _pack(h.to_dict())) for h in batch._runs.values()]
+        self._end_snapshot()   # reads after the commit must see it; and a map resize needs no transaction open
         while True:
             try:
                 self._write(headers, runs, batch._events)
@@ -522,11 +559,12 @@ class HistoryStore:
     # ---------------------------------------------------------------- reading
 
     def header(self, workflow_id: str) -> WorkflowHeader | None:
+        """The current run's header, up to date with its last event."""
         key = _id_bytes(workflow_id)
         with self._read() as txn:
             db = self._db(_DB_WORKFLOWS, txn)
             raw = None if db is None else txn.get(key, db=db)
-        return None if raw is None else self._decode_header(key, raw)
+            return None if raw is None else self._caught_up(txn, self._decode_header(key, raw))
 
     def headers(self, status: str | None = None, *,
                 on_corrupt: Callable[[CorruptRecordError], None] | None = None) -> list[WorkflowHeader]:
@@ -536,20 +574,19 @@ class HistoryStore:
         unless ``on_corrupt`` is given: then it gets the error and the
         listing goes on with the others.
         """
+        found = []
         with self._read() as txn:
             db = self._db(_DB_WORKFLOWS, txn)
-            records = [] if db is None else list(txn.cursor(db=db))
-        found = []
-        for key, raw in records:
-            try:
-                header = self._decode_header(key, raw)
-            except CorruptRecordError as error:
-                if on_corrupt is None:
-                    raise
-                on_corrupt(error)
-                continue
-            if status is None or header.status == status:
-                found.append(header)
+            for key, raw in [] if db is None else txn.cursor(db=db):
+                try:
+                    header = self._caught_up(txn, self._decode_header(key, raw))
+                except CorruptRecordError as error:
+                    if on_corrupt is None:
+                        raise
+                    on_corrupt(error)
+                    continue
+                if status is None or header.status == status:
+                    found.append(header)
         return found
 
     def unfinished(self, *, on_corrupt: Callable[[CorruptRecordError], None] | None = None) -> list[WorkflowHeader]:
@@ -612,6 +649,27 @@ class HistoryStore:
 
     # ---------------------------------------------------------------- internals
 
+    def _caught_up(self, txn: lmdb.Transaction, header: WorkflowHeader) -> WorkflowHeader:
+        """``header`` (of a current run) with ``next_seq`` past its last stored event, and
+        ``updated_ns`` at that event's time if it has one: a commit writes a header only when
+        it changes otherwise, so the events are what tell how far a run got."""
+        db = self._db(_DB_EVENTS, txn)
+        if db is None:
+            return header
+        prefix = header.id.encode() + b"\0"
+        cursor = txn.cursor(db=db)
+        found = cursor.prev() if cursor.set_range(prefix + b"\xff" * _SEQ_BYTES) else cursor.last()
+        key = cursor.key() if found else b""
+        if not key.startswith(prefix) or len(key) != len(prefix) + _SEQ_BYTES:
+            return header
+        seq = int.from_bytes(key[len(prefix):], "big")
+        if seq >= header.next_seq:
+            header.next_seq = seq + 1
+            ts = self._decode_event(header.id, key, seq, cursor.value()).get("ts")
+            if type(ts) is int and ts > header.updated_ns:
+                header.updated_ns = ts
+        return header
+
     def _committed_header(self, workflow_id: str) -> WorkflowHeader | None:
         header = self._running.get(workflow_id)
         if header is None:
@@ -624,6 +682,14 @@ class HistoryStore:
     def _read(self) -> Iterator[lmdb.Transaction]:
         if self._env is None:
             raise HistoryError(f"workflow store {self.path} is closed")
+        if not self.readonly:
+            # The one writer reads what it committed last: one read
+            # transaction serves every read until the next commit ends it
+            # (beginning one per read would cost more than most reads).
+            if self._snapshot is None:
+                self._snapshot = self._begin()
+            yield self._snapshot
+            return
         try:
             txn = self._begin()
         except lmdb.MapResizedError:
@@ -631,6 +697,11 @@ class HistoryStore:
             txn = self._begin()
         with txn:
             yield txn
+
+    def _end_snapshot(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.abort()
+            self._snapshot = None
 
     def _begin(self) -> lmdb.Transaction:
         if len(self._dbs) < len(_DATA_DBS):

@@ -15,6 +15,7 @@ class is the storage side of it:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -73,6 +74,7 @@ class WorkflowHost(WorkerHost):
             source_root=node.registry.app_dir.parent,
             extra_deps={
                 b"durable": True,
+                b"encode_records": True,   # history commands arrive as msgpack, ready to store
                 b"seed": _new_seed,
                 b"new_workflow_id": lambda: str(uuid.uuid4()).encode(),
                 b"claim_workflow": self._claim_from_lua,
@@ -245,13 +247,15 @@ class WorkflowHost(WorkerHost):
         or ("existing", pid, None). ``by`` is the PID of a starting process.
         """
         plain = {str(k).removeprefix("temporal."): v for k, v in options.items()}
-        workflow_id = plain.get("workflow.id") or explicit or default or str(uuid.uuid4())
-        if not isinstance(workflow_id, str):
+        workflow_id = plain.get("workflow.id") or explicit or default
+        if workflow_id is not None and not isinstance(workflow_id, str):
             raise ActorError("INVALID", f"workflow.id must be a string, got {workflow_id!r}")
         policy = plain.get("workflow.id_conflict_policy", "fail")
         if policy not in ("fail", "use_existing", "terminate_existing"):
             raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
                                         f"terminate_existing, got {policy!r}")
+        if workflow_id is None:
+            return "start", str(uuid.uuid4()), 1    # a fresh UUID names no workflow yet
         if not self._exists(workflow_id):
             return "start", workflow_id, self._next_run(workflow_id)
         pid = self._pid(workflow_id)
@@ -306,7 +310,11 @@ class WorkflowHost(WorkerHost):
         self._queue_signal(cmd[2], cmd[3].decode(), from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
 
     def _on_history(self, cmd: Any) -> None:
-        self._batch.append(cmd[2].decode(), from_lua(cmd[3]))
+        packed = cmd[3]
+        if packed is None:
+            raise ActorError("INVALID", f"workflow {cmd[2].decode()!r}: a {cmd[4].decode()!r} record "
+                                        f"cannot be stored: {cmd[5].decode()}")
+        self._batch.append_packed(cmd[2].decode(), packed, cmd[4])
 
     def _on_start(self, cmd: Any) -> None:
         """A new workflow (or a new run of an id) started: store its header.
@@ -338,17 +346,14 @@ class WorkflowHost(WorkerHost):
         self._new_headers[header.id] = header
 
     def _on_done(self, cmd: Any) -> None:
-        assert self.store is not None
-        workflow_id = cmd[2].decode()
-        header = self._new_headers.get(workflow_id) or self.store.header(workflow_id)
-        if header is None:
+        assert self._batch is not None
+        current = self._batch.current(cmd[2].decode())
+        if current is None:
             return
         error = from_lua(cmd[4])
-        header.status = from_lua(cmd[5]) or ("failed" if error else "completed")
-        header.result = None if error else from_lua(cmd[3])
-        header.error = error
-        header.updated_ns = self.node.router.wall_ns()
-        self._put_header(header)
+        self._put_header(dataclasses.replace(
+            current, status=from_lua(cmd[5]) or ("failed" if error else "completed"),
+            result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()))
 
     # -- group commit ---------------------------------------------------------
 

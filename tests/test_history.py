@@ -114,6 +114,29 @@ def test_one_commit_spans_many_workflows_and_seqs_continue(tmp_path):
         assert batch.append("a", {"type": "z"}) == 4
 
 
+def test_appending_writes_no_header_and_reading_catches_up_with_the_events(tmp_path):
+    path = tmp_path / "store"
+    with HistoryStore.open(path) as store:
+        start(store, "w", events=1)
+        batch = store.batch()
+        batch.append("w", {"type": "x", "ts": 500})
+        batch.append("w", {"type": "y"})
+        store.commit(batch)
+    env = raw_env(path)
+    with env.begin() as txn:
+        raw = msgpack.unpackb(txn.get(b"w", db=env.open_db(b"workflows", txn=txn, create=False)))
+    env.close()
+    assert (raw["next_seq"], raw["updated_ns"]) == (1, 100)       # as the start wrote it
+    with HistoryStore.open(path, readonly=True) as store:
+        # next_seq past the last event; updated_ns from the last event that has a time
+        assert (store.header("w").next_seq, store.headers()[0].next_seq) == (3, 3)
+    with HistoryStore.open(path) as store:
+        batch = store.batch()
+        batch.append("w", {"type": "z", "ts": 900})
+        store.commit(batch)
+        assert (store.header("w").next_seq, store.header("w").updated_ns) == (4, 900)
+
+
 def test_a_stale_header_does_not_move_next_seq_back(tmp_path):
     with HistoryStore.open(tmp_path / "store") as store:
         start(store, "w", events=3)

@@ -28,6 +28,7 @@ return function(deps)
   local D = {}
   local workflows = {}      -- workflow id -> wf
   local active = {}         -- wf -> true: may need flushing or replay progress
+  local awaiting = {}       -- wf -> true: its last batch waits for the host's commit
   local applying = nil      -- the wf whose batch is being applied
   D.workflows = workflows
 
@@ -64,6 +65,156 @@ return function(deps)
     local out = {}
     for i = 1, count do out[i] = string.char((rng_next(wf) >> 24) & 0xFF) end
     return table.concat(out)
+  end
+
+  -- Encoding records --------------------------------------------------------------
+  --
+  -- For a host that stores them (deps.encode_records), records leave Lua
+  -- already in msgpack: one string per record crosses into Python instead
+  -- of a table walked key by key.
+  -- The encoding is what Python's msgpack makes of the same data after the
+  -- usual conversion: UTF-8 strings as str and other strings as bin, a table
+  -- with keys exactly 1..n as an array and any other (the empty one too) as a
+  -- map, integers in their smallest form, floats as float64.
+
+  local spack, char, concat, mtype, utf8len = string.pack, string.char, table.concat, math.type, utf8.len
+  local rawlen, rawget, type = rawlen, rawget, type
+  local MAX_DEPTH = 200
+
+  local function sized(n, small_tag, small_limit, tag8, tag16, tag32)
+    if n < small_limit then return char(small_tag | n) end
+    if tag8 and n < 256 then return spack(">BB", tag8, n) end
+    if n < 65536 then return spack(">BI2", tag16, n) end
+    return spack(">BI4", tag32, n)
+  end
+
+  local encode_into
+
+  local function encode_table(t, out, n, depth)
+    local count = 0
+    for _ in next, t do count = count + 1 end
+    local array = count > 0 and rawlen(t) == count
+    if array then
+      for i = 1, count do
+        if rawget(t, i) == nil then array = false break end
+      end
+    end
+    if array then
+      n = n + 1
+      out[n] = sized(count, 0x90, 16, nil, 0xdc, 0xdd)
+      for i = 1, count do n = encode_into(rawget(t, i), out, n, depth) end
+    else
+      n = n + 1
+      out[n] = sized(count, 0x80, 16, nil, 0xde, 0xdf)
+      for k, v in next, t do
+        n = encode_into(k, out, n, depth)
+        n = encode_into(v, out, n, depth)
+      end
+    end
+    return n
+  end
+
+  -- Short strings (keys, types, function ids) come again and again: their
+  -- encodings are kept, so encoding them makes no garbage. Wiped when large.
+  local short, n_short = {}, 0
+
+  encode_into = function(v, out, n, depth)
+    local t = type(v)
+    if t == "string" then
+      local len = #v
+      local cached = short[v]
+      if cached then
+        n = n + 1
+        out[n] = cached
+        return n
+      end
+      if len < 32 and utf8len(v) then
+        if n_short >= 4096 then short, n_short = {}, 0 end
+        cached = char(0xa0 | len) .. v
+        short[v], n_short = cached, n_short + 1
+        n = n + 1
+        out[n] = cached
+        return n
+      end
+      n = n + 1
+      if utf8len(v) then
+        out[n] = sized(len, 0xa0, 32, 0xd9, 0xda, 0xdb)
+      elseif len < 256 then
+        out[n] = spack(">BB", 0xc4, len)
+      else
+        out[n] = len < 65536 and spack(">BI2", 0xc5, len) or spack(">BI4", 0xc6, len)
+      end
+      n = n + 1
+      out[n] = v
+    elseif t == "number" then
+      n = n + 1
+      if mtype(v) == "float" then
+        out[n] = spack(">Bd", 0xcb, v)
+      elseif v >= 0 then
+        if v < 128 then out[n] = char(v)
+        elseif v < 256 then out[n] = spack(">BB", 0xcc, v)
+        elseif v < 65536 then out[n] = spack(">BI2", 0xcd, v)
+        elseif v < 4294967296 then out[n] = spack(">BI4", 0xce, v)
+        else out[n] = spack(">BI8", 0xcf, v) end
+      elseif v >= -32 then out[n] = spack(">b", v)
+      elseif v >= -128 then out[n] = spack(">Bb", 0xd0, v)
+      elseif v >= -32768 then out[n] = spack(">Bi2", 0xd1, v)
+      elseif v >= -2147483648 then out[n] = spack(">Bi4", 0xd2, v)
+      else out[n] = spack(">Bi8", 0xd3, v) end
+    elseif t == "table" then
+      if depth >= MAX_DEPTH then error("nested deeper than " .. MAX_DEPTH .. " tables (or cyclic)", 0) end
+      n = encode_table(v, out, n, depth + 1)
+    elseif t == "boolean" then
+      n = n + 1
+      out[n] = v and "\xc3" or "\xc2"
+    elseif v == nil then
+      n = n + 1
+      out[n] = "\xc0"
+    else
+      error("a " .. t .. " cannot be stored", 0)
+    end
+    return n
+  end
+
+  --- `record` in msgpack, or nil and why it cannot be stored.
+  local function encode(record)
+    local out = {}
+    local ok, n = pcall(encode_into, record, out, 0, 0)
+    if not ok then return nil, n end
+    return concat(out, "", 1, n)
+  end
+  D.encode = encode
+
+  -- History commands emitted and not yet taken by Python: their records are
+  -- encoded when taken (see D.seal), as fields may be set on them until then.
+  local unsealed, n_unsealed = {}, 0
+
+  local encoding = deps.encode_records   -- else records leave as tables
+
+  local function emit_record(wf, record)
+    local cmd = { "history", wf.id, record }
+    emit(cmd)
+    if encoding then
+      n_unsealed = n_unsealed + 1
+      unsealed[n_unsealed] = cmd
+    end
+  end
+
+  --- Encode the records of the history commands about to be taken:
+  --- `{"history", id, msgpack, ts}`, or `{"history", id, nil, type, why}`
+  --- for a record that cannot be stored.
+  function D.seal()
+    for i = 1, n_unsealed do
+      local cmd = unsealed[i]
+      local record = cmd[3]
+      local packed, why = encode(record)
+      if packed then
+        cmd[3], cmd[4] = packed, record.ts
+      else
+        cmd[3], cmd[4], cmd[5] = nil, record.type, why
+      end
+    end
+    if n_unsealed > 0 then unsealed, n_unsealed = {}, 0 end
   end
 
   -- Recording -----------------------------------------------------------------
@@ -111,7 +262,7 @@ return function(deps)
       wf.cursor = wf.cursor + 1
       return recorded, false
     end
-    emit({ "history", wf.id, record })
+    emit_record(wf, record)
     return record, true
   end
 
@@ -278,11 +429,13 @@ return function(deps)
   --- progress: the workflow may still be quiescent (a batch that woke no
   --- task) or have events to hand over, so it needs another look now.
   function D.step(wf)
-    if wf.done then
+    -- Nothing to do until an event comes (D.event) or a commit applies the
+    -- awaited batch (D.committed); both put it back in `active`.
+    if wf.done or wf.awaiting or (not wf.replaying and #wf.pending == 0) then
       active[wf] = nil
       return false
     end
-    if wf.awaiting or not quiescent(wf) then return false end
+    if not quiescent(wf) then return false end
     if wf.replaying then
       local record = peek(wf)
       if record == nil then
@@ -301,7 +454,8 @@ return function(deps)
       local batch = { type = "batch", ts = wall_ns(), events = wf.pending }
       wf.pending = {}
       wf.awaiting = batch
-      emit({ "history", wf.id, batch })
+      awaiting[wf] = true
+      emit_record(wf, batch)
     else
       active[wf] = nil
     end
@@ -310,7 +464,9 @@ return function(deps)
 
   --- The host committed everything emitted so far: apply awaited batches.
   function D.committed()
-    for _, wf in pairs(workflows) do
+    local committed = awaiting
+    awaiting = {}
+    for wf in next, committed do
       local batch = wf.awaiting
       if batch then
         wf.awaiting = nil
@@ -413,6 +569,7 @@ return function(deps)
     wf.done = true
     workflows[wf.id] = nil
     active[wf] = nil
+    awaiting[wf] = nil
     for _, timer in pairs(wf.timers) do
       if timer.real then timer.real.stopped = true end
     end

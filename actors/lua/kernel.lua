@@ -50,6 +50,7 @@ return function(deps)
     durable = load_module("durable")({
       sched = sched, errors = errors, bridge = bridge, now = deps.now, wall_ns = deps.wall_ns,
       workflow_result = function(pid) return deps.workflow_result(pid) end,
+      encode_records = deps.encode_records,
       kill = process.kill, deliver_now = process.deliver, event_now = process.event_now,
     })
     process.durable = durable
@@ -289,6 +290,14 @@ return function(deps)
   function K.signal(op, from, pid, data) process.signal(op, from, pid, data) end
   K.reply = bridge.reply
   K.take = bridge.take
+  if durable and deps.encode_records then
+    local take = bridge.take
+    --- The records of a host that stores them leave encoded (see durable.seal).
+    function K.take()
+      durable.seal()
+      return take()
+    end
+  end
   function K.run(budget)
     local more, deadline = sched.run(budget, process.on_task_end)
     if durable then
