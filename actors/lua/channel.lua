@@ -38,7 +38,7 @@ return function(deps)
   local function make(size)
     local c = {
       bh = 1, bt = 0, size = size,
-      rq = {}, rqh = 1, rqt = 0,   -- waiting receivers
+      rqh = 1, rqt = 0,   -- waiting receivers: the record's own array part
     }
     local handle = setmetatable({}, Channel)
     c.handle = handle
@@ -63,10 +63,10 @@ return function(deps)
   -- Pop the first live receiver waiter, or nil. A queue that empties
   -- restarts at 1, so a mailbox's one waiter keeps to the array part.
   local function pop_receiver(ch)
-    local q, h, t = ch.rq, ch.rqh, ch.rqt
+    local h, t = ch.rqh, ch.rqt
     while h <= t do
-      local w = q[h]
-      q[h] = nil
+      local w = ch[h]
+      ch[h] = nil
       h = h + 1
       local sel = w.sel
       if (sel and not sel.done) or (not sel and not w.dead) then
@@ -148,9 +148,9 @@ return function(deps)
     local h = ch.rqh
     if h == ch.rqt then
       -- fast path: one waiter, a task in a plain receive
-      local w = ch.rq[h]
+      local w = ch[h]
       if not w.sel and not w.dead then
-        ch.rq[h] = nil
+        ch[h] = nil
         ch.rqh, ch.rqt = 1, 0
         ready(w, value, true)
         return true
@@ -224,7 +224,7 @@ return function(deps)
       elseif not c.closed then
         local rqt = c.rqt + 1
         c.rqt = rqt
-        c.rq[rqt] = S.cur
+        c[rqt] = S.cur
         return co_yield(BLOCK)
       end
     end
@@ -232,7 +232,7 @@ return function(deps)
     if found then return v, ok end
     local rqt = c.rqt + 1
     c.rqt = rqt
-    c.rq[rqt] = S.cur
+    c[rqt] = S.cur
     return block()
   end
 
@@ -313,7 +313,7 @@ return function(deps)
       if c.recv then
         local t = rec.rqt + 1
         rec.rqt = t
-        rec.rq[t] = { sel = sel, i = i }
+        rec[t] = { sel = sel, i = i }
       else
         wait_to_send(rec, { sel = sel, i = i, value = c.value })
       end
