@@ -115,7 +115,7 @@ class WorkflowRun:
         self.inbox: list[tuple[str, Any]] = []
         self._signal_seq = 0
         self._children = 0
-        self._batch_emitted = False
+        self._recorded = False
         self._pending_effects: set[asyncio.Task] = set()
         random = workflow.random()
         self.worker = Worker(
@@ -217,8 +217,8 @@ class WorkflowRun:
 
     def _after_slice(self) -> None:
         # No store to wait for: Temporal records each workflow task as a whole.
-        if self._batch_emitted:
-            self._batch_emitted = False
+        if self._recorded:
+            self._recorded = False
             self._committed()
             self.worker.wake()
 
@@ -257,8 +257,9 @@ class WorkflowRun:
     # -- commands from the kernel ----------------------------------------------
 
     def _on_history(self, cmd: Any) -> None:
-        if cmd[3][b"type"] == b"batch":
-            self._batch_emitted = True
+        # Temporal records everything itself; what matters is that a batch
+        # of events may now wait for the "commit" that lets the workflow see it.
+        self._recorded = True
 
     def _on_done(self, cmd: Any) -> None:
         error = from_lua(cmd[4])
