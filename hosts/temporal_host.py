@@ -234,13 +234,16 @@ class TemporalWorkerHost:
             await self._loop.run(client.start_workflow(
                 entry_id, start, id=str(workflow_id), task_queue=self.task_queue,
                 id_conflict_policy=_CONFLICT_POLICIES[policy],
-                # an id stays taken after its workflow closed, as on the embedded host
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE))
+                # an id stays taken after its workflow closed, as on the embedded
+                # host, except for terminate_existing, which starts a new run
+                id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if policy == "terminate_existing"
+                                 else WorkflowIDReusePolicy.REJECT_DUPLICATE)))
         except WorkflowAlreadyStartedError:
             if policy != "use_existing":
                 raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists") from None
         except RPCError as error:
-            raise ActorError("UNAVAILABLE", f"{self.id}: starting {entry_id}: {error}") from None
+            kind = "INVALID" if error.status == RPCStatusCode.INVALID_ARGUMENT else "UNAVAILABLE"
+            raise ActorError(kind, f"{self.id}: starting {entry_id}: {error}") from None
         for relation, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
             if watcher:
                 self._watch(pid, relation, watcher)

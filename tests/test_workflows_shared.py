@@ -223,6 +223,10 @@ async def test_workflow_id_and_conflict_policies(durable, prefix):
             with pytest.raises(ActorError) as bad:
                 await node.spawn("test:waiter", "test:wf", options=options("replace"))
             assert bad.value.kind == "INVALID" and "replace" in bad.value.message
+            # terminate_existing: the running one ends (its monitor hears), a new run takes the id
+            assert await node.spawn("test:waiter", "test:wf", options=options("terminate_existing")) == pid
+            assert (await me.receive()).payload["result"]["error"] is not None
+            me.monitor(pid)
             await node.send(pid, "go", "now")
             assert (await me.receive()).payload["result"]["value"] == "now"
 
