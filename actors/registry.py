@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -530,8 +531,28 @@ def load_app(path: str | os.PathLike[str]) -> Registry:
 
 
 def check_app(path: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem of the application at `path` (empty when it loads)."""
-    return _Loader(Path(path)).load()[1]
+    """Every problem of the application at `path` (empty when it loads).
+
+    Once the loader is content, the checks that installed packages declare
+    under the ``luactor.checks`` entry point group (``check(registry) ->
+    list[Problem]``) run too: what a component or host would otherwise
+    only refuse when a node starts (e.g. a supervisor's ``period: 0``).
+    """
+    registry, problems = _Loader(Path(path)).load()
+    if problems:
+        return problems
+    for check in sorted(entry_points(group="luactor.checks"), key=lambda ep: ep.name):
+        problems.extend(check.load()(registry))
+    return problems
+
+
+def entry_problem(registry: Registry, entry: Entry, field: str | None, message: str) -> Problem:
+    """A problem located the way the loader locates its own (file relative to the app's parent)."""
+    try:
+        shown = entry.file.relative_to(registry.app_dir.parent).as_posix()
+    except ValueError:
+        shown = str(entry.file)
+    return Problem(shown, entry.id, field, message)
 
 
 class _Loader:

@@ -16,15 +16,13 @@ meanwhile; the node's other hosts run on.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import trio
-from temporalio.client import Client, TLSConfig, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -37,6 +35,7 @@ from actors.registry import Entry
 
 from .asyncio_thread import AsyncioThread, TrioPortal
 from .temporal_activities import node_activities
+from .temporal_config import SettingError, tls_config, worker_options
 from .temporal_workflow import (
     EVENT_SIGNAL,
     MESSAGE_SIGNAL,
@@ -64,45 +63,6 @@ _CONFLICT_POLICIES = {
 }
 
 
-def _tls(value: Any, client_entry: Entry) -> bool | TLSConfig | None:
-    """``tls: true`` or a mapping of PEM file paths (relative to the entry's file) and ``domain``."""
-    if value is None or isinstance(value, bool):
-        return value
-    if not isinstance(value, dict):
-        raise ActorError("INVALID", f"{client_entry.id}: tls must be true/false or a mapping, got {value!r}")
-
-    def read(key: str) -> bytes | None:
-        path = value.get(key)
-        if path is None:
-            return None
-        file = Path(path) if Path(path).is_absolute() else client_entry.file.parent / path
-        try:
-            return file.read_bytes()
-        except OSError as error:
-            raise ActorError("INVALID", f"{client_entry.id}: tls.{key}: cannot read {file}: {error.strerror}") from None
-
-    return TLSConfig(server_root_ca_cert=read("server_root_ca_cert"), client_cert=read("client_cert"),
-                     client_private_key=read("client_private_key"), domain=value.get("domain"))
-
-
-def _worker_options(entry: Entry) -> dict[str, Any]:
-    """``worker_options`` for temporalio's Worker: durations ("10s") of the
-    ``*_timeout``/``*_interval`` options become timedeltas; a bad one names the option."""
-    options = dict(entry.get("worker_options", {}))
-    accepted = set(inspect.signature(TemporalWorker.__init__).parameters) - {"self", "client", "task_queue",
-                                                                          "workflows", "activities"}
-    for key, value in options.items():
-        if key not in accepted:
-            raise ActorError("INVALID", f"{entry.id}: worker_options.{key} is not an option of temporalio's "
-                                        f"Worker (see its documentation)")
-        if key.endswith(("_timeout", "_interval")) and isinstance(value, (str, int)):
-            try:
-                options[key] = timedelta(seconds=parse_duration(value) / SECOND)
-            except ValueError as error:
-                raise ActorError("INVALID", f"{entry.id}: worker_options.{key}: {error}") from None
-    return options
-
-
 class TemporalWorkerHost:
     kind = "temporal.worker"
     durable = True  # sends return once the server has the signal
@@ -114,7 +74,12 @@ class TemporalWorkerHost:
         self.address = self.client_entry.get("address")
         self.namespace = self.client_entry.get("namespace")
         self.task_queue = entry.get("task_queue")
-        self.worker_options = _worker_options(entry)
+        try:
+            self.worker_options = worker_options(entry)
+            self.tls = tls_config(self.client_entry)
+        except SettingError as error:
+            where = entry.id if error.field.startswith("worker_options") else self.client_entry.id
+            raise ActorError("INVALID", f"{where}: {error.field}: {error}") from None
         self.initial_delay = parse_duration(entry.get("lifecycle.restart.initial_delay")) / SECOND
         self.max_delay = parse_duration(entry.get("lifecycle.restart.max_delay")) / SECOND
         self.state = "Stopped"
@@ -174,7 +139,7 @@ class TemporalWorkerHost:
     async def _connect(self) -> None:
         client = await Client.connect(
             self.address, namespace=self.namespace, api_key=self.client_entry.get("api_key", None),
-            tls=_tls(self.client_entry.get("tls", None), self.client_entry),
+            tls=self.tls,
             connect_timeout=timedelta(seconds=5))
         self._worker = TemporalWorker(
             client, task_queue=self.task_queue, workflows=[LuaWorkflow],

@@ -13,9 +13,9 @@ from typing import Any
 
 import trio
 
-from actors.registry import RegistryError
+from actors.registry import Problem, Registry, RegistryError, entry_problem
 
-from .config import ConfigError, ServiceSpec, SupervisorSpec, entry_problem
+from .config import ConfigError, ServiceSpec, SupervisorSpec
 from .failure import Failure, SupervisionError
 from .service import Service
 from .state import State
@@ -26,27 +26,40 @@ from .tree import ROOT, SERVICE, build_tree
 ROOT_ID = "node"
 
 
+def check_registry(registry: Registry) -> list[Problem]:
+    """What supervision would refuse at boot, for ``luactor check`` too (a
+    ``luactor.checks`` entry point): requires cycles across supervisors and
+    settings the loader cannot judge (e.g. ``period: 0``)."""
+    try:
+        tree = build_tree(registry)
+    except RegistryError as error:
+        return error.problems
+    problems = []
+    for entry in tree.entries.values():
+        try:
+            (ServiceSpec if entry.kind == SERVICE else SupervisorSpec).from_entry(entry)
+        except ConfigError as error:
+            problems.append(entry_problem(registry, entry, error.field, str(error)))
+    return problems
+
+
 class Supervision:
     """Every ``process.service`` and ``supervisor`` of a node, under one implicit root."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
+        problems = check_registry(node.registry)
+        if problems:
+            raise RegistryError(problems)
         tree = build_tree(node.registry)
         self.context = Context(tree)
         self.services: dict[str, Service] = {}
         self.supervisors: dict[str, Supervisor] = {}
-        problems = []
         for ident, entry in tree.entries.items():
-            try:
-                if entry.kind == SERVICE:
-                    self.services[ident] = Service(ServiceSpec.from_entry(entry), node,
-                                                   clock=self.context.clock)
-                else:
-                    self.supervisors[ident] = Supervisor(ident, SupervisorSpec.from_entry(entry), self.context)
-            except ConfigError as error:
-                problems.append(entry_problem(node.registry, entry, error.field, str(error)))
-        if problems:
-            raise RegistryError(problems)
+            if entry.kind == SERVICE:
+                self.services[ident] = Service(ServiceSpec.from_entry(entry), node, clock=self.context.clock)
+            else:
+                self.supervisors[ident] = Supervisor(ident, SupervisorSpec.from_entry(entry), self.context)
         self.root = Supervisor(ROOT_ID, None, self.context)
         self.root.report = self._root_gave_up
         members = {**self.services, **self.supervisors}

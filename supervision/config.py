@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.durations import SECOND, parse_duration
-from actors.registry import Entry, Problem, Registry
+from actors.registry import Entry
 
 from .policy import RestartPolicy
 from .strategy import Strategy
@@ -77,15 +77,6 @@ class SupervisorSpec:
             raise ConfigError("period", f"must be longer than zero, got {entry.get('period')!r}")
         return cls(entry.id, Strategy(entry.get("strategy", "one_for_one")),
                    entry.get("intensity", 3), period)
-
-
-def entry_problem(registry: Registry, entry: Entry, field: str | None, message: str) -> Problem:
-    """A problem located the way the loader locates its own (file relative to the app's parent)."""
-    try:
-        shown = entry.file.relative_to(registry.app_dir.parent).as_posix()
-    except ValueError:
-        shown = str(entry.file)
-    return Problem(shown, entry.id, field, message)
 
 
 def _seconds(entry: Entry, path: str, default: float) -> float:

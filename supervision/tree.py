@@ -15,9 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from actors.registry import Entry, Problem, Registry, RegistryError
-
-from .config import entry_problem
+from actors.registry import Entry, Problem, Registry, RegistryError, entry_problem
 
 SERVICE = "process.service"
 SUPERVISOR = "supervisor"

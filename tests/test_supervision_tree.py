@@ -167,6 +167,15 @@ async def test_node_open_reports_them_as_registry_problems(proc, autojump_clock)
     assert str(problem) == "app/app.yaml: test:bad: field 'period': must be longer than zero, got '0s'"
 
 
+def test_luactor_check_reports_them_too(proc):
+    supervisor(proc, "bad", period="0s")
+    service(proc, "svc", lifecycle={"start_timeout": "0s"})
+    assert [str(problem) for problem in check_app(proc.root)] == [
+        "app/app.yaml: test:bad: field 'period': must be longer than zero, got '0s'",
+        "app/app.yaml: test:svc: field 'lifecycle.start_timeout': must be longer than zero, got '0s'",
+    ]
+
+
 # --------------------------------------------------------------------------- rejected at load
 
 

@@ -11,6 +11,7 @@ import trio
 from temporal_dev import DevServer, free_port
 
 from actors import ActorError, Node
+from actors.registry import check_app
 
 WAIT = 90
 
@@ -60,7 +61,7 @@ async def test_worker_options_are_checked_and_durations_converted(app, tmp_path,
     with pytest.raises(ActorError) as bad:
         async with Node.open(app.root, tmp_path / "data"):
             pass
-    assert bad.value.kind == "INVALID" and "test:wf: worker_options.no_such_option" in bad.value.message
+    assert bad.value.kind == "INVALID" and "test:wf: worker_options.no_such_option:" in bad.value.message
 
 
 async def test_worker_options_pass_through_with_durations(app, tmp_path, temporal_server):
@@ -71,3 +72,15 @@ async def test_worker_options_pass_through_with_durations(app, tmp_path, tempora
             # with no cache, every workflow task replays the workflow from its history
             assert await node.exec("test:double", "test:wf", 4) == 8
             assert node.process_count("test:wf") == 0
+
+
+def test_luactor_check_names_bad_temporal_settings(app, tmp_path):
+    app.entry(name="temporal", kind="temporal.client", tls={"server_root_ca_cert": "missing-ca.pem"})
+    app.entry(name="wf", kind="temporal.worker", client="test:temporal", task_queue="q",
+              worker_options={"no_such_option": 1, "graceful_shutdown_timeout": "soon"})
+    assert [str(problem) for problem in check_app(app.root)] == [
+        "app/app.yaml: test:wf: field 'worker_options.no_such_option': "
+        "'no_such_option' is not an option of temporalio's Worker",
+        f"app/app.yaml: test:temporal: field 'tls.server_root_ca_cert': cannot read "
+        f"{app.root / 'missing-ca.pem'}: No such file or directory",
+    ]
