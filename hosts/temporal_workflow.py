@@ -116,7 +116,7 @@ class WorkflowRun:
         self._signal_seq = 0
         self._children = 0
         self._recorded = False
-        self._pending_effects: set[asyncio.Task] = set()
+        self._last_effect: asyncio.Task | None = None
         random = workflow.random()
         self.worker = Worker(
             env.router, env.host_id, env.pid_prefix, env.entries, source_root=env.source_root,
@@ -132,6 +132,7 @@ class WorkflowRun:
                 "history": self._on_history, "wf_done": self._on_done, "call": self._on_call,
                 "spawn": self._on_spawn, "exec": self._on_exec, "route": self._on_route,
                 "route_durable": self._on_route_durable, "signal": self._on_signal,
+                "store_message": self._on_store_message,
                 "event": self._on_event, "log": self._on_log,
             },
             after_slice=self._after_slice,
@@ -173,8 +174,8 @@ class WorkflowRun:
                 # Temporal's cancellation reaches the workflow as CANCEL:
                 # it decides how to end, as a process does
                 self.worker.signal("cancel", self.pid, self.pid, "cancelled through Temporal")
-        if self._pending_effects:
-            await asyncio.gather(*self._pending_effects, return_exceptions=True)
+        if self._last_effect is not None:
+            await self._last_effect
         return self.result
 
     def _launch(self) -> None:
@@ -227,10 +228,16 @@ class WorkflowRun:
     def _background(self, work: Callable[[], Any], request: int | None, *, effect: bool = False) -> None:
         """Run ``await work()``; answer ``request`` (if any) with its outcome.
 
-        An ``effect`` (a send or signal nobody waits for) is awaited before
-        the workflow completes, so that it is not lost with the workflow.
+        Effects (sends and signals nobody waits for) run one after another in
+        the order the workflow issued them, so a process sees a workflow's
+        messages and signals in order, as from any process; the workflow
+        completes only after they are done.
         """
+        previous = self._last_effect if effect else None
+
         async def run() -> None:
+            if previous is not None:
+                await previous
             try:
                 value = await work()
             except ActorError as error:
@@ -245,8 +252,7 @@ class WorkflowRun:
 
         task = asyncio.get_running_loop().create_task(run())
         if effect:
-            self._pending_effects.add(task)
-            task.add_done_callback(self._pending_effects.discard)
+            self._last_effect = task
 
     async def _activity(self, name: str, data: dict) -> Any:
         raw = await workflow.execute_activity(
@@ -343,13 +349,13 @@ class WorkflowRun:
             data = {"from": sender, "to": dest, "topic": topic, "payload": payload}
             self._background(lambda: self._activity("luactor.send", data), cmd[2])
 
+    def _on_store_message(self, cmd: Any) -> None:
+        # a message to itself: it arrives like any signal
+        self.deliver(MESSAGE_SIGNAL, {"from": from_lua(cmd[4]), "topic": cmd[5].decode(), "payload": from_lua(cmd[6])})
+        if cmd[2]:
+            self.worker.answer(cmd[2], True, None)
+
     def _on_signal(self, cmd: Any) -> None:
-        if isinstance(cmd[2], int):
-            # a message to itself: it arrives like any signal
-            self.deliver(MESSAGE_SIGNAL, {"from": from_lua(cmd[4]), "topic": cmd[5].decode(), "payload": from_lua(cmd[6])})
-            if cmd[2]:
-                self.worker.answer(cmd[2], True, None)
-            return
         data = {"op": cmd[2].decode(), "from": cmd[3].decode(), "to": cmd[4].decode(), "data": from_lua(cmd[5])}
         self._background(lambda: self._activity("luactor.signal", data), None, effect=True)
 

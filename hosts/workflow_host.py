@@ -81,7 +81,7 @@ class WorkflowHost(WorkerHost):
                 b"workflow_result": self._final_result,
             },
             extra_commands={
-                "history": self._on_history, "signal": self._on_signal,
+                "history": self._on_history, "store_message": self._on_store_message,
                 "wf_start": self._on_start, "wf_done": self._on_done,
             },
             after_slice=self._commit,
@@ -306,7 +306,7 @@ class WorkflowHost(WorkerHost):
         if request:
             self._signal_replies.append(request)
 
-    def _on_signal(self, cmd: Any) -> None:
+    def _on_store_message(self, cmd: Any) -> None:
         self._queue_signal(cmd[2], cmd[3].decode(), from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
 
     def _on_history(self, cmd: Any) -> None:

@@ -282,3 +282,27 @@ async def test_a_spawned_child_workflow_outlives_its_parent(durable):
             await node.send(child, "go", "on")
             exit_message = await me.receive()
     assert exit_message.payload["result"]["value"] == "child got on"
+
+
+async def test_a_workflow_monitors_a_process_on_another_host_and_messages_keep_their_order(durable):
+    durable.lua("worker", """
+        local function main() return "done after " .. process.listen("go"):receive() end
+        return { main = main }
+    """)
+    workflow(durable, "watcher", """
+        local function run(worker, observer)
+          process.monitor(worker)
+          for i = 1, 5 do process.send(observer, "n", i) end
+          process.send(worker, "go", "five messages")
+          local event = process.events():receive()
+          return { kind = event.kind, value = event.result.value }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            worker = await node.spawn("test:worker", "test:host")
+            result = await node.exec("test:watcher", "test:wf", worker, me.pid)
+            numbers = [(await me.receive()).payload for _ in range(5)]
+    assert result == {"kind": "EXIT", "value": "done after five messages"}
+    assert numbers == [1, 2, 3, 4, 5]

@@ -82,7 +82,7 @@ return function(deps)
   local function deliver_any(proc, from, topic, payload)
     local wf = proc.wf
     if wf then
-      emit({ "signal", 0, wf.id, from, topic, payload })
+      emit({ "store_message", 0, wf.id, from, topic, payload })
     else
       deliver(proc, from, topic, payload)
     end
@@ -538,6 +538,11 @@ return function(deps)
     end
     if procs[pid] or is_own_pid(pid) then
       signal(op, self.pid, pid, data)
+    elseif self.wf then
+      -- to another host: a side effect, once per history
+      P.durable.effect(self.wf, { type = "relate", op = op }, function()
+        emit({ "signal", op, self.pid, pid, data })
+      end)
     else
       emit({ "signal", op, self.pid, pid, data })
     end
@@ -594,7 +599,7 @@ return function(deps)
     local target = procs[pid]
     if target then
       if target.wf then
-        bridge.request_blocking({ "signal", 0, target.wf.id, from, topic, payload })
+        bridge.request_blocking({ "store_message", 0, target.wf.id, from, topic, payload })
       else
         deliver(target, from, topic, payload)
       end
