@@ -264,12 +264,16 @@ class Batch:
     batch or else the stored one; values are packed (and so copied and
     checked) when they are added, so a later change to the caller's objects
     does not leak into the commit. Make one with :meth:`HistoryStore.batch`.
+
+    Only headers put or started here are written; of a workflow that only
+    got events, the batch keeps where its sequence got to (``_progress``),
+    without copying its header.
     """
 
     def __init__(self, store: "HistoryStore"):
         self._store = store
-        self._headers: dict[str, WorkflowHeader] = {}   # current runs touched, as they will stand
-        self._changed: set[str] = set()   # ids whose header is written (an append alone writes none)
+        self._headers: dict[str, WorkflowHeader] = {}   # put or started here: written at commit
+        self._progress: dict[str, list] = {}   # id -> [next_seq, updated_ns, key prefix] of the others
         self._runs: dict[tuple[str, int], WorkflowHeader] = {}   # earlier runs, as they end up
         self._events: list[tuple[bytes, bytes]] = []
 
@@ -289,8 +293,8 @@ class Batch:
                 raise ActorError("INVALID", f"workflow {header.id!r}: the header is of run {snapshot.run} "
                                             f"but the current run is {known.run}")
             snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
+        self._progress.pop(header.id, None)
         self._headers[header.id] = snapshot
-        self._changed.add(header.id)
 
     def start_run(self, header: WorkflowHeader) -> WorkflowHeader:
         """Make ``header`` a new run of its id and store it at commit; returns it as stored.
@@ -306,8 +310,8 @@ class Batch:
         else:
             self._runs[(known.id, known.run)] = known
             snapshot.run, snapshot.first_seq, snapshot.next_seq = known.run + 1, known.next_seq, known.next_seq
+        self._progress.pop(header.id, None)
         self._headers[header.id] = snapshot
-        self._changed.add(header.id)
         return snapshot
 
     def _snapshot(self, header: WorkflowHeader) -> WorkflowHeader:
@@ -334,33 +338,41 @@ class Batch:
         ts = event.get("ts")
         if ts is not None and (not isinstance(ts, int) or isinstance(ts, bool)):
             raise ActorError("INVALID", f"workflow {workflow_id!r}: event 'ts' is an int (ns), not {ts!r}")
-        header = self._header_for_append(workflow_id)
+        header = self._current(workflow_id)
+        if header is None:
+            raise self._no_header(workflow_id)
         packed = _packed_or_invalid(event, f"event {header.next_seq} ({event['type']!r})", workflow_id)
-        return self._add(header, packed, ts)
+        return self.append_packed(workflow_id, packed, ts)
 
     def append_packed(self, workflow_id: str, packed: bytes, ts: int | None) -> int:
         """:meth:`append` for an event already in msgpack (the durable kernel encodes its
         records itself); ``ts`` is its ``"ts"``. The bytes are trusted to be an event map."""
-        return self._add(self._header_for_append(workflow_id), packed, ts)
-
-    def _header_for_append(self, workflow_id: str) -> WorkflowHeader:
         header = self._headers.get(workflow_id)
-        if header is None:
-            _id_bytes(workflow_id)
-            header = self._store._committed_header(workflow_id)
-            if header is None:
-                raise ActorError("NOT_FOUND", f"workflow {workflow_id!r} has no header: put_header before append")
-        return header
-
-    def _add(self, header: WorkflowHeader, packed: bytes, ts: int | None) -> int:
-        if self._headers.get(header.id) is not header:     # the committed one: never changed in place
-            header = self._headers[header.id] = header._copy()
-        seq = header.next_seq
-        header.next_seq = seq + 1
-        if ts is not None and ts > header.updated_ns:
-            header.updated_ns = ts
-        self._events.append((header.id.encode() + b"\0" + seq.to_bytes(_SEQ_BYTES, "big"), packed))
+        if header is not None:
+            seq = header.next_seq
+            header.next_seq = seq + 1
+            if ts is not None and ts > header.updated_ns:
+                header.updated_ns = ts
+            prefix = workflow_id.encode() + b"\0"
+        else:
+            progress = self._progress.get(workflow_id)
+            if progress is None:
+                known = self._store._committed_header(workflow_id)
+                if known is None:
+                    raise self._no_header(workflow_id)
+                progress = self._progress[workflow_id] = [known.next_seq, known.updated_ns,
+                                                          workflow_id.encode() + b"\0"]
+            seq = progress[0]
+            progress[0] = seq + 1
+            if ts is not None and ts > progress[1]:
+                progress[1] = ts
+            prefix = progress[2]
+        self._events.append((prefix + seq.to_bytes(_SEQ_BYTES, "big"), packed))
         return seq
+
+    @staticmethod
+    def _no_header(workflow_id: str) -> ActorError:
+        return ActorError("NOT_FOUND", f"workflow {workflow_id!r} has no header: put_header before append")
 
     def current(self, workflow_id: str) -> WorkflowHeader | None:
         """The current run's header as this batch would commit it (or as stored); do not change it."""
@@ -368,11 +380,18 @@ class Batch:
 
     def _current(self, workflow_id: str) -> WorkflowHeader | None:
         header = self._headers.get(workflow_id)
-        return header if header is not None else self._store._committed_header(workflow_id)
+        if header is not None:
+            return header
+        header = self._store._committed_header(workflow_id)
+        progress = self._progress.get(workflow_id)
+        if header is not None and progress is not None:
+            header = header._copy()
+            header.next_seq, header.updated_ns = progress[0], progress[1]
+        return header
 
     def _clear(self) -> None:
         self._headers.clear()
-        self._changed.clear()
+        self._progress.clear()
         self._runs.clear()
         self._events.clear()
 
@@ -516,8 +535,7 @@ class HistoryStore:
             raise HistoryError(f"workflow store {self.path} is open read-only")
         if batch.is_empty():
             return
-        headers = [(workflow_id.encode(), _pack(batch._headers[workflow_id].to_dict()))   # ids checked when put
-                   for workflow_id in batch._changed]
+        headers = [(h.id.encode(), _pack(h.to_dict())) for h in batch._headers.values()]   # ids checked when put
         runs = [(_run_key(h.id, h.run), _pack(h.to_dict())) for h in batch._runs.values()]
         self._end_snapshot()   # reads after the commit must see it; and a map resize needs no transaction open
         while True:
@@ -531,6 +549,10 @@ class HistoryStore:
                 self._running[header.id] = header
             else:
                 self._running.pop(header.id, None)
+        for workflow_id, (next_seq, updated_ns, _) in batch._progress.items():
+            cached = self._running.get(workflow_id)
+            if cached is not None:
+                cached.next_seq, cached.updated_ns = next_seq, updated_ns
         batch._clear()
 
     def _write(self, headers: list[tuple[bytes, bytes]], runs: list[tuple[bytes, bytes]],

@@ -176,12 +176,15 @@ return function(deps)
     return n
   end
 
+  -- The pieces of the record being encoded; reused, so encoding makes no
+  -- table per record (entries past the current record's are left over).
+  local pieces = {}
+
   --- `record` in msgpack, or nil and why it cannot be stored.
   local function encode(record)
-    local out = {}
-    local ok, n = pcall(encode_into, record, out, 0, 0)
+    local ok, n = pcall(encode_into, record, pieces, 0, 0)
     if not ok then return nil, n end
-    return concat(out, "", 1, n)
+    return concat(pieces, "", 1, n)
   end
   D.encode = encode
 
