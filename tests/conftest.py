@@ -43,6 +43,14 @@ class AppBuilder:
         spec.update(fields)
         return self.entry(**spec)
 
+    def body(self, name: str, body: str, *, modules=(), required=(), kind: str = "process.lua",
+             method: str = "main", **fields: Any) -> str:
+        """An entry whose ``method(...)`` runs ``body``; each of ``required``
+        is loaded into a local of its name first."""
+        prelude = "".join(f"local {m} = require('{m}')\n" for m in required)
+        source = f"return {{ {method} = function(...)\n{prelude}{textwrap.dedent(body)}\nend }}\n"
+        return self.lua(name, source, kind=kind, method=method, modules=list(modules), **fields)
+
     def _write(self) -> None:
         doc = {"version": "1.0", "namespace": self.namespace, "entries": self.entries}
         (self.root / "app.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

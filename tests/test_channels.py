@@ -10,7 +10,6 @@ channels inside them and still compose with the scheduler.
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 import trio
@@ -19,8 +18,7 @@ from actors import ActorError, Node
 
 
 def proc(app, name: str, body: str, *, modules=("time",), **fields) -> str:
-    source = "return { main = function(...)\n" + textwrap.dedent(body) + "\nend }\n"
-    return app.lua(name, source, modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, **fields)
 
 
 async def run(app, body: str, *args, modules=("time",)):

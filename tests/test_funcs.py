@@ -9,7 +9,6 @@ From Python, ``node.call`` calls either kind and raises ``ActorError``.
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 import trio
@@ -18,16 +17,12 @@ from actors import ActorError, Node
 
 
 def proc(app, name: str, body: str, *, modules=("funcs", "time", "ctx"), **fields) -> str:
-    source = ("return { main = function(...)\nlocal funcs, time, ctx = require('funcs'), require('time'), require('ctx')\n"
-              + textwrap.dedent(body) + "\nend }\n")
-    return app.lua(name, source, modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, required=("funcs", "time", "ctx"), **fields)
 
 
 def fn(app, name: str, body: str, *, modules=("time", "ctx"), **fields) -> str:
     """A ``function.lua`` entry whose ``handler(...)`` is ``body``."""
-    prelude = "".join(f"local {m} = require('{m}')\n" for m in modules)
-    source = "return { handler = function(...)\n" + prelude + textwrap.dedent(body) + "\nend }\n"
-    return app.lua(name, source, kind="function.lua", method="handler", modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, required=modules, kind="function.lua", method="handler", **fields)
 
 
 def standard_functions(app) -> None:

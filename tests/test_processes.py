@@ -10,7 +10,6 @@ exit result is, and which inputs are refused with which error.
 from __future__ import annotations
 
 import re
-import textwrap
 
 import pytest
 import trio
@@ -22,8 +21,7 @@ PID_RE = re.compile(r"^\{[^@{}]+@[^|{}]+\|[^{}]+\}$")
 
 def proc(app, name: str, body: str, *, modules=("time",), **fields) -> str:
     """A ``process.lua`` entry whose ``main(...)`` is ``body``."""
-    source = "return { main = function(...)\n" + textwrap.dedent(body) + "\nend }\n"
-    return app.lua(name, source, modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, **fields)
 
 
 async def recv(me, timeout: float = 30):

@@ -10,7 +10,6 @@ along a link, and it kills the receiver unless the receiver traps links.
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 import trio
@@ -21,9 +20,7 @@ HOST = "test:host"
 
 
 def proc(app, name: str, body: str, *, modules=("time", "ctx"), **fields) -> str:
-    source = ("return { main = function(...)\nlocal time, ctx = require('time'), require('ctx')\n"
-              + textwrap.dedent(body) + "\nend }\n")
-    return app.lua(name, source, modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, required=("time", "ctx"), **fields)
 
 
 def common(app) -> None:

@@ -13,7 +13,6 @@ the node must still be serving other processes, unharmed.
 from __future__ import annotations
 
 import logging
-import textwrap
 
 import pytest
 import trio
@@ -22,8 +21,7 @@ from actors import ActorError, Node
 
 
 def proc(app, name: str, body: str, *, modules=("time", "ctx"), **fields) -> str:
-    source = "return { main = function(...)\n" + textwrap.dedent(body) + "\nend }\n"
-    return app.lua(name, source, modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, **fields)
 
 
 def add_alive(app) -> None:

@@ -11,7 +11,6 @@ time is asserted exactly and nothing waits on the wall clock.
 from __future__ import annotations
 
 import re
-import textwrap
 
 import pytest
 import trio
@@ -20,8 +19,7 @@ from actors import ActorError, Node
 
 
 def proc(app, name: str, body: str, *, modules=("time",), **fields) -> str:
-    source = "return { main = function(...)\nlocal time = require('time')\n" + textwrap.dedent(body) + "\nend }\n"
-    return app.lua(name, source, modules=list(modules), **fields)
+    return app.body(name, body, modules=modules, required=("time",), **fields)
 
 
 async def run(app, body: str, *args):
