@@ -561,7 +561,8 @@ class HistoryStore:
             txn.cursor(db=self._db(_DB_WORKFLOWS, txn)).putmulti(headers)
             if runs:
                 txn.cursor(db=self._db(_DB_RUNS, txn)).putmulti(runs)
-            _, added = txn.cursor(db=self._db(_DB_EVENTS, txn)).putmulti(events, overwrite=False)
+            # in key order: LMDB inserts them with fewer page searches and splits
+            _, added = txn.cursor(db=self._db(_DB_EVENTS, txn)).putmulti(sorted(events), overwrite=False)
             if added != len(events):
                 # Leaving the block with an exception aborts: nothing is written.
                 raise HistoryError(f"workflow store {self.path}: {len(events) - added} event(s) of the batch "
