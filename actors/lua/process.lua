@@ -336,9 +336,9 @@ return function(deps)
   --- Copies of call arguments, packed as `{n=, ...}`; nil, error if one
   --- cannot be sent.
   local function copy_args(n, ...)
-    local args = { n = n }
+    local args = { n = n, ... }
     for i = 1, n do
-      local v, e = copy((select(i, ...)))
+      local v, e = copy(args[i])
       if e then return nil, errors.wrap(e, "argument " .. i) end
       args[i] = v
     end
@@ -839,8 +839,9 @@ return function(deps)
     return value, failure
   end
 
-  local root = handle_for({})
-  function api.spawn(...) return root:spawn(...) end
+  local root_spec = {}
+  local root = handle_for(root_spec)
+  function api.spawn(id, host, ...) return spawn_from_lua(root_spec, id, host, ...) end
   function api.spawn_monitored(...) return root:spawn_monitored(...) end
   function api.spawn_linked(...) return root:spawn_linked(...) end
   function api.spawn_linked_monitored(...) return root:spawn_linked_monitored(...) end
