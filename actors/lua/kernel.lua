@@ -130,12 +130,22 @@ return function(deps)
   -- What a workflow sees instead of the shared nondeterministic parts:
   -- math.random from its own generator, uuid from it and from workflow time,
   -- no wall clock in `os`.
-  local function workflow_math(wf)
-    local view = {}
-    for k, v in pairs(math) do view[k] = v end
-    view.random = function(m, n) return durable.random(wf, m, n) end
-    view.randomseed = function() error("math.randomseed is not available in workflows", 2) end
-    return sandbox.readonly(view)
+  -- One `math` for all workflows (made on first use): `random` draws from
+  -- the generator of the workflow whose code runs.
+  local workflow_math
+  local function math_for_workflows()
+    if workflow_math == nil then
+      local view = {}
+      for k, v in pairs(math) do view[k] = v end
+      view.random = function(m, n)
+        local wf = durable.current()
+        if wf == nil then error("math.random of a workflow called outside it", 2) end
+        return durable.random(wf, m, n)
+      end
+      view.randomseed = function() error("math.randomseed is not available in workflows", 2) end
+      workflow_math = sandbox.readonly(view)
+    end
+    return workflow_math
   end
   local function no_wall_clock(name)
     return function()
@@ -203,7 +213,7 @@ return function(deps)
     local env = sandbox.new_env(require_fn)
     local wf = proc and proc.wf
     if wf then
-      rawset(env, "math", workflow_math(wf))
+      rawset(env, "math", math_for_workflows())
       rawset(env, "os", workflow_os)
     end
     return env
