@@ -218,8 +218,8 @@ return function(deps)
 
   --- Run up to `budget` task turns. `on_task_end(task, ok, ...)` is told
   --- what a task's coroutine returned or raised when it ends; one that
-  --- raised is closed afterwards, so its stack lets go of what it held. Returns whether work is left and the next
-  --- timer deadline (or nil).
+  --- raised is closed afterwards, so its stack lets go of what it held.
+  --- Returns whether work is left and the next timer deadline (or nil).
   function S.run(budget, on_task_end)
     if buried > 0 then graveyard, buried = {}, 0 end
     fire_due_timers(now())
@@ -252,11 +252,12 @@ return function(deps)
     end
     local more = rq_head <= rq_tail
     -- Keep the ring's indices (and so the table's capacity) bounded: a
-    -- queue that never drains would otherwise grow for ever.
+    -- queue that never drains would otherwise grow for ever. It moves down
+    -- once its dead half is the larger, so moving costs O(1) per turn.
     if not more then
       if rq_tail > 4096 then rq = {} end
       rq_head, rq_tail = 1, 0
-    elseif rq_head > 4096 then
+    elseif rq_head > 4096 and rq_head > rq_tail - rq_head then
       local n = rq_tail - rq_head + 1
       local fresh = table.move(rq, rq_head, rq_tail, 1, {})
       rq, rq_head, rq_tail = fresh, 1, n
