@@ -49,6 +49,15 @@ def _new_seed() -> int:
     return int.from_bytes(os.urandom(8), "little") >> 1 or 1
 
 
+def _new_workflow_id() -> str:
+    """A UUIDv7: ids made one after another sort one after another, so the events of
+    workflows started together sit together in the store (fewer pages per commit)."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76                   # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62                   # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
 class WorkflowHost(WorkerHost):
     kind = "workflow.host"
     durable = True
@@ -76,7 +85,7 @@ class WorkflowHost(WorkerHost):
                 b"durable": True,
                 b"encode_records": True,   # history commands arrive as msgpack, ready to store
                 b"seed": _new_seed,
-                b"new_workflow_id": lambda: str(uuid.uuid4()).encode(),
+                b"new_workflow_id": lambda: _new_workflow_id().encode(),
                 b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
             },
@@ -255,7 +264,7 @@ class WorkflowHost(WorkerHost):
             raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
                                         f"terminate_existing, got {policy!r}")
         if workflow_id is None:
-            return "start", str(uuid.uuid4()), 1    # a fresh UUID names no workflow yet
+            return "start", _new_workflow_id(), 1    # a fresh UUID names no workflow yet
         if not self._exists(workflow_id):
             return "start", workflow_id, self._next_run(workflow_id)
         pid = self._pid(workflow_id)

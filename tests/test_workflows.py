@@ -509,3 +509,17 @@ async def test_a_watched_workflow_that_ended_unheard_is_heard_after_a_restart(ap
         ("EXIT", children["monitored"]), ("LINK_DOWN", children["linked"])]
     assert next(e for e in heard if e["kind"] == "EXIT")["value"] == "fine"
     assert sorted(recorded) == ["EXIT", "LINK_DOWN"]   # each heard once
+
+
+def test_generated_workflow_ids_are_uuid7_in_start_order(monkeypatch):
+    """Ids sort like their start times, so workflows started together keep their events together."""
+    import itertools
+    import uuid
+
+    from hosts import workflow_host
+
+    ms = itertools.count(1_700_000_000_000)
+    monkeypatch.setattr(workflow_host.time, "time_ns", lambda: next(ms) * 1_000_000)
+    ids = [workflow_host._new_workflow_id() for _ in range(200)]
+    assert ids == sorted(ids) and len(set(ids)) == 200
+    assert {(uuid.UUID(i).version, uuid.UUID(i).variant) for i in ids} == {(7, uuid.RFC_4122)}
