@@ -72,7 +72,6 @@ class WorkflowHost(WorkerHost):
         self.sync = bool(entry.get("sync", True))
         self.store: HistoryStore | None = None
         self._batch: Batch | None = None
-        self._new_headers: dict[str, WorkflowHeader] = {}  # put in the open batch
         self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
@@ -239,11 +238,11 @@ class WorkflowHost(WorkerHost):
 
     def _exists(self, workflow_id: str) -> bool:
         """Is there a workflow with this id: stored, or started and not stored yet?"""
-        return (workflow_id in self._new_headers or self.worker.is_alive(self._pid(workflow_id))
-                or (self.store is not None and self.store.header(workflow_id) is not None))
+        assert self._batch is not None
+        return self.worker.is_alive(self._pid(workflow_id)) or self._batch.current(workflow_id) is not None
 
     def _claim(self, explicit: str | None, default: str | None, options: dict,
-               by: str | None = None) -> tuple[str, str]:
+               by: str | None = None) -> tuple[str, str, int | None]:
         """Decide the id of a workflow about to start, by the spawn's options.
 
         ``workflow.id`` (or ``temporal.workflow.id``), else ``explicit``
@@ -286,7 +285,8 @@ class WorkflowHost(WorkerHost):
         kernel's record of the start is drained; more claims may come before that)."""
         run = self._claimed_runs.get(workflow_id)
         if run is None:
-            header = self._new_headers.get(workflow_id) or (self.store and self.store.header(workflow_id))
+            assert self._batch is not None
+            header = self._batch.current(workflow_id)
             run = header.run if header else 0
         self._claimed_runs[workflow_id] = run + 1
         return run + 1
@@ -347,12 +347,7 @@ class WorkflowHost(WorkerHost):
         if header.run > 1:
             # messages stored for the run just replaced are not the new run's
             self._stored_signals = [s for s in self._stored_signals if s[0] != workflow_id]
-        self._new_headers[workflow_id] = header
 
-    def _put_header(self, header: WorkflowHeader) -> None:
-        assert self._batch is not None
-        self._batch.put_header(header)
-        self._new_headers[header.id] = header
 
     def _on_done(self, cmd: Any) -> None:
         assert self._batch is not None
@@ -360,7 +355,7 @@ class WorkflowHost(WorkerHost):
         if current is None:
             return
         error = from_lua(cmd[4])
-        self._put_header(dataclasses.replace(
+        self._batch.put_header(dataclasses.replace(
             current, status=from_lua(cmd[5]) or ("failed" if error else "completed"),
             result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()))
 
@@ -377,7 +372,6 @@ class WorkflowHost(WorkerHost):
                 waiter.set()
             return
         batch, self._batch = self._batch, self.store.batch()
-        self._new_headers = {}
         started, events = time.perf_counter(), batch.event_count
         self.store.commit(batch)
         log.debug("%s: committed %d events in %.2f ms", self.id, events, (time.perf_counter() - started) * 1e3)
