@@ -269,15 +269,22 @@ return function(deps)
     return record, true
   end
 
-  --- Note that `wf` heard lifecycle `event` (an EXIT or LINK_DOWN), so going
-  --- live does not make it up again from the sender's stored end.
+  --- `wf` heard lifecycle `event` (an EXIT or LINK_DOWN). Of a workflow it
+  --- watches, an EXIT ends the monitor's watch and a LINK_DOWN the link's.
+  --- While replaying, what came from a workflow not watched yet (its end
+  --- can come before replay reaches the spawn) is kept until going live, so
+  --- catch_up does not make it up again.
   local function hear(wf, event)
-    local heard = wf.heard[event.from]
-    if heard == nil then
-      heard = {}
-      wf.heard[event.from] = heard
+    local from, kind = event.from, event.kind
+    local how = wf.watching[from]
+    if how then
+      if kind == "EXIT" then how.monitor = nil elseif kind == "LINK_DOWN" then how.link = nil end
+      if not (how.monitor or how.link) then wf.watching[from] = nil end
+    elseif wf.replaying then
+      local heard = wf.heard[from] or {}
+      heard[kind] = true
+      wf.heard[from] = heard
     end
-    heard[event.kind] = true
   end
 
   --- An event from outside for `wf`; applied after it is recorded.
@@ -395,6 +402,7 @@ return function(deps)
         wf.watching[pid] = nil
       end
     end
+    wf.heard = {}
   end
 
   --- A recovered workflow is set up (its watchers restored). One with
