@@ -90,7 +90,7 @@ class WorkflowHost(WorkerHost):
             },
             extra_commands={
                 "history": self._on_history, "store_message": self._on_store_message,
-                "wf_start": self._on_start, "wf_done": self._on_done,
+                "wf_start": self._on_start, "wf_done": self._on_done, "wf_watch": self._on_watch,
             },
             after_slice=self._commit,
         )
@@ -358,6 +358,20 @@ class WorkflowHost(WorkerHost):
         self._batch.put_header(dataclasses.replace(
             current, status=from_lua(cmd[5]) or ("failed" if error else "completed"),
             result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()))
+
+    def _on_watch(self, cmd: Any) -> None:
+        """A workflow started or stopped monitoring or linking to another workflow: stored with
+        the watched one (as its start stores its parent's), so it is restored on recovery."""
+        assert self._batch is not None
+        header = self._batch.current(cmd[2].decode())
+        if header is None or header.status != "running":
+            return
+        op, watcher = cmd[3].decode(), cmd[4].decode()
+        kind = "monitors" if op in ("monitor", "unmonitor") else "links"
+        watchers = [pid for pid in header.meta.get(kind) or [] if pid != watcher]
+        if op in ("monitor", "link"):
+            watchers.append(watcher)
+        self._batch.put_header(dataclasses.replace(header, meta={**header.meta, kind: watchers}))
 
     # -- group commit ---------------------------------------------------------
 

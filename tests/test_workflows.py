@@ -523,3 +523,63 @@ def test_generated_workflow_ids_are_uuid7_in_start_order(monkeypatch):
     ids = [workflow_host._new_workflow_id() for _ in range(200)]
     assert ids == sorted(ids) and len(set(ids)) == 200
     assert {(uuid.UUID(i).version, uuid.UUID(i).variant) for i in ids} == {(7, uuid.RFC_4122)}
+
+
+OBSERVER = """
+local function run(monitored, linked, observer)
+  process.set_options({ trap_links = true })
+  process.monitor(monitored)
+  process.link(linked)
+  process.send(observer, "watching", true)
+  local heard, events = {}, process.events()
+  while #heard < 2 do
+    local e = events:receive()
+    heard[#heard + 1] = { kind = e.kind, from = e.from, value = e.result and e.result.value, reason = e.reason }
+  end
+  return heard
+end
+return { run = run }
+"""
+
+OBSERVING_NODE = """
+import sys, trio
+from actors import Node
+
+async def main(app):
+    async with Node.open(app) as node, node.mailbox() as me:
+        monitored = await node.spawn("test:waiter", "test:workflows", "monitored", name="monitored")
+        linked = await node.spawn("test:waiter", "test:workflows", "linked", name="linked")
+        await node.spawn("test:observer", "test:workflows", monitored, linked, me.pid, name="observer")
+        await me.receive()                          # the observer monitors and links
+        print("watching", flush=True)
+        await trio.sleep_forever()                  # killed here
+
+trio.run(main, sys.argv[1])
+"""
+
+
+async def test_process_monitor_and_link_between_workflows_survive_sigkill(app, tmp_path):
+    app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
+    app.lua("observer", OBSERVER, method="run", kind="workflow.lua")
+    app.lua("waiter", WAITER, method="run", kind="workflow.lua")
+    script = tmp_path / "node.py"
+    script.write_text(textwrap.dedent(OBSERVING_NODE))
+    node_process = subprocess.Popen([sys.executable, str(script), str(app.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert node_process.stdout.readline().strip() == "watching"
+    finally:
+        node_process.kill()  # SIGKILL
+        node_process.wait()
+
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        me.monitor("{luactor@test:workflows|observer}")
+        await node.send("{luactor@test:workflows|monitored}", "finish", {"fail": False})
+        await node.send("{luactor@test:workflows|linked}", "finish", {"fail": True})
+        with trio.fail_after(30):
+            heard = (await me.receive()).payload["result"]["value"]
+        store = node.router.hosts["test:workflows"].store
+        relates = [e["op"] for _, e in store.events("observer") if e["type"] == "relate"]
+    assert sorted((e["kind"], e["from"]) for e in heard) == [
+        ("EXIT", "{luactor@test:workflows|monitored}"), ("LINK_DOWN", "{luactor@test:workflows|linked}")]
+    assert "linked gave up" in next(e for e in heard if e["kind"] == "LINK_DOWN")["reason"]
+    assert relates == ["monitor", "link"]   # recorded once, not again on replay

@@ -537,6 +537,26 @@ return function(deps)
     return recorded.result
   end
 
+  --- A relationship operation (`op`: monitor, link, cancel, ...) of `wf` on
+  --- `pid`, a process of this host: `perform`ed once per history. Histories
+  --- from before these were recorded hold no record for it: then it is
+  --- performed again, as it was then. A monitor or link is also a watch.
+  function D.relate(wf, op, pid, perform)
+    local recorded = wf.replaying and peek(wf)
+    if wf.replaying and not (recorded and recorded.type == "relate" and recorded.op == op) then
+      perform()
+    else
+      D.effect(wf, { type = "relate", op = op }, perform)
+    end
+    if op == "monitor" or op == "link" then
+      D.watch(wf, pid, op == "monitor", op == "link")
+    elseif (op == "unmonitor" or op == "unlink") and wf.watching[pid] then
+      local how = wf.watching[pid]
+      if op == "unmonitor" then how.monitor = nil else how.link = nil end
+      if not (how.monitor or how.link) then wf.watching[pid] = nil end
+    end
+  end
+
   function D.version(wf, change, min, max)
     if wf.replaying then
       local recorded = peek(wf)

@@ -528,6 +528,8 @@ return function(deps)
   end
   local signal = P.signal
 
+  local WATCH_OPS = { monitor = true, unmonitor = true, link = true, unlink = true }
+
   --- Route a relationship operation from the running process to `dest`.
   local function relate(op, dest, data)
     local self = current_proc()
@@ -539,7 +541,16 @@ return function(deps)
     elseif op == "unlink" and self.links then
       self.links[pid] = nil
     end
-    if procs[pid] or is_own_pid(pid) then
+    local here = procs[pid] or is_own_pid(pid)
+    if here and self.wf then
+      -- between a workflow and a process here: once per history; a monitor
+      -- or link of a workflow is stored with it, so it outlives the node
+      P.durable.relate(self.wf, op, pid, function()
+        signal(op, self.pid, pid, data)
+        local target = procs[pid]
+        if target and target.wf and WATCH_OPS[op] then emit({ "wf_watch", target.wf.id, op, self.pid }) end
+      end)
+    elseif here then
       signal(op, self.pid, pid, data)
     elseif self.wf then
       -- to another host: a side effect, once per history
