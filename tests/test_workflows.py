@@ -583,3 +583,27 @@ async def test_process_monitor_and_link_between_workflows_survive_sigkill(app, t
         ("EXIT", "{luactor@test:workflows|monitored}"), ("LINK_DOWN", "{luactor@test:workflows|linked}")]
     assert "linked gave up" in next(e for e in heard if e["kind"] == "LINK_DOWN")["reason"]
     assert relates == ["monitor", "link"]   # recorded once, not again on replay
+
+
+CANCELLABLE = """
+local time = require("time")
+local function run()
+  local event = process.events():receive()
+  time.sleep("10s")            -- a restart here replays the CANCEL from the history
+  return { kind = event.kind, reason = event.reason }
+end
+return { run = run }
+"""
+
+
+async def test_cancel_reaches_a_workflow_as_a_recorded_event(app, tmp_path, autojump_clock):
+    app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
+    app.lua("cancellable", CANCELLABLE, method="run", kind="workflow.lua", modules=["time"])
+    async with Node.open(app.root) as node:
+        pid = await node.spawn("test:cancellable", "test:workflows", name="cancellable")
+        await node.cancel(pid, "stop please")
+        await trio.sleep(1)
+    async with Node.open(app.root) as node:
+        await trio.sleep(20)
+        header = node.router.hosts["test:workflows"].store.header("cancellable")
+    assert header.status == "completed" and header.result == {"kind": "CANCEL", "reason": "stop please"}

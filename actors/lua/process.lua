@@ -510,7 +510,8 @@ return function(deps)
     elseif op == "unlink" then
       if target and target.links then target.links[from] = nil end
     elseif op == "cancel" then
-      if target then push(events_of(target), { kind = CANCEL, from = from, reason = data }) end
+      -- (a workflow gets it as a recorded event)
+      if target then send_event(pid, { kind = CANCEL, from = from, reason = data }) end
     elseif op == "terminate" then
       if target then
         target.outcome = "terminated"
