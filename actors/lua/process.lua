@@ -19,7 +19,7 @@ return function(deps)
   local setmetatable, type, tostring, pairs, next = setmetatable, type, tostring, pairs, next
   local unpack = table.unpack
   local sub, byte = string.sub, string.byte
-  local co_yield, co_close = coroutine.yield, coroutine.close
+  local co_yield = coroutine.yield
 
   local EXIT, LINK_DOWN, CANCEL = "EXIT", "LINK_DOWN", "CANCEL"
 
@@ -202,9 +202,7 @@ return function(deps)
   end
   P.kill = kill
 
-  -- Lua reports an allocation failure with this exact message, sometimes
-  -- through the message handler and sometimes (LUA_ERRMEM) around it.
-  local MEMORY_ERROR = "not enough memory"
+  local MEMORY_ERROR = S.MEMORY_ERROR
   local function out_of_memory()
     return errors.new({
       kind = errors.RATE_LIMITED,
@@ -216,10 +214,7 @@ return function(deps)
   --- whose stack still holds the traceback.
   local function task_error(e, co)
     if errors.is_error(e) then return e end
-    if e == MEMORY_ERROR then
-      co_close(co) -- what the coroutine still holds can be collected now
-      return out_of_memory()
-    end
+    if e == MEMORY_ERROR then return out_of_memory() end -- (the scheduler closed co)
     return errors.from_lua(e, deps.traceback(co, tostring(e)))
   end
 

@@ -14,6 +14,9 @@ return function(deps)
   local errors = deps.errors
 
   local S = { BLOCK = setmetatable({}, { __name = "luactor.block" }) }
+  -- Lua reports an allocation failure with this exact message.
+  local MEMORY_ERROR = "not enough memory"
+  S.MEMORY_ERROR = MEMORY_ERROR
   local BLOCK = S.BLOCK
 
   local rq, rq_head, rq_tail = {}, 1, 0
@@ -116,7 +119,7 @@ return function(deps)
   function S.spawn_task(proc, body, a, b)
     local co = co_create(body)
     if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
-    local task = { co = co, proc = proc, queued = true } -- sized for a, b and queued
+    local task = { co = co, proc = proc, queued = true, a = nil, b = nil } -- room for all five
     proc.tasks[task] = true
     ready(task, a, b)
     return task
@@ -145,10 +148,9 @@ return function(deps)
   function S.kill_task(task)
     task.dead = true
     task.proc.tasks[task] = nil
-    if task ~= S.cur and co_status(task.co) == "suspended" then
-      co_close(task.co)
-    end
-    bury(task.co)
+    local co = task.co
+    if task ~= S.cur and co_status(co) == "suspended" then co_close(co) end
+    bury(co)
   end
 
   -- Timers: a binary min-heap ordered by (deadline, seq); a stopped timer is
@@ -244,9 +246,13 @@ return function(deps)
         S.cur = nil
         -- a task only ever yields BLOCK; anything else means it ended
         if r1 ~= BLOCK then
-          bury(co)
+          -- After a memory error the coroutine holds what filled the state:
+          -- let go of it before anything here allocates (even a deeper call
+          -- may). Any other error keeps its stack for on_task_end's traceback.
+          if not ok and r1 == MEMORY_ERROR then co_close(co) end
           on_task_end(task, ok, r1, r2)
           if not ok then co_close(co) end
+          bury(co)
         end
       end
     end
