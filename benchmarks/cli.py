@@ -1,7 +1,8 @@
 """`luactor bench [--quick] [--scenario S] [--peer P]`: run, print, report.
 
 The quick run is for a developer's loop (small workloads, one run each, no
-files written); the full run is what RESULTS.md and the chart come from.
+files written); the full run of every scenario and peer is what RESULTS.md
+and the chart come from.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="small workloads, one run each, nothing written")
     p.add_argument("--scenario", action="append", choices=list(SCENARIOS),
-                   help="run only this scenario (repeatable)")
+                   help="run only this scenario (repeatable; writes nothing)")
     p.add_argument("--peer", action="append", choices=list(PEERS),
-                   help="run only this peer (repeatable)")
+                   help="run only this peer (repeatable; writes nothing)")
     p.add_argument("--no-write", action="store_true",
                    help="full run without writing RESULTS.md and the chart")
     args = p.parse_args(argv)
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                           progress=lambda line: print(line, file=sys.stderr,
                                                       flush=True))
     print(report.tables(results))
-    if not (args.quick or args.no_write):
+    # RESULTS.md and the chart show every scenario and peer: a run of some
+    # of them must not replace them
+    partial = args.scenario or args.peer
+    if not (args.quick or args.no_write or partial):
         md, png = report.write(results)
         print(f"wrote {md} and {png}")
     return 1 if any(r.status == "failed" for r in results) else 0

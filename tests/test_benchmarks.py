@@ -1,0 +1,34 @@
+"""The benchmark CLI: which runs write RESULTS.md and the chart.
+
+The benchmarks themselves are not run here (speed lives in benchmarks/);
+the harness and the report writer are replaced by fakes.
+"""
+
+import pytest
+
+from benchmarks import cli, harness, report
+from benchmarks.harness import Result
+
+
+@pytest.fixture
+def written(monkeypatch):
+    """Runs nothing; collects what report.write was asked to write."""
+    calls = []
+    monkeypatch.setattr(harness, "run", lambda quick, scenarios, peers, progress: [
+        Result("pingpong", "luactor", "ok", 1e6, "msgs/s", [1e6], 10)])
+    monkeypatch.setattr(report, "write", lambda results: calls.append(results) or ("md", "png"))
+    return calls
+
+
+def test_a_full_run_writes_the_results(written, capsys):
+    assert cli.main([]) == 0
+    assert len(written) == 1
+    assert "| pingpong |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [
+    ["--quick"], ["--no-write"], ["--scenario", "pingpong"], ["--peer", "luactor"],
+])
+def test_quick_filtered_or_no_write_runs_leave_the_results_alone(written, argv):
+    assert cli.main(argv) == 0
+    assert written == []
