@@ -27,6 +27,15 @@ class Node:
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """However the test went, leave no node running."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def _read(self) -> None:
         for line in self.process.stderr:
             self.lines.put(line.rstrip("\n"))
@@ -70,16 +79,16 @@ def copy_example(tmp_path: Path, temporal_address: str | None = None) -> Path:
 
 def kill_mid_saga_and_finish(app: Path, data: Path) -> list[str]:
     """Run the app, SIGKILL it mid-saga, run it again until all orders ended; the log of both."""
-    first = Node(app, data)
-    first.wait_for("approved by the desk")  # mid-saga: some approved, none shipped yet
-    first.process.send_signal(signal.SIGKILL)
-    first.process.wait(timeout=DEADLINE)
+    with Node(app, data) as first:
+        first.wait_for("approved by the desk")  # mid-saga: some approved, none shipped yet
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=DEADLINE)
 
-    second = Node(app, data)
-    second.wait_for("shipped T-", count=3 - sum("shipped T-" in line for line in first.seen))
-    second.wait_for("charge declined", count=2 - sum("charge declined" in line for line in first.seen))
-    second.process.send_signal(signal.SIGINT)
-    assert second.process.wait(timeout=DEADLINE) == 0
+    with Node(app, data) as second:
+        second.wait_for("shipped T-", count=3 - sum("shipped T-" in line for line in first.seen))
+        second.wait_for("charge declined", count=2 - sum("charge declined" in line for line in first.seen))
+        second.process.send_signal(signal.SIGINT)
+        assert second.process.wait(timeout=DEADLINE) == 0
 
     log = first.seen + second.seen
     for order in (1, 2, 3):
