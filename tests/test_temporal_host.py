@@ -84,3 +84,17 @@ def test_luactor_check_names_bad_temporal_settings(app, tmp_path):
         f"app/app.yaml: test:temporal: field 'tls.server_root_ca_cert': cannot read "
         f"{app.root / 'missing-ca.pem'}: No such file or directory",
     ]
+
+
+async def test_a_runaway_workflow_is_stopped_before_temporal_thinks_the_worker_hangs(app, tmp_path, temporal_server):
+    temporal_app(app, temporal_server.address, max_instructions=1_000_000)
+    app.lua("spin", """
+        local function run() local n = 0; while true do n = n + 1 end end
+        return { run = run }
+    """, method="run", kind="workflow.lua")
+    with trio.fail_after(WAIT):
+        async with Node.open(app.root, tmp_path / "data") as node:
+            with pytest.raises(ActorError) as stopped:
+                await node.exec("test:spin", "test:wf")
+            assert await node.exec("test:double", "test:wf", 5) == 10  # the worker goes on
+    assert stopped.value.kind == "RATE_LIMITED"
