@@ -512,7 +512,7 @@ register_kind("temporal.worker", KindSpec((
     Field("task_queue", String(), required=True),
     Field("worker_options", MappingOf(Anything())),
     Field("activity_timeout", Duration(), default="1m"),
-    Field("max_instructions", Integer(minimum=0), default=10_000_000),
+    Field("host.max_instructions", Integer(minimum=0), default=10_000_000),
     Field("lifecycle.restart.initial_delay", Duration(), default="1s"),
     Field("lifecycle.restart.max_delay", Duration(), default="30s"),
     _AUTO_START,

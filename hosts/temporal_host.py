@@ -90,7 +90,7 @@ class TemporalWorkerHost:
             router=node.router, entries=node.registry.of_kind(*TEMPORAL_KINDS),
             source_root=node.registry.app_dir.parent,
             activity_timeout=timedelta(seconds=parse_duration(entry.get("activity_timeout")) / SECOND),
-            max_instructions=entry.get("max_instructions"), runs=self.runs,
+            max_instructions=entry.get("host.max_instructions"), runs=self.runs,
         )
         # workflow PID -> {"monitor": {watcher pids}, "link": {linked pids}}
         self._watched: dict[str, dict[str, set[str]]] = {}

@@ -87,7 +87,7 @@ def test_luactor_check_names_bad_temporal_settings(app, tmp_path):
 
 
 async def test_a_runaway_workflow_is_stopped_before_temporal_thinks_the_worker_hangs(app, tmp_path, temporal_server):
-    temporal_app(app, temporal_server.address, max_instructions=1_000_000)
+    temporal_app(app, temporal_server.address, host={"max_instructions": 1_000_000})
     app.lua("spin", """
         local function run() local n = 0; while true do n = n + 1 end end
         return { run = run }
