@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 from lupa import lua54
 
-__all__ = ["to_lua", "from_lua", "plain_copy", "PayloadError"]
+__all__ = ["to_lua", "from_lua", "arguments_from_lua", "plain_copy", "PayloadError"]
 
 
 class PayloadError(TypeError):
@@ -72,6 +72,11 @@ def from_lua(value: Any) -> Any:
             return [v for _, v in sorted(items, key=lambda kv: kv[0])]
         return dict(items)
     raise PayloadError(f"a Lua {kind} cannot leave Lua")
+
+
+def arguments_from_lua(table: Any) -> list:
+    """An argument list packed in Lua as ``{n=, ...}`` (nil arguments keep their place)."""
+    return [from_lua(table[i]) for i in range(1, table[b"n"] + 1)]
 
 
 def plain_copy(value: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import trio
 from lupa import lua54
 
-from .codec import PayloadError, from_lua, to_lua
+from .codec import PayloadError, arguments_from_lua, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
 
@@ -47,11 +47,6 @@ def _chunk_name(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
-
-
-def _arguments(table: Any) -> list:
-    """An argument list packed in Lua as ``{n=, ...}`` (nil arguments keep their place)."""
-    return [from_lua(table[i]) for i in range(1, table[b"n"] + 1)]
 
 
 class Worker:
@@ -283,7 +278,7 @@ class Worker:
         self._nursery.start_soon(serve)
 
     def _on_call(self, cmd: Any) -> None:
-        fn_id, args, ctx = cmd[3].decode(), _arguments(cmd[4]), from_lua(cmd[5])
+        fn_id, args, ctx = cmd[3].decode(), arguments_from_lua(cmd[4]), from_lua(cmd[5])
         self._start_request(cmd[2], lambda: self.router.call_python(fn_id, args, ctx or {}))
 
     def _spawn_options(self, raw: Any) -> dict:
@@ -294,7 +289,7 @@ class Worker:
                 "options": opts.get("options")}
 
     def _on_spawn(self, cmd: Any) -> None:
-        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])
+        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.spawn_for(entry_id, host, args, opts))
 
@@ -303,7 +298,7 @@ class Worker:
         self._start_request(cmd[2], lambda: self.router.send_durable(sender, dest, topic, payload))
 
     def _on_exec(self, cmd: Any) -> None:
-        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5])
+        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
 

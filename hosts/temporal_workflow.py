@@ -40,7 +40,7 @@ from temporalio.exceptions import (
     FailureError,
 )
 
-from actors.codec import from_lua, to_lua
+from actors.codec import arguments_from_lua, from_lua, to_lua
 from actors.errors import ActorError
 from actors.pid import host_of
 from actors.registry import Entry
@@ -272,7 +272,7 @@ class WorkflowRun:
         self.result = {"error": error} if error else {"value": from_lua(cmd[3])}
 
     def _on_call(self, cmd: Any) -> None:
-        data = {"fn": cmd[3].decode(), "args": _arguments(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
+        data = {"fn": cmd[3].decode(), "args": arguments_from_lua(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
         self._background(lambda: self._activity("luactor.call", data), cmd[2])
 
     def _on_spawn(self, cmd: Any) -> None:
@@ -283,7 +283,7 @@ class WorkflowRun:
 
     def _start_elsewhere(self, cmd: Any, as_child: Callable[[str, list, dict], Any], activity: str) -> None:
         """A spawn or exec: a child workflow on this host, else an activity."""
-        entry_id, host, args, opts = cmd[3].decode(), cmd[4].decode(), _arguments(cmd[5]), from_lua(cmd[6]) or {}
+        entry_id, host, args, opts = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5]), from_lua(cmd[6]) or {}
         opts["parent"] = self.pid
         if host == self.env.host_id:
             self._background(lambda: as_child(entry_id, args, opts), cmd[2])
@@ -370,10 +370,6 @@ class WorkflowRun:
         if not workflow.unsafe.is_replaying():
             pid = cmd[3].decode() if cmd[3] is not None else None
             self.env.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]))
-
-
-def _arguments(table: Any) -> list:
-    return [from_lua(table[i]) for i in range(1, table[b"n"] + 1)]
 
 
 #: The environment of each host, by (namespace, task queue): the workflow
