@@ -34,6 +34,7 @@ from actors.pid import pid_prefix
 from actors.registry import Entry
 
 from .asyncio_thread import AsyncioThread, TrioPortal
+from .start_options import start_options
 from .temporal_activities import node_activities
 from .temporal_config import SettingError, tls_config, worker_options
 from .temporal_workflow import (
@@ -186,18 +187,14 @@ class TemporalWorkerHost:
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
-        opts = {str(k).removeprefix("temporal."): v for k, v in (options.get("options") or {}).items()}
-        workflow_id = opts.get("workflow.id") or options.get("name") or str(uuid.uuid4())
-        policy = opts.get("workflow.id_conflict_policy", "fail")
-        if policy not in _CONFLICT_POLICIES:
-            raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
-                                        f"terminate_existing, got {policy!r}")
+        wanted = start_options(options.get("options"), options.get("name"))
+        workflow_id, policy = wanted.workflow_id or str(uuid.uuid4()), wanted.policy
         start = pack({"args": list(args), "ctx": options.get("ctx"), "parent": options.get("parent"),
                       "messages": [list(m) for m in options.get("messages") or []]})
-        pid = self.env.pid(str(workflow_id))
+        pid = self.env.pid(workflow_id)
         try:
             await self._loop.run(client.start_workflow(
-                entry_id, start, id=str(workflow_id), task_queue=self.task_queue,
+                entry_id, start, id=workflow_id, task_queue=self.task_queue,
                 id_conflict_policy=_CONFLICT_POLICIES[policy],
                 # an id stays taken after its workflow closed, as on the embedded
                 # host, except for terminate_existing, which starts a new run

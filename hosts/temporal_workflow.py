@@ -46,6 +46,8 @@ from actors.pid import host_of
 from actors.registry import Entry
 from actors.worker import Worker
 
+from .start_options import start_options
+
 __all__ = ["TemporalEnv", "LuaWorkflow", "serve", "unserve", "pack", "unpack", "MESSAGE_SIGNAL", "EVENT_SIGNAL"]
 
 #: Signals a Lua workflow understands.
@@ -294,11 +296,11 @@ class WorkflowRun:
     def _child_start(self, args: list, opts: dict) -> tuple[str, bytes]:
         """The id and start payload of a child workflow."""
         self._children += 1
-        options = {str(k).removeprefix("temporal."): v for k, v in (opts.get("options") or {}).items()}
-        child_id = options.get("workflow.id") or opts.get("name") or f"{self.workflow_id}/{self._children}"
+        named = start_options(opts.get("options"), opts.get("name"), f"{self.workflow_id}/{self._children}")
+        child_id = named.workflow_id
         start = {"args": args, "ctx": opts.get("ctx"), "parent": self.pid,
                  "messages": [list(m) for m in opts.get("messages") or []]}
-        return str(child_id), pack(start)
+        return child_id, pack(start)
 
     async def _start_child(self, entry_id: str, args: list, opts: dict) -> str:
         child_id, start = self._child_start(args, opts)

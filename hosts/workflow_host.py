@@ -32,6 +32,7 @@ from actors.registry import Entry
 from actors.worker import Worker
 
 from .history import Batch, CorruptRecordError, HistoryStore, WorkflowHeader
+from .start_options import start_options
 from .worker_host import WorkerHost
 
 __all__ = ["WorkflowHost"]
@@ -254,14 +255,8 @@ class WorkflowHost(WorkerHost):
         earlier run stays in the store. Returns ("start", id, run number)
         or ("existing", pid, None). ``by`` is the PID of a starting process.
         """
-        plain = {str(k).removeprefix("temporal."): v for k, v in options.items()}
-        workflow_id = plain.get("workflow.id") or explicit or default
-        if workflow_id is not None and not isinstance(workflow_id, str):
-            raise ActorError("INVALID", f"workflow.id must be a string, got {workflow_id!r}")
-        policy = plain.get("workflow.id_conflict_policy", "fail")
-        if policy not in ("fail", "use_existing", "terminate_existing"):
-            raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
-                                        f"terminate_existing, got {policy!r}")
+        wanted = start_options(options, explicit, default)
+        workflow_id, policy = wanted.workflow_id, wanted.policy
         if workflow_id is None:
             return "start", _new_workflow_id(), 1    # a fresh UUID names no workflow yet
         if not self._exists(workflow_id):
