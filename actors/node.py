@@ -129,18 +129,16 @@ class Node:
 
     async def _start(self, nursery: trio.Nursery) -> None:
         self.router.start_clock()
-        hosts, self._hosts = self._hosts, []
-        for host in hosts:
+        for host in self._hosts:
             await host.start(nursery)
             self.router.hosts[host.id] = host
-            self._hosts.append(host)
         for component in self.components:
             await component.start(nursery)
 
     async def _stop(self) -> None:
         for component in reversed(self.components):
             await component.stop()
-        for host in reversed(self._hosts):
+        for host in reversed(list(self.router.hosts.values())):  # those that started
             await host.stop()
 
     # -- processes ------------------------------------------------------
