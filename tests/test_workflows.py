@@ -558,7 +558,9 @@ trio.run(main, sys.argv[1])
 """
 
 
-async def test_process_monitor_and_link_between_workflows_survive_sigkill(app, tmp_path):
+def _kill_while_observing(app, tmp_path) -> None:
+    """A node whose workflow "observer" monitors "monitored" and links to
+    "linked" (workflows of the same host) is SIGKILLed while all three wait."""
     app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
     app.lua("observer", OBSERVER, method="run", kind="workflow.lua")
     app.lua("waiter", WAITER, method="run", kind="workflow.lua")
@@ -571,6 +573,10 @@ async def test_process_monitor_and_link_between_workflows_survive_sigkill(app, t
         node_process.kill()  # SIGKILL
         node_process.wait()
 
+
+async def _finish_observed(app) -> tuple[list, list]:
+    """Restart the node, end "monitored" normally and "linked" with an error;
+    returns what the observer heard and its recorded relationship operations."""
     async with Node.open(app.root) as node, node.mailbox() as me:
         me.monitor("{luactor@test:workflows|observer}")
         await node.send("{luactor@test:workflows|monitored}", "finish", {"fail": False})
@@ -582,7 +588,41 @@ async def test_process_monitor_and_link_between_workflows_survive_sigkill(app, t
     assert sorted((e["kind"], e["from"]) for e in heard) == [
         ("EXIT", "{luactor@test:workflows|monitored}"), ("LINK_DOWN", "{luactor@test:workflows|linked}")]
     assert "linked gave up" in next(e for e in heard if e["kind"] == "LINK_DOWN")["reason"]
+    return heard, relates
+
+
+async def test_process_monitor_and_link_between_workflows_survive_sigkill(app, tmp_path):
+    _kill_while_observing(app, tmp_path)
+    _, relates = await _finish_observed(app)
     assert relates == ["monitor", "link"]   # recorded once, not again on replay
+
+
+async def test_history_without_relationship_records_replays_the_monitor_and_link(app, tmp_path):
+    """Stores written before monitor/link of a workflow were recorded hold no
+    "relate" event for them, and no watchers in the watched workflow's header:
+    replay monitors and links again, as the code did then."""
+    import lmdb
+    import msgpack
+
+    _kill_while_observing(app, tmp_path)
+    env = lmdb.open(str(tmp_path / "store"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        events = env.open_db(b"events", txn=txn)
+        removed = [key for key, value in txn.cursor(db=events)
+                   if key.startswith(b"observer\0") and msgpack.unpackb(value)["type"] == "relate"]
+        for key in removed:
+            txn.delete(key, db=events)
+        workflows = env.open_db(b"workflows", txn=txn)
+        for watched in (b"monitored", b"linked"):
+            header = msgpack.unpackb(txn.get(watched, db=workflows))
+            header["meta"].pop("monitors", None)
+            header["meta"].pop("links", None)
+            txn.put(watched, msgpack.packb(header), db=workflows)
+    env.close()
+    assert len(removed) == 2
+
+    _, relates = await _finish_observed(app)
+    assert relates == []   # replay performed them again and recorded nothing new
 
 
 CANCELLABLE = """
