@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import trio
 
 from actors.codec import from_lua, to_lua
@@ -314,11 +315,15 @@ class WorkflowHost(WorkerHost):
         self._queue_signal(cmd[2], cmd[3].decode(), from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
 
     def _on_history(self, cmd: Any) -> None:
-        packed = cmd[3]
+        """A run of history records, encoded by the kernel: ``id, ts, record`` each."""
+        packed = cmd[2]
         if packed is None:
-            raise ActorError("INVALID", f"workflow {cmd[2].decode()!r}: a {cmd[4].decode()!r} record "
+            raise ActorError("INVALID", f"workflow {cmd[3].decode()!r}: a {cmd[4].decode()!r} record "
                                         f"cannot be stored: {cmd[5].decode()}")
-        self._batch.append_packed(cmd[2].decode(), packed, cmd[4])
+        items = msgpack.unpackb(packed)
+        append = self._batch.append_packed
+        for i in range(0, len(items), 3):
+            append(items[i], items[i + 2], items[i + 1])
 
     def _on_start(self, cmd: Any) -> None:
         """A new workflow (or a new run of an id) started: store its header.

@@ -58,3 +58,54 @@ def test_what_cannot_be_stored_is_named(lua_encode):
     cyclic = lua.eval("(function() local t = {} t.self = t return t end)()")
     packed, why = encode(cyclic)
     assert packed is None and b"nested deeper than 200 tables (or cyclic)" in why
+
+
+@pytest.fixture()
+def recording():
+    """A durable runtime whose outbox is a plain list, and a live workflow to record for."""
+    lua = lua54.LuaRuntime(encoding=None, register_eval=False)
+    outbox = []
+    bridge = lua.table_from({b"emit": outbox.append, b"last": lambda: outbox[-1] if outbox else None})
+    factory = lua.execute((resources.files("actors") / "lua" / "durable.lua").read_bytes())
+    durable = factory(lua.table_from({b"sched": lua.table(), b"errors": lua.table(), b"bridge": bridge,
+                                      b"encode_records": True}))
+    workflow = lua.eval("function(id) return { id = id, step = 0, replaying = false } end")
+    return lua, durable, outbox, workflow
+
+
+def test_consecutive_records_leave_as_one_run_in_order(recording):
+    lua, durable, outbox, workflow = recording
+    a, b = workflow(b"a"), workflow(b"b")
+    durable[b"command"](a, lua.eval("{ type = 'call', id = 1, fn = 'app:f' }"))
+    durable[b"command"](b, lua.eval("{ type = 'timer', id = 1, deadline = 5 }"))
+    outbox.append(lua.eval("{ 'wf_done' }"))          # another command ends the run
+    durable[b"command"](a, lua.eval("{ type = 'batch', ts = 7, events = {} }"))
+    durable[b"seal"]()
+    runs = [cmd for cmd in outbox if cmd[1] == b"history"]
+    assert len(runs) == 2
+    first, second = (msgpack.unpackb(run[2]) for run in runs)
+    # each record is stored as the kernel encoded it: bin holding its msgpack
+    unpacked = [msgpack.unpackb(item) if isinstance(item, bytes) else item for item in first + second]
+    assert unpacked == ["a", None, {"type": "call", "id": 1, "fn": "app:f"},
+                        "b", None, {"type": "timer", "id": 1, "deadline": 5},
+                        "a", 7, {"type": "batch", "ts": 7, "events": {}}]
+    assert len(first) == 6 and len(second) == 3
+
+
+def test_a_run_with_a_record_that_cannot_be_stored_names_it(recording):
+    lua, durable, outbox, workflow = recording
+    durable[b"command"](workflow(b"a"), lua.eval("{ type = 'call', id = 1, fn = 'app:f' }"))
+    durable[b"command"](workflow(b"b"), lua.eval("{ type = 'effect', result = print }"))
+    durable[b"seal"]()
+    run = outbox[0]
+    assert run[2] is None
+    assert (run[3], run[4], run[5]) == (b"b", b"effect", b"a function cannot be stored")
+
+
+@pytest.mark.parametrize("size", [200, 300, 70000])
+def test_records_of_any_size_keep_their_bytes_in_a_run(recording, size):
+    lua, durable, outbox, workflow = recording
+    record = to_lua(lua, {"type": "batch", "ts": 1, "events": [{"kind": "message", "payload": "x" * size}]})
+    durable[b"command"](workflow(b"a"), record)
+    durable[b"seal"]()
+    assert msgpack.unpackb(outbox[0][2]) == ["a", 1, msgpack.packb(from_lua(record))]

@@ -19,6 +19,11 @@ return function(deps)
   end
   B.emit = emit
 
+  --- The command queued last, or nil when the outbox is empty.
+  function B.last()
+    return outbox[out_n]
+  end
+
   --- Hand the queued commands to Python (nil when there are none).
   function B.take()
     if out_n == 0 then return nil, 0 end

@@ -188,34 +188,78 @@ return function(deps)
   end
   D.encode = encode
 
-  -- History commands emitted and not yet taken by Python: their records are
-  -- encoded when taken (see D.seal), as fields may be set on them until then.
+  -- History records leave in runs: consecutive records share one command,
+  -- `{"history", ...}`, so Python pays one crossing per run, not per record
+  -- (it was a third of the Python time of a workflow step). A run grows
+  -- while it is the outbox's last command, so records keep their order with
+  -- the commands around them (starts and ends of workflows, messages).
+  local run = nil
+  -- Runs emitted and not yet taken by Python: their records are encoded
+  -- when taken (see D.seal), as fields may be set on them until then.
   local unsealed, n_unsealed = {}, 0
 
   local encoding = deps.encode_records   -- else records leave as tables
+  local last_emitted = bridge.last
 
   local function emit_record(wf, record)
-    local cmd = { "history", wf.id, record }
-    emit(cmd)
-    if encoding then
-      n_unsealed = n_unsealed + 1
-      unsealed[n_unsealed] = cmd
+    if run == nil or last_emitted() ~= run then
+      run = { "history", ids = {}, records = {}, n = 0 }
+      emit(run)
+      if encoding then
+        n_unsealed = n_unsealed + 1
+        unsealed[n_unsealed] = run
+      end
     end
+    local n = run.n + 1
+    run.n, run.ids[n], run.records[n] = n, wf.id, record
   end
 
-  --- Encode the records of the history commands about to be taken:
-  --- `{"history", id, msgpack, ts}`, or `{"history", id, nil, type, why}`
-  --- for a record that cannot be stored.
+  local run_pieces = {} -- reused, as `pieces` is
+  local bin_header = function(len)
+    if len < 256 then return spack(">BB", 0xc4, len) end
+    return len < 65536 and spack(">BI2", 0xc5, len) or spack(">BI4", 0xc6, len)
+  end
+
+  -- One run in msgpack: a flat array of `id, ts, record` per record, the
+  -- record as bin holding its own msgpack (stored as it is).
+  local function encode_run(ids, records, count)
+    local out = run_pieces
+    local m = 1
+    out[1] = sized(count * 3, 0x90, 16, nil, 0xdc, 0xdd)
+    for i = 1, count do
+      local record = records[i]
+      m = encode_into(ids[i], out, m, 0)
+      m = encode_into(record.ts, out, m, 0)
+      m = m + 1
+      local header = m
+      m = encode_into(record, out, m, 0)
+      local len = 0
+      for k = header + 1, m do len = len + #out[k] end
+      out[header] = bin_header(len)
+    end
+    return concat(out, "", 1, m)
+  end
+
+  --- Encode the runs about to be taken: `{"history", msgpack}`, or
+  --- `{"history", nil, id, type, why}` naming a record that cannot be stored.
   function D.seal()
     for i = 1, n_unsealed do
       local cmd = unsealed[i]
-      local record = cmd[3]
-      local packed, why = encode(record)
-      if packed then
-        cmd[3], cmd[4] = packed, record.ts
+      local ids, records, count = cmd.ids, cmd.records, cmd.n
+      local ok, packed = pcall(encode_run, ids, records, count)
+      if ok then
+        cmd[2] = packed
       else
-        cmd[3], cmd[4], cmd[5] = nil, record.type, why
+        for k = 1, count do
+          local _, why = encode(records[k])
+          if why then
+            cmd[3], cmd[4], cmd[5] = ids[k], records[k].type, why
+            break
+          end
+        end
+        if cmd[3] == nil then cmd[3], cmd[4], cmd[5] = ids[1], "history", tostring(packed) end
       end
+      cmd.ids, cmd.records = nil, nil
     end
     if n_unsealed > 0 then unsealed, n_unsealed = {}, 0 end
   end
