@@ -26,7 +26,19 @@ _SCALARS = (int, float, bool, type(None), bytes)
 
 
 def to_lua(lua: Any, value: Any, _path: str = "payload") -> Any:
-    """Convert a plain Python value into a Lua value owned by ``lua``."""
+    """Convert a plain Python value into a Lua value owned by ``lua``.
+
+    A value that cannot cross is refused with where in it the culprit sits,
+    ``_path`` naming the whole (found only then: naming each element as it
+    is converted was a third of the cost of converting).
+    """
+    try:
+        return _convert(lua, value)
+    except PayloadError:
+        raise PayloadError(_refusal(value, _path)) from None
+
+
+def _convert(lua: Any, value: Any) -> Any:
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, _SCALARS):
@@ -36,14 +48,45 @@ def to_lua(lua: Any, value: Any, _path: str = "payload") -> Any:
     if isinstance(value, dict):
         table = {}
         for key, item in value.items():
-            if not isinstance(key, (str, bytes, int, float, bool)):
-                raise PayloadError(f"{_path}: key {key!r} of type {type(key).__name__} cannot cross into Lua")
-            table[to_lua(lua, key, _path)] = to_lua(lua, item, f"{_path}[{key!r}]")
+            if not isinstance(key, _KEYS):
+                raise PayloadError
+            table[_convert(lua, key)] = _convert(lua, item)
         return lua.table_from(table)
     if isinstance(value, (list, tuple)):
-        return lua.table_from([to_lua(lua, item, f"{_path}[{i}]") for i, item in enumerate(value)])
-    raise PayloadError(f"{_path}: a {type(value).__name__} cannot cross into Lua "
-                       "(only dict, list, str, bytes, int, float, bool and None)")
+        return lua.table_from([_convert(lua, item) for item in value])
+    raise PayloadError
+
+
+def _refusal(value: Any, path: str) -> str:
+    """Why ``value`` (at ``path``) cannot cross into Lua, naming the first culprit."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, _KEYS):
+                return f"{path}: key {key!r} of type {type(key).__name__} cannot cross into Lua"
+            try:
+                _convert(_NOWHERE, item)
+            except PayloadError:
+                return _refusal(item, f"{path}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            try:
+                _convert(_NOWHERE, item)
+            except PayloadError:
+                return _refusal(item, f"{path}[{i}]")
+    return (f"{path}: a {type(value).__name__} cannot cross into Lua "
+            "(only dict, list, str, bytes, int, float, bool and None)")
+
+
+class _Nowhere:
+    """Stands in for a Lua state while looking for what cannot be converted."""
+
+    @staticmethod
+    def table_from(_: Any) -> None:
+        return None
+
+
+_NOWHERE = _Nowhere()
+_KEYS = (str, bytes, int, float, bool)
 
 
 def _text(data: bytes) -> str | bytes:
