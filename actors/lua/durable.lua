@@ -193,7 +193,7 @@ return function(deps)
   -- (it was a third of the Python time of a workflow step). A run grows
   -- while it is the outbox's last command, so records keep their order with
   -- the commands around them (starts and ends of workflows, messages).
-  local run = nil
+  local open_run = nil
   -- Runs emitted and not yet taken by Python: their records are encoded
   -- when taken (see D.seal), as fields may be set on them until then.
   local unsealed, n_unsealed = {}, 0
@@ -202,8 +202,10 @@ return function(deps)
   local last_emitted = bridge.last
 
   local function emit_record(wf, record)
+    local run = open_run
     if run == nil or last_emitted() ~= run then
       run = { "history", ids = {}, records = {}, n = 0 }
+      open_run = run
       emit(run)
       if encoding then
         n_unsealed = n_unsealed + 1
