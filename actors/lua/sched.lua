@@ -79,7 +79,10 @@ return function(deps)
   local idle = co_create(function() end) -- in `running` between turns; never runs
   local running = { idle }
   local graveyard, buried = {}, 0 -- luacheck: ignore 241 (only holds references)
-  local MAX_BURIED = 1024 -- a slice ends early once this many tasks died in it
+  -- A slice ends early once this many tasks died in it, bounding what the
+  -- graveyard holds. A durable host commits after every slice, so it lets
+  -- more die per slice (deps.slice_deaths): fewer commits and fsyncs.
+  local MAX_BURIED = deps.slice_deaths or 1024
 
   --- Whether a watchdog arms the guard (see above); false arms it always.
   function S.watchdog(on)
