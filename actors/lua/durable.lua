@@ -88,6 +88,9 @@ return function(deps)
     return spack(">BI4", tag32, n)
   end
 
+  --- The header of a bin of `len` bytes (bin has no short form).
+  local function bin_header(len) return sized(len, nil, 0, 0xc4, 0xc5, 0xc6) end
+
   local encode_into
 
   local function encode_table(t, out, n, depth)
@@ -137,13 +140,7 @@ return function(deps)
         return n
       end
       n = n + 1
-      if utf8len(v) then
-        out[n] = sized(len, 0xa0, 32, 0xd9, 0xda, 0xdb)
-      elseif len < 256 then
-        out[n] = spack(">BB", 0xc4, len)
-      else
-        out[n] = len < 65536 and spack(">BI2", 0xc5, len) or spack(">BI4", 0xc6, len)
-      end
+      out[n] = utf8len(v) and sized(len, 0xa0, 32, 0xd9, 0xda, 0xdb) or bin_header(len)
       n = n + 1
       out[n] = v
     elseif t == "number" then
@@ -217,11 +214,6 @@ return function(deps)
   end
 
   local run_pieces = {} -- reused, as `pieces` is
-  local bin_header = function(len)
-    if len < 256 then return spack(">BB", 0xc4, len) end
-    return len < 65536 and spack(">BI2", 0xc5, len) or spack(">BI4", 0xc6, len)
-  end
-
   -- One run in msgpack: a flat array of `id, ts, record` per record, the
   -- record as bin holding its own msgpack (stored as it is).
   local function encode_run(ids, records, count)
