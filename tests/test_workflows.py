@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -106,7 +107,8 @@ async def test_a_workflow_survives_sigkill_and_replays_to_the_same_values(app, t
     script = tmp_path / "node.py"
     script.write_text(textwrap.dedent(CRASHING_NODE))
     log = tmp_path / "observed.log"
-    node_process = subprocess.Popen([sys.executable, str(script), str(app.root), str(log)],
+    # blocking is harmless here: no node runs in this process yet
+    node_process = subprocess.Popen([sys.executable, str(script), str(app.root), str(log)],  # noqa: ASYNC220
                                     stdout=subprocess.PIPE, text=True)
     try:
         assert node_process.stdout.readline().strip() == "stored"
@@ -168,6 +170,7 @@ async def test_with_name_from_lua_is_an_idempotent_start(app, tmp_path, autojump
 
 async def test_a_corrupt_record_fails_only_its_workflow_naming_the_record(app, tmp_path, autojump_clock):
     import lmdb
+
     from hosts.history import event_key
 
     build(app, tmp_path / "store")
@@ -457,7 +460,9 @@ async def test_monitors_and_links_between_workflows_survive_sigkill(app, tmp_pat
     build_watchers(app, tmp_path / "store")
     script = tmp_path / "node.py"
     script.write_text(textwrap.dedent(WATCHING_NODE))
-    node_process = subprocess.Popen([sys.executable, str(script), str(app.root)], stdout=subprocess.PIPE, text=True)
+    # blocking is harmless here: no node runs in this process yet
+    node_process = subprocess.Popen([sys.executable, str(script), str(app.root)],  # noqa: ASYNC220
+                                    stdout=subprocess.PIPE, text=True)
     try:
         seen = eval(node_process.stdout.readline())
     finally:
@@ -523,6 +528,27 @@ def test_generated_workflow_ids_are_uuid7_in_start_order(monkeypatch):
     ids = [workflow_host._new_workflow_id() for _ in range(200)]
     assert ids == sorted(ids) and len(set(ids)) == 200
     assert {(uuid.UUID(i).version, uuid.UUID(i).variant) for i in ids} == {(7, uuid.RFC_4122)}
+    assert all(str(uuid.UUID(i)) == i for i in ids)
+
+
+def test_workflow_entropy_is_never_handed_out_twice():
+    """Ids and seeds take their random bytes from a pool read ahead: each byte goes out once,
+    across refills, and a forked child does not repeat what its parent hands out next."""
+    from hosts.workflow_host import _Entropy
+
+    entropy = _Entropy()
+    taken = [entropy.take(10) for _ in range(3 * _Entropy.SIZE // 10)]   # three refills
+    assert {len(t) for t in taken} == {10} and len(set(taken)) == len(taken)
+
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(writer, entropy.take(16))
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    assert os.read(reader, 16) != entropy.take(16)
+    os.close(reader)
 
 
 OBSERVER = """
