@@ -296,15 +296,17 @@ class Batch:
         self._progress.pop(header.id, None)
         self._headers[header.id] = snapshot
 
-    def start_run(self, header: WorkflowHeader) -> WorkflowHeader:
+    def start_run(self, header: WorkflowHeader, *, new_id: bool = False) -> WorkflowHeader:
         """Make ``header`` a new run of its id and store it at commit; returns it as stored.
 
         The id's current run, if there is one, is kept as an earlier run,
         as it stands in this batch. The new run's number and first sequence
-        continue from it (run 1 from sequence 0 for a new id).
+        continue from it (run 1 from sequence 0 for a new id). ``new_id``
+        says the caller made the id just now, so that no run of it can
+        exist: the store is not searched for one.
         """
         snapshot = self._snapshot(header)
-        known = self._current(header.id)
+        known = None if new_id else self._current(header.id)
         if known is None:
             snapshot.run, snapshot.first_seq, snapshot.next_seq = 1, 0, 0
         else:

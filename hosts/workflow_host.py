@@ -100,6 +100,7 @@ class WorkflowHost(WorkerHost):
         self.store: HistoryStore | None = None
         self._batch: Batch | None = None
         self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit
+        self._new_ids: set[str] = set()                     # ids made here whose start is not drained yet
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._commit_waiters: list[trio.Event] = []
@@ -285,7 +286,9 @@ class WorkflowHost(WorkerHost):
         wanted = start_options(options, explicit, default)
         workflow_id, policy = wanted.workflow_id, wanted.policy
         if workflow_id is None:
-            return "start", _new_workflow_id(), 1    # a fresh UUID names no workflow yet
+            workflow_id = _new_workflow_id()         # a fresh UUID names no workflow yet
+            self._new_ids.add(workflow_id)
+            return "start", workflow_id, 1
         if not self._exists(workflow_id):
             return "start", workflow_id, self._next_run(workflow_id)
         pid = self._pid(workflow_id)
@@ -366,7 +369,8 @@ class WorkflowHost(WorkerHost):
             id=workflow_id, entry=cmd[3].decode(), status="running",
             input=[from_lua(args[i]) for i in range(1, (args[b"n"] or 0) + 1)],
             parent=from_lua(cmd[5]), created_ns=now, updated_ns=now, meta=meta)
-        header = self._batch.start_run(header)
+        header = self._batch.start_run(header, new_id=workflow_id in self._new_ids)
+        self._new_ids.discard(workflow_id)
         if header.run != cmd[10]:
             raise ActorError("INTERNAL", f"workflow {workflow_id!r} started as run {cmd[10]} "
                                          f"but the store makes it run {header.run}")
@@ -405,7 +409,8 @@ class WorkflowHost(WorkerHost):
         """Commit what the slice recorded, then let the kernel see it."""
         if self.store is None or self._batch is None:
             return
-        self._claimed_runs = {}   # the claims of this slice are drained: their headers are in the batch
+        # the claims of this slice are drained: their headers are in the batch
+        self._claimed_runs, self._new_ids = {}, set()
         if self._batch.is_empty():
             waiters, self._commit_waiters = self._commit_waiters, []
             for waiter in waiters:

@@ -181,6 +181,22 @@ def test_a_new_run_keeps_the_earlier_one_and_continues_the_sequence(tmp_path):
         assert [h.id for h in store.unfinished()] == ["fresh", "w"]        # only current runs
 
 
+def test_a_new_id_starts_run_1_without_a_look_in_the_store(tmp_path, monkeypatch):
+    with HistoryStore.open(tmp_path / "store") as store:
+        start(store, "w", events=2)
+        monkeypatch.setattr(store, "header", lambda workflow_id: pytest.fail(f"{workflow_id} was looked up"))
+        batch = store.batch()
+        made = batch.start_run(header("made-here"), new_id=True)
+        assert (made.run, made.first_seq, made.next_seq) == (1, 0, 0)
+        assert batch.append("made-here", {"type": "step"}) == 0
+        store.commit(batch)
+        monkeypatch.undo()
+        batch = store.batch()
+        assert batch.start_run(header("w")).run == 2      # an id given by someone else is looked up
+        store.commit(batch)
+        assert store.header("made-here").next_seq == 1
+
+
 def v1_store(path: Path) -> None:
     """A store as format 1 wrote it: no runs database, headers without run or first_seq."""
     path.mkdir()

@@ -516,6 +516,19 @@ async def test_a_watched_workflow_that_ended_unheard_is_heard_after_a_restart(ap
     assert sorted(recorded) == ["EXIT", "LINK_DOWN"]   # each heard once
 
 
+async def test_only_a_workflow_id_made_by_the_host_skips_the_look_in_the_store(app, tmp_path, autojump_clock,
+                                                                               monkeypatch):
+    """A generated id names no workflow yet; one given by the caller may name a stored one."""
+    build(app, tmp_path / "store")
+    looked_up = []
+    header = HistoryStore.header
+    monkeypatch.setattr(HistoryStore, "header", lambda store, wid: looked_up.append(wid) or header(store, wid))
+    async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
+        generated = await node.spawn("test:order", "test:workflows", {"amount": 1})
+        await node.spawn("test:order", "test:workflows", {"amount": 2}, name="order-2")
+    assert generated[generated.rindex("|") + 1:-1] not in looked_up and "order-2" in looked_up
+
+
 def test_generated_workflow_ids_are_uuid7_in_start_order(monkeypatch):
     """Ids sort like their start times, so workflows started together keep their events together."""
     import itertools
