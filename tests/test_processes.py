@@ -893,3 +893,57 @@ async def test_process_id_is_a_string(app, autojump_clock):
         out = await node.exec("test:ids", app.host)
         assert PID_RE.match(out["pid"])
         assert isinstance(out["id"], str) and out["id"]
+
+
+# -- reuse of task coroutines ------------------------------------------------------------------------
+
+
+async def test_processes_after_a_failing_one_start_clean(app, autojump_clock):
+    """A task that raised leaves its coroutine dead; one that returned hands
+    it on. Either way the next process starts with nothing of the last."""
+    app.lua("steps", """
+        local function run(i)
+          if i % 3 == 0 then error("step " .. i .. " fails") end
+          local here = {}
+          for k = 1, i do here[k] = k end
+          return { i = i, n = #here, globals = rawget(_ENV, "leaked") == nil }
+        end
+        local function leak() leaked = true; return true end
+        return { run = run, leak = leak }
+    """, method="run")
+    app.entry(name="leak", kind="process.lua", source="file://steps.lua", method="leak")
+    async with Node.open(app.root) as node:
+        for i in range(1, 10):
+            assert await node.exec("test:leak", app.host) is True
+            if i % 3 == 0:
+                with pytest.raises(ActorError, match=f"step {i} fails"):
+                    await node.exec("test:steps", app.host, i)
+            else:
+                assert await node.exec("test:steps", app.host, i) == {"i": i, "n": i, "globals": True}
+
+
+async def test_a_burst_of_short_processes_leaves_no_idle_coroutines_behind(app, autojump_clock):
+    """5,000 processes end at once; their coroutines wait for reuse, but once
+    a slice has not needed them they are let go (each is ~2 KB)."""
+    app.lua("burst", """
+        local function child() process.inbox():receive() end
+        local function burst(n)
+          local events, pids = process.events(), {}
+          for i = 1, n do pids[i] = process.spawn_monitored("test:child", "test:host") end
+          for i = 1, n do process.send(pids[i], "go", true) end
+          for _ = 1, n do events:receive() end
+          return n
+        end
+        return { burst = burst, child = child, nop = function() return true end }
+    """, method="burst")
+    for method in ("child", "nop"):
+        app.entry(name=method, kind="process.lua", source="file://burst.lua", method=method)
+    async with Node.open(app.root) as node:
+        assert await node.exec("test:nop", app.host) is True
+        baseline = node.memory(app.host)
+        assert await node.exec("test:burst", app.host, 5_000) == 5_000
+        held = node.memory(app.host) - baseline
+        for _ in range(2):  # a slice that needs one coroutine, then the one that lets the rest go
+            assert await node.exec("test:nop", app.host) is True
+        after = node.memory(app.host) - baseline
+        assert held > 5_000 * 1024 > 3 * after, (held, after)

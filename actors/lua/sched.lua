@@ -79,14 +79,46 @@ return function(deps)
   local idle = co_create(function() end) -- in `running` between turns; never runs
   local running = { idle }
   local graveyard, buried = {}, 0 -- luacheck: ignore 241 (only holds references)
-  -- A slice ends early once this many tasks died in it, bounding what the
-  -- graveyard holds. A durable host commits after every slice, so it lets
-  -- more die per slice (deps.slice_deaths): fewer commits and fsyncs.
+  -- A slice ends early once this many coroutines died in it (their tasks
+  -- raised or were killed; those that returned are reused, see below),
+  -- bounding what the graveyard holds. A durable host commits after every
+  -- slice, so it lets more die per slice (deps.slice_deaths): fewer commits.
   local MAX_BURIED = deps.slice_deaths or 1024
 
+  -- Task coroutines are reused. Each runs `task_loop`: it calls a task's
+  -- body and, when the body returns, yields ENDED with what it returned and
+  -- waits for the body of the next task. A fresh coroutine costs more than
+  -- its creation: its stack grows on first use, and the collector has to
+  -- free it. A task that raised leaves its coroutine dead: that one is not
+  -- reused (a tripped task always raises: see the runaway guard).
+  local ENDED = setmetatable({}, { __name = "luactor.ended" })
+  local function task_loop(body, a, b)
+    while true do
+      body, a, b = co_yield(ENDED, body(a, b))
+    end
+  end
+  -- The idle ones wait in a stack. Those the last slice did not need go at
+  -- the start of the next (but a few), so the pool follows what one slice
+  -- uses and a burst of short tasks leaves no lasting memory behind.
+  local idle_coroutines, n_idle, fewest_idle = {}, 0, 0
+  local KEEP_IDLE = 64
+
+  local function forget_idle() idle_coroutines, n_idle, fewest_idle = {}, 0, 0 end
+
+  local function trim_idle()
+    local unused = fewest_idle - KEEP_IDLE
+    if unused > 0 then
+      idle_coroutines = table.move(idle_coroutines, unused + 1, n_idle, 1, {})
+      n_idle = n_idle - unused
+    end
+    fewest_idle = n_idle
+  end
+
   --- Whether a watchdog arms the guard (see above); false arms it always.
+  --- Idle task coroutines were made with the old setting: they go.
   function S.watchdog(on)
     task_every = (on or BUDGET == 0) and 0 or HOOK_EVERY
+    forget_idle()
   end
 
   --- For the watchdog's start-up check: a probe coroutine with its hook
@@ -120,9 +152,17 @@ return function(deps)
 
   --- Create a task for `proc` running `body(a, b)`; it starts on a later turn.
   function S.spawn_task(proc, body, a, b)
-    local co = co_create(body)
-    if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
-    local task = { co = co, proc = proc, queued = true, a = nil, b = nil } -- room for all five
+    local co
+    if n_idle > 0 then
+      co = idle_coroutines[n_idle]
+      idle_coroutines[n_idle] = false -- (false, not nil: see the run queue)
+      n_idle = n_idle - 1
+      if n_idle < fewest_idle then fewest_idle = n_idle end
+    else
+      co = co_create(task_loop)
+      if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
+    end
+    local task = { co = co, proc = proc, queued = true, body = body, a = nil, b = nil }
     proc.tasks[task] = true
     ready(task, a, b)
     return task
@@ -227,6 +267,7 @@ return function(deps)
   --- Returns whether work is left and the next timer deadline (or nil).
   function S.run(budget, on_task_end)
     if buried > 0 then graveyard, buried = {}, 0 end
+    trim_idle()
     fire_due_timers(now())
     local turns = 0
     while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
@@ -247,17 +288,29 @@ return function(deps)
         -- the watchdog disarms hooks after a slice: a tripped task keeps its own
         if task.tripped then sethook(co, hook, "", 1) end
         running[1] = co
-        local ok, r1, r2 = co_resume(co, a, b)
+        local ok, r1, r2, r3
+        local body = task.body
+        if body then
+          task.body = nil
+          ok, r1, r2, r3 = co_resume(co, body, a, b)
+        else
+          ok, r1, r2, r3 = co_resume(co, a, b)
+        end
         running[1] = idle
         S.cur = nil
-        -- a task only ever yields BLOCK; anything else means it ended
-        if r1 ~= BLOCK then
+        if r1 == ENDED then
+          -- dead to whoever still holds it: its coroutine goes on elsewhere
+          task.dead = true
+          n_idle = n_idle + 1
+          idle_coroutines[n_idle] = co
+          on_task_end(task, true, r2, r3)
+        elseif not ok then
           -- After a memory error the coroutine holds what filled the state:
           -- let go of it before anything here allocates (even a deeper call
           -- may). Any other error keeps its stack for on_task_end's traceback.
-          if not ok and r1 == MEMORY_ERROR then co_close(co) end
-          on_task_end(task, ok, r1, r2)
-          if not ok then co_close(co) end
+          if r1 == MEMORY_ERROR then co_close(co) end
+          on_task_end(task, false, r1, r2)
+          co_close(co)
           bury(co)
         end
       end
