@@ -284,9 +284,12 @@ class Batch:
     def event_count(self) -> int:
         return len(self._events)
 
-    def put_header(self, header: WorkflowHeader) -> None:
-        """Store ``header`` at commit. Its ``next_seq`` never moves back behind events already given out."""
-        snapshot = self._snapshot(header)
+    def put_header(self, header: WorkflowHeader, *, copy: bool = True) -> None:
+        """Store ``header`` at commit. Its ``next_seq`` never moves back behind events already given out.
+
+        ``copy=False`` hands the header over as it is (see :meth:`_checked`).
+        """
+        snapshot = self._checked(header, copy)
         known = self._current(header.id)
         if known is not None:
             if known.run != snapshot.run:
@@ -296,16 +299,17 @@ class Batch:
         self._progress.pop(header.id, None)
         self._headers[header.id] = snapshot
 
-    def start_run(self, header: WorkflowHeader, *, new_id: bool = False) -> WorkflowHeader:
+    def start_run(self, header: WorkflowHeader, *, new_id: bool = False, copy: bool = True) -> WorkflowHeader:
         """Make ``header`` a new run of its id and store it at commit; returns it as stored.
 
         The id's current run, if there is one, is kept as an earlier run,
         as it stands in this batch. The new run's number and first sequence
         continue from it (run 1 from sequence 0 for a new id). ``new_id``
         says the caller made the id just now, so that no run of it can
-        exist: the store is not searched for one.
+        exist: the store is not searched for one. ``copy=False`` hands the
+        header over as it is (see :meth:`_checked`).
         """
-        snapshot = self._snapshot(header)
+        snapshot = self._checked(header, copy)
         known = None if new_id else self._current(header.id)
         if known is None:
             snapshot.run, snapshot.first_seq, snapshot.next_seq = 1, 0, 0
@@ -316,8 +320,15 @@ class Batch:
         self._headers[header.id] = snapshot
         return snapshot
 
-    def _snapshot(self, header: WorkflowHeader) -> WorkflowHeader:
-        """A checked private copy of ``header`` (packing proves it storable and copies it deeply)."""
+    def _checked(self, header: WorkflowHeader, copy: bool) -> WorkflowHeader:
+        """``header`` with its id, status and field types checked; with ``copy``, a private copy.
+
+        Packing the copy proves the values storable and copies them deeply.
+        Without ``copy`` the header itself is kept (and changed by the
+        batch): for a caller that built it of plain data (as ``from_lua``
+        makes) that nothing changes afterwards, where the round trip
+        through msgpack would cost more than the rest of a workflow's start.
+        """
         _id_bytes(header.id)
         if header.status not in STATUSES:
             raise ActorError("INVALID", f"workflow {header.id!r}: status {header.status!r} is not one of "
@@ -327,6 +338,8 @@ class Batch:
             _check_fields(fields)
         except ValueError as error:
             raise ActorError("INVALID", f"workflow {header.id!r}: {error}") from None
+        if not copy:
+            return header
         return WorkflowHeader(**_unpack(_packed_or_invalid(fields, "header", header.id)))
 
     def append(self, workflow_id: str, event: dict) -> int:

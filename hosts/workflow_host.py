@@ -369,7 +369,7 @@ class WorkflowHost(WorkerHost):
             id=workflow_id, entry=cmd[3].decode(), status="running",
             input=[from_lua(args[i]) for i in range(1, (args[b"n"] or 0) + 1)],
             parent=from_lua(cmd[5]), created_ns=now, updated_ns=now, meta=meta)
-        header = self._batch.start_run(header, new_id=workflow_id in self._new_ids)
+        header = self._batch.start_run(header, new_id=workflow_id in self._new_ids, copy=False)
         self._new_ids.discard(workflow_id)
         if header.run != cmd[10]:
             raise ActorError("INTERNAL", f"workflow {workflow_id!r} started as run {cmd[10]} "
@@ -387,7 +387,8 @@ class WorkflowHost(WorkerHost):
         error = from_lua(cmd[4])
         self._batch.put_header(dataclasses.replace(
             current, status=from_lua(cmd[5]) or ("failed" if error else "completed"),
-            result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()))
+            result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()),
+            copy=False)
 
     def _on_watch(self, cmd: Any) -> None:
         """A workflow started or stopped monitoring or linking to another workflow: stored with

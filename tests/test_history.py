@@ -197,6 +197,24 @@ def test_a_new_id_starts_run_1_without_a_look_in_the_store(tmp_path, monkeypatch
         assert store.header("made-here").next_seq == 1
 
 
+def test_a_header_handed_over_is_kept_as_is_and_still_checked(tmp_path):
+    with HistoryStore.open(tmp_path / "store") as store:
+        batch = store.batch()
+        given = header("w")
+        assert batch.start_run(given, copy=False) is given
+        ended = header("w", status="completed", result={"total": 3})
+        batch.put_header(ended, copy=False)
+        assert batch.current("w") is ended
+        with pytest.raises(ActorError, match="status 'paused' is not one of"):
+            batch.put_header(header("w", status="paused"), copy=False)
+        with pytest.raises(ActorError, match="workflow 'w': header field 'input' is a dict"):
+            batch.start_run(header("w", input={"not": "a list"}), copy=False)
+        with pytest.raises(ActorError, match="NUL"):
+            batch.start_run(header("a\0b"), new_id=True, copy=False)
+        store.commit(batch)
+        assert (store.header("w").status, store.header("w").result) == ("completed", {"total": 3})
+
+
 def v1_store(path: Path) -> None:
     """A store as format 1 wrote it: no runs database, headers without run or first_seq."""
     path.mkdir()
