@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import lmdb
 import msgpack
@@ -53,9 +54,8 @@ import msgpack
 from actors.errors import ActorError
 
 __all__ = [
-    "FORMAT", "UPGRADABLE", "STATUSES", "HistoryStore", "Batch", "WorkflowHeader",
-    "HistoryError", "StoreFormatError", "StoreNotFoundError", "StoreBusyError",
-    "StoreFullError", "CorruptRecordError", "event_key",
+    "FORMAT", "STATUSES", "UPGRADABLE", "Batch", "CorruptRecordError", "HistoryError", "HistoryStore",
+    "StoreBusyError", "StoreFormatError", "StoreFullError", "StoreNotFoundError", "WorkflowHeader", "event_key",
 ]
 
 FORMAT = 2
@@ -151,17 +151,17 @@ class WorkflowHeader:
     def to_dict(self) -> dict:
         return dict(vars(self))     # the fields, in order (a plain dataclass keeps nothing else there)
 
-    def _copy(self) -> "WorkflowHeader":
+    def _copy(self) -> WorkflowHeader:
         """A shallow copy, several times faster than ``dataclasses.replace`` (once per workflow and batch)."""
         copy = object.__new__(WorkflowHeader)
         copy.__dict__.update(vars(self))
         return copy
 
     @classmethod
-    def from_dict(cls, data: Any) -> "WorkflowHeader":
+    def from_dict(cls, data: Any) -> WorkflowHeader:
         """Build from a stored map; ``ValueError`` says what is wrong with it."""
         if not isinstance(data, dict):
-            raise ValueError(f"a header is a map, not {type(data).__name__}")
+            raise ValueError(f"a header is a map, not {type(data).__name__}")  # noqa: TRY004 (as any bad field)
         values = {name: data.get(name, _DEFAULTS.get(name)) for name in _TYPES}
         for name in _TYPES:
             if name not in data and name not in _DEFAULTS:
@@ -180,7 +180,7 @@ def _check_fields(values: dict) -> None:
     """``ValueError`` naming the first header field of the wrong type."""
     for name, kind in _TYPES.items():
         if not isinstance(values[name], kind):
-            raise ValueError(f"header field {name!r} is a {type(values[name]).__name__}")
+            raise ValueError(f"header field {name!r} is a {type(values[name]).__name__}")  # noqa: TRY004 (see from_dict)
 
 
 def _pack(value: Any) -> bytes:
@@ -270,7 +270,7 @@ class Batch:
     without copying its header.
     """
 
-    def __init__(self, store: "HistoryStore"):
+    def __init__(self, store: HistoryStore):
         self._store = store
         self._headers: dict[str, WorkflowHeader] = {}   # put or started here: written at commit
         self._progress: dict[str, list] = {}   # id -> [next_seq, updated_ns, key prefix] of the others
@@ -435,7 +435,7 @@ class HistoryStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, sync: bool = True, readonly: bool = False,
-             map_size: int = 64 * MiB, max_map_size: int = 8 * GiB) -> "HistoryStore":
+             map_size: int = 64 * MiB, max_map_size: int = 8 * GiB) -> HistoryStore:
         """Open (or, unless ``readonly``, create) the store in directory ``path``.
 
         Read-only opens are for other processes than the writer: LMDB (and
@@ -518,10 +518,10 @@ class HistoryStore:
         _unlock_dir(self._dir_lock)
         self._dir_lock = None
 
-    def __enter__(self) -> "HistoryStore":
+    def __enter__(self) -> HistoryStore:  # noqa: PYI034 (typing.Self is Python 3.11+)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -760,7 +760,7 @@ class HistoryStore:
                 raise CorruptRecordError(self.path, database, key, "the key is not UTF-8") from None
         try:
             header = WorkflowHeader.from_dict(_unpack(raw))
-        except Exception as error:  # msgpack may raise anything on garbage
+        except Exception as error:  # noqa: BLE001 (msgpack may raise anything on garbage)
             raise CorruptRecordError(self.path, database, key, f"{type(error).__name__}: {error}",
                                      workflow_id=workflow_id) from None
         if header.id != workflow_id:
@@ -777,7 +777,7 @@ class HistoryStore:
     def _decode_event(self, workflow_id: str, key: bytes, seq: int, raw: bytes) -> dict:
         try:
             event = _unpack(raw)
-        except Exception as error:  # msgpack may raise anything on garbage
+        except Exception as error:  # noqa: BLE001 (msgpack may raise anything on garbage)
             raise CorruptRecordError(self.path, "events", key, f"{type(error).__name__}: {error}",
                                      workflow_id=workflow_id, seq=seq) from None
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
@@ -809,7 +809,7 @@ def _read_format(env: lmdb.Environment, txn: lmdb.Transaction) -> Any:
         return _NotAStore("no format in its meta database")
     try:
         return _unpack(raw)
-    except Exception:  # msgpack may raise anything on garbage
+    except Exception:  # noqa: BLE001 (msgpack may raise anything on garbage)
         return _NotAStore(f"an undecodable format record {raw[:16]!r}")
 
 

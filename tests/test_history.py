@@ -25,8 +25,16 @@ from hypothesis import strategies as st
 
 from actors.errors import ActorError
 from hosts.history import (
-    FORMAT, CorruptRecordError, HistoryError, HistoryStore, StoreBusyError, StoreFormatError,
-    StoreFullError, StoreNotFoundError, WorkflowHeader, event_key,
+    FORMAT,
+    CorruptRecordError,
+    HistoryError,
+    HistoryStore,
+    StoreBusyError,
+    StoreFormatError,
+    StoreFullError,
+    StoreNotFoundError,
+    WorkflowHeader,
+    event_key,
 )
 
 KiB = 1024
@@ -521,9 +529,8 @@ def test_read_only_needs_an_existing_store_and_cannot_commit(tmp_path):
 
 def test_a_store_has_one_writer(tmp_path):
     path = tmp_path / "store"
-    with HistoryStore.open(path):
-        with pytest.raises(StoreBusyError, match=f"{path} is already open for writing"):
-            HistoryStore.open(path)
+    with HistoryStore.open(path), pytest.raises(StoreBusyError, match=f"{path} is already open for writing"):
+        HistoryStore.open(path)
     with HistoryStore.open(path, sync=False) as store:       # closing released it
         start(store, "w")
 
@@ -582,7 +589,7 @@ class Writer:
         assert status == "ok"
         return int(map_size)
 
-    def __enter__(self) -> "Writer":
+    def __enter__(self) -> Writer:  # noqa: PYI034 (typing.Self is Python 3.11+)
         return self
 
     def __exit__(self, *exc) -> None:
