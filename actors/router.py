@@ -30,7 +30,13 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 
 class Host(Protocol):
-    """What the router needs of a host (see ``hosts/``)."""
+    """What the router needs of a host (see ``hosts/``).
+
+    A ``durable`` host also has ``spawn_stored`` and ``send_stored``,
+    coroutines that return once the start or message is stored; one that
+    can say so without a task (the workflow host) also has ``spawn_then``
+    (see :meth:`Router.start_then`).
+    """
 
     id: str
 
@@ -257,9 +263,32 @@ class Router:
             return await host.spawn_stored(entry_id, args, options)
         return host.spawn(entry_id, args, options)
 
+    def start_then(self, host_id: str, entry_id: str, args: list, options: dict,
+                   started: Callable[[str], None]) -> bool:
+        """:meth:`start` without a task: spawn now, and call ``started(pid)`` once the start holds
+        (at once, or on a workflow host once it is committed).
+
+        Raises what the spawn raises. Returns False, having done nothing, for a
+        host that starts only asynchronously (Temporal): await :meth:`start` then.
+        """
+        host = self.host(host_id)
+        if not getattr(host, "durable", False):
+            started(host.spawn(entry_id, args, options))
+            return True
+        spawn_then = getattr(host, "spawn_then", None)
+        if spawn_then is None:
+            return False
+        spawn_then(entry_id, args, options, started)
+        return True
+
     async def spawn_for(self, entry_id: str, host_id: str, args: list, opts: dict) -> str:
         """A spawn a Lua process asked for on another host."""
         return await self.start(host_id, entry_id, args, self.spawn_options(opts))
+
+    def spawn_for_then(self, entry_id: str, host_id: str, args: list, opts: dict,
+                       started: Callable[[str], None]) -> bool:
+        """:meth:`spawn_for` without a task, as :meth:`start_then`."""
+        return self.start_then(host_id, entry_id, args, self.spawn_options(opts), started)
 
     async def exec_for(self, entry_id: str, host_id: str, args: list, opts: dict) -> dict:
         """Spawn on another host and wait for the result ``{value, error}``."""

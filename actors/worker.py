@@ -10,6 +10,7 @@ Crossings are batched: one ``run`` call per slice, one drain per slice.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from importlib import resources
@@ -268,14 +269,18 @@ class Worker:
         async def serve() -> None:
             try:
                 value = await work()
-            except ActorError as error:
-                self.answer(request_id, False, error.to_plain())
-            except Exception as error:  # a Python callable's own failure
-                self.answer(request_id, False, {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"})
+            except Exception as error:  # noqa: BLE001 (any failure is the request's answer)
+                self._answer_failure(request_id, error)
             else:
                 self.answer(request_id, True, value)
         assert self._nursery is not None
         self._nursery.start_soon(serve)
+
+    def _answer_failure(self, request_id: int, error: Exception) -> None:
+        if isinstance(error, ActorError):
+            self.answer(request_id, False, error.to_plain())
+        else:  # a Python callable's own failure
+            self.answer(request_id, False, {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"})
 
     def _on_call(self, cmd: Any) -> None:
         fn_id, args, ctx = cmd[3].decode(), arguments_from_lua(cmd[4]), from_lua(cmd[5])
@@ -289,9 +294,18 @@ class Worker:
                 "options": opts.get("options")}
 
     def _on_spawn(self, cmd: Any) -> None:
-        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
+        """Answered when the start holds: from the router's callback where the host
+        allows it (no task per spawn), else from a task."""
+        request, entry_id, host, args = cmd[2], cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
-        self._start_request(cmd[2], lambda: self.router.spawn_for(entry_id, host, args, opts))
+        try:
+            started = self.router.spawn_for_then(entry_id, host, args, opts,
+                                                 functools.partial(self.answer, request, True))
+        except Exception as error:  # noqa: BLE001 (any failure is the spawn's answer)
+            self._answer_failure(request, error)
+            return
+        if not started:
+            self._start_request(request, lambda: self.router.spawn_for(entry_id, host, args, opts))
 
     def _on_route_durable(self, cmd: Any) -> None:
         sender, dest, topic, payload = cmd[3].decode(), cmd[4].decode(), cmd[5].decode(), from_lua(cmd[6])

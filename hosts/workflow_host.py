@@ -16,9 +16,11 @@ class is the storage side of it:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +105,7 @@ class WorkflowHost(WorkerHost):
         self._new_ids: set[str] = set()                     # ids made here whose start is not drained yet
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
-        self._commit_waiters: list[trio.Event] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._worker_scope = trio.CancelScope()
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*WORKFLOW_KINDS),
@@ -207,7 +209,7 @@ class WorkflowHost(WorkerHost):
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
         """Start a workflow now; the kernel records the start, stored with the slice's commit.
 
-        Use :meth:`spawn_stored` to wait for that commit.
+        Use :meth:`spawn_then` or :meth:`spawn_stored` to learn of that commit.
         """
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
@@ -227,17 +229,30 @@ class WorkflowHost(WorkerHost):
         self.worker.wake()
         return pid.decode()
 
+    def spawn_then(self, entry_id: str, args: list, options: dict, stored: Callable[[str], None]) -> None:
+        """Start a workflow now; ``stored(pid)`` is called once its start is committed.
+
+        The spawns Lua asks for use this: answered from the commit, they
+        need no task and no event each (see :meth:`after_commit`).
+        """
+        self.after_commit(functools.partial(stored, self.spawn(entry_id, args, options)))
+
     async def spawn_stored(self, entry_id: str, args: list, options: dict) -> str:
         """Start a workflow; return its PID once its start is committed."""
         pid = self.spawn(entry_id, args, options)
         await self._next_commit()
         return pid
 
-    async def _next_commit(self) -> None:
-        done = trio.Event()
-        self._commit_waiters.append(done)
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once all that was recorded until now is committed
+        (by the commit that ends the worker's next slice)."""
+        self._after_commit.append(callback)
         self.worker.wake()
-        await done.wait()
+
+    async def _next_commit(self) -> None:
+        committed = trio.Event()
+        self.after_commit(committed.set)
+        await committed.wait()
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """A send that need not wait: stored with the next commit.
@@ -413,9 +428,7 @@ class WorkflowHost(WorkerHost):
         # the claims of this slice are drained: their headers are in the batch
         self._claimed_runs, self._new_ids = {}, set()
         if self._batch.is_empty():
-            waiters, self._commit_waiters = self._commit_waiters, []
-            for waiter in waiters:
-                waiter.set()
+            self._run_after_commit()
             return
         batch, self._batch = self._batch, self.store.batch()
         started, events = time.perf_counter(), batch.event_count
@@ -423,7 +436,6 @@ class WorkflowHost(WorkerHost):
         log.debug("%s: committed %d events in %.2f ms", self.id, events, (time.perf_counter() - started) * 1e3)
         signals, self._stored_signals = self._stored_signals, []
         replies, self._signal_replies = self._signal_replies, []
-        waiters, self._commit_waiters = self._commit_waiters, []
         lua = self.worker.lua
         for workflow_id, seq, sender, topic, payload in signals:
             self._signal_stored(workflow_id.encode(), seq, sender.encode() if sender else None,
@@ -431,6 +443,10 @@ class WorkflowHost(WorkerHost):
         self._committed()
         for request in replies:
             self.worker.answer(request, True, None)
-        for waiter in waiters:
-            waiter.set()
+        self._run_after_commit()
         self.worker.wake()
+
+    def _run_after_commit(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 import trio
+from trio.testing import wait_all_tasks_blocked
 
 from actors import ActorError, Node
 from hosts.history import HistoryStore
@@ -527,6 +528,22 @@ async def test_only_a_workflow_id_made_by_the_host_skips_the_look_in_the_store(a
         generated = await node.spawn("test:order", "test:workflows", {"amount": 1})
         await node.spawn("test:order", "test:workflows", {"amount": 2}, name="order-2")
     assert generated[generated.rindex("|") + 1:-1] not in looked_up and "order-2" in looked_up
+
+
+async def test_spawn_then_calls_back_once_the_start_is_committed(app, tmp_path, autojump_clock):
+    """How the spawns Lua asks for are answered: from the commit, with no task of their own."""
+    build(app, tmp_path / "store")
+    async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
+        host = node.router.hosts["test:workflows"]
+        stored = []
+        host.spawn_then("test:order", [{"amount": 1}], {"name": "order-1"},
+                        lambda pid: stored.append((pid, host.store.header("order-1"))))
+        assert stored == []
+        await wait_all_tasks_blocked()
+        [(pid, header)] = stored
+        assert pid.endswith("|order-1}") and header.status == "running"
+        with pytest.raises(ActorError, match="'order-1' already exists"):
+            host.spawn_then("test:order", [{"amount": 1}], {"name": "order-1"}, stored.append)
 
 
 def test_generated_workflow_ids_are_uuid7_in_start_order(monkeypatch):

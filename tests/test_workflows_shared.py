@@ -306,3 +306,27 @@ async def test_a_workflow_monitors_a_process_on_another_host_and_messages_keep_t
             numbers = [(await me.receive()).payload for _ in range(5)]
     assert result == {"kind": "EXIT", "value": "done after five messages"}
     assert numbers == [1, 2, 3, 4, 5]
+
+
+async def test_a_process_on_another_host_starts_workflows_and_hears_their_end(durable):
+    workflow(durable, "greet", """
+        local function run(name) return "hello " .. name end
+        return { run = run }
+    """)
+    durable.lua("starter", """
+        local function main(host, wid)
+          local named = process.with_options({ ["workflow.id"] = wid })
+          local pid = assert(named:spawn_monitored("test:greet", host, "there"))
+          local event = process.events():receive()
+          local _, taken = named:spawn("test:greet", host, "again")
+          local _, missing = process.spawn("test:nothing", host)
+          return { pid = pid, value = event.result.value, taken = taken:kind(), missing = missing:kind() }
+        end
+        return { main = main }
+    """)
+    wid = f"greet-{uuid.uuid4().hex[:8]}"
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            result = await node.exec("test:starter", "test:host", "test:wf", wid)
+    assert result["pid"].endswith(f"|{wid}}}") and result["value"] == "hello there"
+    assert (result["taken"], result["missing"]) == ("ALREADY_EXISTS", "NOT_FOUND")
