@@ -12,7 +12,8 @@ import inspect
 import itertools
 import logging
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import trio
 
@@ -22,7 +23,7 @@ from .mailbox import Endpoint, ExitWaiter, Message
 from .names import NameRegistry
 from .pid import PYTHON_HOST, host_of, is_pid, pid_prefix
 
-__all__ = ["Router", "Host"]
+__all__ = ["Host", "Router"]
 
 log = logging.getLogger("luactor")
 
@@ -107,7 +108,7 @@ class Router:
 
     # -- endpoints ------------------------------------------------------
 
-    def new_endpoint(self, factory: Callable[["Router", str], Endpoint]) -> Any:
+    def new_endpoint(self, factory: Callable[[Router, str], Endpoint]) -> Any:
         pid = f"{pid_prefix(self.node_name, PYTHON_HOST)}{next(self._endpoint_ids)}}}"
         endpoint = factory(self, pid)
         self._endpoints[pid] = endpoint

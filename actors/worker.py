@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 from lupa import lua54
@@ -27,7 +28,7 @@ from .guard import SliceGuard
 if TYPE_CHECKING:
     from .registry import Entry
 
-__all__ = ["Worker", "LUA_KINDS"]
+__all__ = ["LUA_KINDS", "Worker"]
 
 #: Registry kinds whose source is loaded into every worker.
 LUA_KINDS = ("process.lua", "function.lua", "library.lua")
@@ -60,7 +61,7 @@ class Worker:
     #: Task turns per slice before Python gets control back.
     SLICE_TURNS = 20_000
 
-    def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list["Entry"], *,
+    def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list[Entry], *,
                  max_processes: int | None = None, max_memory: int | None = None,
                  max_instructions: int = 10_000_000, reductions: int = 2000,
                  clock: Callable[[], float] | None = None, source_root: Path | None = None,
