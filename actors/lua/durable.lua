@@ -395,6 +395,16 @@ return function(deps)
     return true
   end
 
+  --- Run call `id` of `wf` for real: `start(key, on_result)`.
+  local function run_call(wf, id, start)
+    local key = wf.id .. "/call/" .. id
+    -- later runs of an id (terminate_existing) make calls of their own
+    if wf.run > 1 then key = key .. "/run/" .. wf.run end
+    start(key, function(value, failure)
+      D.event(wf, { kind = "result", id = id, value = value, error = failure and errors.to_plain(failure) or nil })
+    end)
+  end
+
   local catch_up -- below
 
   -- Going live after replay: re-issue what history left outstanding.
@@ -406,8 +416,8 @@ return function(deps)
         fire = function() D.event(wf, { kind = "timer", id = id }) end,
       })
     end
-    for id, call in pairs(wf.outstanding_calls) do
-      if wf.calls[id] then call() end
+    for id, start in pairs(wf.outstanding_calls) do
+      if wf.calls[id] then run_call(wf, id, start) end
     end
     wf.outstanding_calls = {}
     for seq, signal in pairs(wf.signals) do
@@ -552,18 +562,10 @@ return function(deps)
   function D.call(wf, fn, start, complete)
     wf.next_call = wf.next_call + 1
     local id = wf.next_call
-    local key = wf.id .. "/call/" .. id
-    -- later runs of an id (terminate_existing) make calls of their own
-    if wf.run > 1 then key = key .. "/run/" .. wf.run end
     local record, live = D.command(wf, { type = "call", id = id, fn = fn })
     if record == nil then return end
     wf.calls[id] = complete
-    local function run()
-      start(key, function(value, failure)
-        D.event(wf, { kind = "result", id = id, value = value, error = failure and errors.to_plain(failure) or nil })
-      end)
-    end
-    if live then run() else wf.outstanding_calls[id] = run end
+    if live then run_call(wf, id, start) else wf.outstanding_calls[id] = start end
   end
 
   --- A side effect that must happen once per history (sends, spawns of

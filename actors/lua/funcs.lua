@@ -52,6 +52,9 @@ return function(deps)
     return true
   end
 
+  -- The options of every function process; spawn_local only reads them.
+  local spawn_options = { quiet = true }
+
   --- Run call `f` for real: a function process here, or a request to Python.
   --- `done(value, failure)` gets the outcome.
   local function dispatch(f, ctx, args, done)
@@ -62,7 +65,9 @@ return function(deps)
         done(nil, err(errors.INVALID, "funcs: '" .. id .. "' is a " .. entry.kind .. ", not a function.lua entry"))
         return
       end
-      local pid, e = P.spawn_local(entry, args, { ctx = ctx, quiet = true, on_exit = done })
+      spawn_options.ctx, spawn_options.on_exit = ctx, done
+      local pid, e = P.spawn_local(entry, args, spawn_options)
+      spawn_options.ctx, spawn_options.on_exit = nil, nil
       if not pid then done(nil, e) return end
       f.pid = pid
     else

@@ -9,7 +9,6 @@ return function(deps)
   local errors = load_module("errors")({})
   local sched = load_module("sched")({
     now = deps.now, reductions = deps.reductions, max_instructions = deps.max_instructions, errors = errors,
-    slice_deaths = deps.slice_deaths,
   })
   local channel = load_module("channel")({ sched = sched, errors = errors })
   local bridge = load_module("bridge")({ sched = sched })

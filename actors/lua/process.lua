@@ -277,7 +277,7 @@ return function(deps)
 
   --- Start `entry` on this host. `opts`: ctx, name, messages (list of
   --- {topic, payload}), monitor_by and link_with (pids), on_exit (Lua
-  --- callback), parent. Returns pid or nil, error.
+  --- callback), parent; read here, not kept. Returns pid or nil, error.
   function P.spawn_local(entry, args, opts)
     if deps.max_processes and P.count >= deps.max_processes then
       return nil, err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")

@@ -81,9 +81,8 @@ return function(deps)
   local graveyard, buried = {}, 0 -- luacheck: ignore 241 (only holds references)
   -- A slice ends early once this many coroutines died in it (their tasks
   -- raised or were killed; those that returned are reused, see below),
-  -- bounding what the graveyard holds. A durable host commits after every
-  -- slice, so it lets more die per slice (deps.slice_deaths): fewer commits.
-  local MAX_BURIED = deps.slice_deaths or 1024
+  -- bounding what the graveyard holds.
+  local MAX_BURIED = 1024
 
   -- Task coroutines are reused. Each runs `task_loop`: it calls a task's
   -- body and, when the body returns, yields ENDED with what it returned and
