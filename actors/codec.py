@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 from lupa import lua54
 
-__all__ = ["to_lua", "from_lua", "arguments_from_lua", "plain_copy", "PayloadError"]
+__all__ = ["PayloadError", "arguments_from_lua", "from_lua", "plain_copy", "to_lua"]
 
 
 class PayloadError(TypeError):
@@ -23,6 +23,7 @@ class PayloadError(TypeError):
 
 
 _SCALARS = (int, float, bool, type(None), bytes)
+_AS_IS = frozenset(_SCALARS)
 
 
 def to_lua(lua: Any, value: Any, _path: str = "payload") -> Any:
@@ -39,6 +40,17 @@ def to_lua(lua: Any, value: Any, _path: str = "payload") -> Any:
 
 
 def _convert(lua: Any, value: Any) -> Any:
+    # the exact types first: a look-up by type costs less than a row of isinstance
+    kind = type(value)
+    if kind is str:
+        return value.encode()
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return _table_of_dict(lua, value)
+    if kind is list:
+        return lua.table_from([_convert(lua, item) for item in value])
+    # subclasses of those, tuples, bytearray, memoryview
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, _SCALARS):
@@ -46,15 +58,21 @@ def _convert(lua: Any, value: Any) -> Any:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, dict):
-        table = {}
-        for key, item in value.items():
-            if not isinstance(key, _KEYS):
-                raise PayloadError
-            table[_convert(lua, key)] = _convert(lua, item)
-        return lua.table_from(table)
+        return _table_of_dict(lua, value)
     if isinstance(value, (list, tuple)):
         return lua.table_from([_convert(lua, item) for item in value])
     raise PayloadError
+
+
+def _table_of_dict(lua: Any, value: dict) -> Any:
+    table = {}
+    for key, item in value.items():
+        if isinstance(key, str):
+            key = key.encode()
+        elif not isinstance(key, _KEYS):
+            raise PayloadError
+        table[key] = _convert(lua, item)
+    return lua.table_from(table)
 
 
 def _refusal(value: Any, path: str) -> str:
@@ -103,18 +121,29 @@ def from_lua(value: Any) -> Any:
     otherwise. A table whose keys are exactly 1..n becomes a list; any other
     table becomes a dict (so the empty table is ``{}``).
     """
-    if isinstance(value, bytes):
+    kind = type(value)
+    if kind is bytes:
         return _text(value)
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or kind is int or kind is float or kind is bool:
         return value
-    kind = lua54.lua_type(value)
-    if kind == "table":
-        items = [(from_lua(k), from_lua(v)) for k, v in value.items()]
-        n = len(items)
-        if n and all(type(k) is int for k, _ in items) and {k for k, _ in items} == set(range(1, n + 1)):
+    lua_kind = lua54.lua_type(value)
+    if lua_kind == "table":
+        return _from_table(value)
+    raise PayloadError(f"a Lua {lua_kind} cannot leave Lua")
+
+
+def _from_table(table: Any) -> list | dict:
+    # string and integer keys converted in place (nearly every key is one)
+    items = [(_text(k) if type(k) is bytes else k if type(k) is int else from_lua(k), from_lua(v))
+             for k, v in table.items()]
+    n = len(items)
+    if n and type(items[0][0]) is int:
+        keys = [k for k, _ in items]
+        if keys == list(range(1, n + 1)):     # Lua's array part comes first, in order
+            return [v for _, v in items]
+        if all(type(k) is int for k in keys) and set(keys) == set(range(1, n + 1)):
             return [v for _, v in sorted(items, key=lambda kv: kv[0])]
-        return dict(items)
-    raise PayloadError(f"a Lua {kind} cannot leave Lua")
+    return dict(items)
 
 
 def arguments_from_lua(table: Any) -> list:
