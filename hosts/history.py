@@ -44,7 +44,7 @@ import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +151,15 @@ class WorkflowHeader:
     def to_dict(self) -> dict:
         return dict(vars(self))     # the fields, in order (a plain dataclass keeps nothing else there)
 
-    def _copy(self) -> WorkflowHeader:
-        """A shallow copy, several times faster than ``dataclasses.replace`` (once per workflow and batch)."""
+    def replace(self, **changes: Any) -> WorkflowHeader:
+        """A shallow copy with ``changes``: ``dataclasses.replace`` without its run of
+        ``__init__``, several times faster (a copy or two per workflow and batch)."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"WorkflowHeader has no field {', '.join(sorted(unknown))}")
         copy = object.__new__(WorkflowHeader)
         copy.__dict__.update(vars(self))
+        copy.__dict__.update(changes)
         return copy
 
     @classmethod
@@ -170,6 +175,7 @@ class WorkflowHeader:
         return cls(result=data.get("result"), **values)
 
 
+_FIELDS = frozenset(f.name for f in fields(WorkflowHeader))
 _TYPES = {"id": str, "entry": str, "status": str, "input": list, "parent": (str, type(None)),
           "created_ns": int, "updated_ns": int, "error": (dict, type(None)), "next_seq": int,
           "meta": dict, "run": int, "first_seq": int}
@@ -400,8 +406,7 @@ class Batch:
         header = self._store._committed_header(workflow_id)
         progress = self._progress.get(workflow_id)
         if header is not None and progress is not None:
-            header = header._copy()
-            header.next_seq, header.updated_ns = progress[0], progress[1]
+            header = header.replace(next_seq=progress[0], updated_ns=progress[1])
         return header
 
     def _clear(self) -> None:

@@ -15,7 +15,6 @@ class is the storage side of it:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -400,8 +399,8 @@ class WorkflowHost(WorkerHost):
         if current is None:
             return
         error = from_lua(cmd[4])
-        self._batch.put_header(dataclasses.replace(
-            current, status=from_lua(cmd[5]) or ("failed" if error else "completed"),
+        self._batch.put_header(current.replace(
+            status=from_lua(cmd[5]) or ("failed" if error else "completed"),
             result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()),
             copy=False)
 
@@ -417,7 +416,7 @@ class WorkflowHost(WorkerHost):
         watchers = [pid for pid in header.meta.get(kind) or [] if pid != watcher]
         if op in ("monitor", "link"):
             watchers.append(watcher)
-        self._batch.put_header(dataclasses.replace(header, meta={**header.meta, kind: watchers}))
+        self._batch.put_header(header.replace(meta={**header.meta, kind: watchers}))
 
     # -- group commit ---------------------------------------------------------
 

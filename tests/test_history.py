@@ -105,6 +105,15 @@ def test_header_dict_round_trip():
         WorkflowHeader.from_dict({"id": "w", "status": "running", "created_ns": 1, "updated_ns": 1})
 
 
+def test_replace_copies_a_header_with_changes_and_knows_its_fields():
+    started = header("w")
+    ended = started.replace(status="completed", result={"total": 3})
+    assert (ended.status, ended.result, ended.input) == ("completed", {"total": 3}, [{"order": 1}])
+    assert (started.status, started.result) == ("running", None)
+    with pytest.raises(TypeError, match="no field colour, stauts"):
+        started.replace(stauts="failed", colour="red")
+
+
 def test_one_commit_spans_many_workflows_and_seqs_continue(tmp_path):
     with HistoryStore.open(tmp_path / "store") as store:
         start(store, "a", "b", events=2)
