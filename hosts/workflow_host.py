@@ -112,7 +112,6 @@ class WorkflowHost(WorkerHost):
             extra_deps={
                 b"durable": True,
                 b"encode_records": True,   # history commands arrive as msgpack, ready to store
-                b"slice_deaths": 4096,     # every slice ends in a commit: let more calls end in one
                 b"seed": _new_seed,
                 b"new_workflow_id": lambda: _new_workflow_id().encode(),
                 b"claim_workflow": self._claim_from_lua,
