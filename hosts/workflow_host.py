@@ -113,7 +113,6 @@ class WorkflowHost(WorkerHost):
                 b"durable": True,
                 b"encode_records": True,   # history commands arrive as msgpack, ready to store
                 b"seed": _new_seed,
-                b"new_workflow_id": lambda: _new_workflow_id().encode(),
                 b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
             },

@@ -39,7 +39,6 @@ return function(deps)
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
     seed = function() return deps.seed() end,
-    new_workflow_id = function() return deps.new_workflow_id() end,
     claim_workflow = function(wanted, default, options, by) return deps.claim_workflow(wanted, default, options, by) end,
     single_workflow = deps.single_workflow,
   })
