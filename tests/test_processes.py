@@ -947,3 +947,22 @@ async def test_a_burst_of_short_processes_leaves_no_idle_coroutines_behind(app, 
             assert await node.exec("test:nop", app.host) is True
         after = node.memory(app.host) - baseline
         assert held > 5_000 * 1024 > 3 * after, (held, after)
+
+
+async def test_an_idle_coroutine_holds_nothing_of_the_process_it_ran(app, autojump_clock):
+    """A process's coroutine waits for reuse once it returns; what the process
+    had (its globals, its arguments, its result) must be free for the
+    collector by then."""
+    app.lua("big", """
+        return {
+          big = function(size) kept = string.rep("k", size); return string.rep("r", size) end,
+          nop = function() return true end,
+        }
+    """, method="big")
+    app.entry(name="nop", kind="process.lua", source="file://big.lua", method="nop")
+    async with Node.open(app.root) as node:
+        assert await node.exec("test:nop", app.host) is True
+        baseline = node.memory(app.host)
+        size = 8 * 1024 * 1024
+        assert await node.exec("test:big", app.host, size) == "r" * size
+        assert node.memory(app.host) - baseline < 1024 * 1024

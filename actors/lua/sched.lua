@@ -90,10 +90,17 @@ return function(deps)
   -- its creation: its stack grows on first use, and the collector has to
   -- free it. A task that raised leaves its coroutine dead: that one is not
   -- reused (a tripped task always raises: see the runaway guard).
+  -- What a body returned leaves through `ended_value, ended_failure`, and
+  -- the loop lets go of the body and its arguments before it waits: an idle
+  -- coroutine must hold nothing of the task it ran (or the process, its
+  -- arguments and its result would live on with it).
   local ENDED = setmetatable({}, { __name = "luactor.ended" })
+  local ended_value, ended_failure
   local function task_loop(body, a, b)
     while true do
-      body, a, b = co_yield(ENDED, body(a, b))
+      ended_value, ended_failure = body(a, b)
+      body, a, b = nil, nil, nil -- luacheck: ignore 311 (let go while idle)
+      body, a, b = co_yield(ENDED)
     end
   end
   -- The idle ones wait in a stack. Those the last slice did not need go at
@@ -287,22 +294,24 @@ return function(deps)
         -- the watchdog disarms hooks after a slice: a tripped task keeps its own
         if task.tripped then sethook(co, hook, "", 1) end
         running[1] = co
-        local ok, r1, r2, r3
+        local ok, r1, r2
         local body = task.body
         if body then
           task.body = nil
-          ok, r1, r2, r3 = co_resume(co, body, a, b)
+          ok, r1, r2 = co_resume(co, body, a, b)
         else
-          ok, r1, r2, r3 = co_resume(co, a, b)
+          ok, r1, r2 = co_resume(co, a, b)
         end
         running[1] = idle
         S.cur = nil
         if r1 == ENDED then
+          local value, failure = ended_value, ended_failure
+          ended_value, ended_failure = nil, nil
           -- dead to whoever still holds it: its coroutine goes on elsewhere
           task.dead = true
           n_idle = n_idle + 1
           idle_coroutines[n_idle] = co
-          on_task_end(task, true, r2, r3)
+          on_task_end(task, true, value, failure)
         elseif not ok then
           -- After a memory error the coroutine holds what filled the state:
           -- let go of it before anything here allocates (even a deeper call
