@@ -895,74 +895,70 @@ async def test_process_id_is_a_string(app, autojump_clock):
         assert isinstance(out["id"], str) and out["id"]
 
 
-# -- reuse of task coroutines ------------------------------------------------------------------------
+# -- reuse of the coroutines of function calls ------------------------------------------------------
 
 
-async def test_processes_after_a_failing_one_start_clean(app, autojump_clock):
-    """A task that raised leaves its coroutine dead; one that returned hands
-    it on. Either way the next process starts with nothing of the last."""
+async def test_calls_after_a_failing_one_start_clean(app, autojump_clock):
+    """The process of a function call runs on a reused coroutine. One that
+    raised leaves its coroutine dead; one that returned hands it on. Either
+    way the next call starts with nothing of the last."""
     app.lua("steps", """
         local function run(i)
           if i % 3 == 0 then error("step " .. i .. " fails") end
+          local fresh = rawget(_ENV, "leaked") == nil
+          leaked = true
           local here = {}
           for k = 1, i do here[k] = k end
-          return { i = i, n = #here, globals = rawget(_ENV, "leaked") == nil }
+          return { i = i, n = #here, fresh = fresh }
         end
-        local function leak() leaked = true; return true end
-        return { run = run, leak = leak }
-    """, method="run")
-    app.entry(name="leak", kind="process.lua", source="file://steps.lua", method="leak")
-    async with Node.open(app.root) as node:
-        for i in range(1, 10):
-            assert await node.exec("test:leak", app.host) is True
-            if i % 3 == 0:
-                with pytest.raises(ActorError, match=f"step {i} fails"):
-                    await node.exec("test:steps", app.host, i)
-            else:
-                assert await node.exec("test:steps", app.host, i) == {"i": i, "n": i, "globals": True}
-
-
-async def test_a_burst_of_short_processes_leaves_no_idle_coroutines_behind(app, autojump_clock):
-    """5,000 processes end at once; their coroutines wait for reuse, but once
-    a slice has not needed them they are let go (each is ~2 KB)."""
-    app.lua("burst", """
-        local function child() process.inbox():receive() end
-        local function burst(n)
-          local events, pids = process.events(), {}
-          for i = 1, n do pids[i] = process.spawn_monitored("test:child", "test:host") end
-          for i = 1, n do process.send(pids[i], "go", true) end
-          for _ = 1, n do events:receive() end
-          return n
+        return { run = run }
+    """, method="run", kind="function.lua")
+    proc(app, "caller", """
+        local funcs = require("funcs")
+        local out = {}
+        for i = 1, 12 do
+          local value, err = funcs.call("test:steps", i)
+          out[i] = value or tostring(err)
         end
-        return { burst = burst, child = child, nop = function() return true end }
-    """, method="burst")
-    for method in ("child", "nop"):
-        app.entry(name=method, kind="process.lua", source="file://burst.lua", method=method)
+        return out
+    """, modules=("funcs",))
     async with Node.open(app.root) as node:
-        assert await node.exec("test:nop", app.host) is True
-        baseline = node.memory(app.host)
-        assert await node.exec("test:burst", app.host, 5_000) == 5_000
-        held = node.memory(app.host) - baseline
-        for _ in range(2):  # a slice that needs one coroutine, then the one that lets the rest go
-            assert await node.exec("test:nop", app.host) is True
-        after = node.memory(app.host) - baseline
-        assert held > 5_000 * 1024 > 3 * after, (held, after)
+        out = await node.exec("test:caller", app.host)
+    for i, got in enumerate(out, start=1):
+        if i % 3 == 0:
+            assert f"step {i} fails" in got
+        else:
+            assert got == {"i": i, "n": i, "fresh": True}
 
 
-async def test_an_idle_coroutine_holds_nothing_of_the_process_it_ran(app, autojump_clock):
-    """A process's coroutine waits for reuse once it returns; what the process
-    had (its globals, its arguments, its result) must be free for the
-    collector by then."""
-    app.lua("big", """
+def _sleepy_calls(app) -> None:
+    app.lua("nap", """
+        local time = require("time")
         return {
-          big = function(size) kept = string.rep("k", size); return string.rep("r", size) end,
-          nop = function() return true end,
+          nap = function() time.sleep("1s"); return true end,
         }
-    """, method="big")
-    app.entry(name="nop", kind="process.lua", source="file://big.lua", method="nop")
+    """, method="nap", kind="function.lua", modules=["time"])
+    proc(app, "caller", """
+        local funcs = require("funcs")
+        local what, n = ...
+        local futures = {}
+        for i = 1, n do futures[i] = funcs.async(what) end
+        for i = 1, n do futures[i]:response():receive() end
+        return n
+    """, modules=("funcs",))
+    add_alive(app)
+
+
+async def test_a_burst_of_calls_leaves_no_idle_coroutines_behind(app, autojump_clock):
+    """5,000 calls end at once; their coroutines wait for reuse, but once a
+    slice has not needed them they are let go (each is ~1 KB)."""
+    _sleepy_calls(app)
     async with Node.open(app.root) as node:
-        assert await node.exec("test:nop", app.host) is True
+        await still_running(node, app)
         baseline = node.memory(app.host)
-        size = 8 * 1024 * 1024
-        assert await node.exec("test:big", app.host, size) == "r" * size
-        assert node.memory(app.host) - baseline < 1024 * 1024
+        assert await node.exec("test:caller", app.host, "test:nap", 5_000) == 5_000
+        held = node.memory(app.host) - baseline
+        for _ in range(2):  # a slice that needs a coroutine, then the one that lets the rest go
+            await still_running(node, app)
+        after = node.memory(app.host) - baseline
+        assert held - after > 5_000 * 512, (held, after)   # what the idle coroutines held went

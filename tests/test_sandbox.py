@@ -407,32 +407,6 @@ async def test_a_user_coroutine_blocked_in_the_runtime_cannot_be_resumed_by_anot
     assert out["result"] == [True, "real value", True]
 
 
-async def test_the_coroutine_of_an_ended_task_stays_out_of_reach_when_reused(app, autojump_clock):
-    """A task's coroutine is reused once the task returns: a handle kept by
-    the process gives no hold on the task that runs on it next."""
-    proc(app, "sleeper", """
-        local time = require("time")
-        time.sleep("1s")
-        return "slept"
-    """)
-    out = await probe(app, """
-        local kept
-        local done = channel.new(1)
-        coroutine.spawn(function() kept = coroutine.running(); done:send(true) end)
-        done:receive()
-        coroutine.yield()   -- the spawned task has returned: its coroutine is idle
-        local pid, monitor = process.spawn_monitored("test:sleeper", "test:host"), process.events()
-        coroutine.yield()   -- the sleeper runs, maybe on that coroutine
-        local resumed = { pcall(coroutine.resume, kept, "forged") }
-        local closed = { pcall(coroutine.close, kept) }
-        local exit = monitor:receive()
-        return { resume_refused = not resumed[1] or resumed[2] == false,
-                 close_refused = not closed[1] or closed[2] == false,
-                 sleeper = exit.result.value, from_it = exit.from == pid }
-    """, modules=("time",))
-    assert out == {"resume_refused": True, "close_refused": True, "sleeper": "slept", "from_it": True}
-
-
 async def test_yield_at_the_top_of_a_task_just_gives_way(app, autojump_clock):
     out = await probe(app, """
         local n = 0

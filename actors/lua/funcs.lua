@@ -53,7 +53,7 @@ return function(deps)
   end
 
   -- The options of every function process; spawn_local only reads them.
-  local spawn_options = { quiet = true }
+  local spawn_options = { quiet = true, short = true }
 
   --- Run call `f` for real: a function process here, or a request to Python.
   --- `done(value, failure)` gets the outcome.

@@ -277,7 +277,8 @@ return function(deps)
 
   --- Start `entry` on this host. `opts`: ctx, name, messages (list of
   --- {topic, payload}), monitor_by and link_with (pids), on_exit (Lua
-  --- callback), parent; read here, not kept. Returns pid or nil, error.
+  --- callback), parent, short (expected to end soon: see
+  --- sched.spawn_short_task); read here, not kept. Returns pid or nil, error.
   function P.spawn_local(entry, args, opts)
     if deps.max_processes and P.count >= deps.max_processes then
       return nil, err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")
@@ -324,7 +325,8 @@ return function(deps)
         deliver_any(proc, opts.parent or pid, m[1], m[2])
       end
     end
-    proc.tasks[S.spawn_task(proc, run_entry, proc, args)] = MAIN
+    local spawn = opts.short and S.spawn_short_task or S.spawn_task
+    proc.tasks[spawn(proc, run_entry, proc, args)] = MAIN
     return pid
   end
 

@@ -79,21 +79,19 @@ return function(deps)
   local idle = co_create(function() end) -- in `running` between turns; never runs
   local running = { idle }
   local graveyard, buried = {}, 0 -- luacheck: ignore 241 (only holds references)
-  -- A slice ends early once this many coroutines died in it (their tasks
-  -- raised or were killed; those that returned are reused, see below),
-  -- bounding what the graveyard holds.
+  -- A slice ends early once this many coroutines died in it (reused ones do
+  -- not die, see below), bounding what the graveyard holds.
   local MAX_BURIED = 1024
 
-  -- Task coroutines are reused. Each runs `task_loop`: it calls a task's
-  -- body and, when the body returns, yields ENDED with what it returned and
-  -- waits for the body of the next task. A fresh coroutine costs more than
-  -- its creation: its stack grows on first use, and the collector has to
-  -- free it. A task that raised leaves its coroutine dead: that one is not
-  -- reused (a tripped task always raises: see the runaway guard).
-  -- What a body returned leaves through `ended_value, ended_failure`, and
-  -- the loop lets go of the body and its arguments before it waits: an idle
-  -- coroutine must hold nothing of the task it ran (or the process, its
-  -- arguments and its result would live on with it).
+  -- The coroutines of short tasks are reused (see spawn_short_task): a fresh
+  -- coroutine costs more than its creation, as its stack grows on first
+  -- use and the collector has to free it. Each runs `task_loop`: it calls a
+  -- task's body and, when the body returns, yields ENDED and waits for the
+  -- body of the next task. What the body returned leaves through
+  -- `ended_value, ended_failure`, and the loop lets go of the body and its
+  -- arguments before it waits: an idle coroutine must hold nothing of the
+  -- task it ran. A task that raised leaves its coroutine dead: that one is
+  -- not reused (a tripped task always raises: see the runaway guard).
   local ENDED = setmetatable({}, { __name = "luactor.ended" })
   local ended_value, ended_failure
   local function task_loop(body, a, b)
@@ -158,6 +156,18 @@ return function(deps)
 
   --- Create a task for `proc` running `body(a, b)`; it starts on a later turn.
   function S.spawn_task(proc, body, a, b)
+    local co = co_create(body)
+    if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
+    local task = { co = co, proc = proc, queued = true, a = nil, b = nil } -- room for all five
+    proc.tasks[task] = true
+    ready(task, a, b)
+    return task
+  end
+
+  --- `spawn_task` for a task expected to end soon (that of a function call):
+  --- it runs on a reused coroutine. (Not for every task: the reuse loop's
+  --- frame below the body costs a blocked process ~350 bytes of stack.)
+  function S.spawn_short_task(proc, body, a, b)
     local co
     if n_idle > 0 then
       co = idle_coroutines[n_idle]
@@ -312,13 +322,14 @@ return function(deps)
           n_idle = n_idle + 1
           idle_coroutines[n_idle] = co
           on_task_end(task, true, value, failure)
-        elseif not ok then
-          -- After a memory error the coroutine holds what filled the state:
-          -- let go of it before anything here allocates (even a deeper call
-          -- may). Any other error keeps its stack for on_task_end's traceback.
-          if r1 == MEMORY_ERROR then co_close(co) end
-          on_task_end(task, false, r1, r2)
-          co_close(co)
+        elseif r1 ~= BLOCK then
+          -- it returned or raised. After a memory error the coroutine holds
+          -- what filled the state: let go of it before anything here
+          -- allocates (even a deeper call may). Any other error keeps its
+          -- stack for on_task_end's traceback.
+          if not ok and r1 == MEMORY_ERROR then co_close(co) end
+          on_task_end(task, ok, r1, r2)
+          if not ok then co_close(co) end
           bury(co)
         end
       end
