@@ -154,14 +154,25 @@ return function(deps)
   --- Is any task waiting to run?
   function S.has_ready() return rq_head <= rq_tail end
 
-  --- Create a task for `proc` running `body(a, b)`; it starts on a later turn.
-  function S.spawn_task(proc, body, a, b)
-    local co = co_create(body)
+  --- A task coroutine running `fn`, with the guard's hook registered.
+  local function task_coroutine(fn)
+    local co = co_create(fn)
     if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
-    local task = { co = co, proc = proc, queued = true, a = nil, b = nil } -- room for all five
+    return co
+  end
+
+  --- Queue a new task of `proc` on coroutine `co`; `body` is set when `co`
+  --- is a reused one (it gets the body on its first turn).
+  local function start_task(proc, co, body, a, b)
+    local task = { co = co, proc = proc, queued = true, body = body, a = nil, b = nil } -- room for all six
     proc.tasks[task] = true
     ready(task, a, b)
     return task
+  end
+
+  --- Create a task for `proc` running `body(a, b)`; it starts on a later turn.
+  function S.spawn_task(proc, body, a, b)
+    return start_task(proc, task_coroutine(body), nil, a, b)
   end
 
   --- `spawn_task` for a task expected to end soon (that of a function call):
@@ -175,13 +186,9 @@ return function(deps)
       n_idle = n_idle - 1
       if n_idle < fewest_idle then fewest_idle = n_idle end
     else
-      co = co_create(task_loop)
-      if HOOK_EVERY > 0 then sethook(co, hook, "", task_every) end
+      co = task_coroutine(task_loop)
     end
-    local task = { co = co, proc = proc, queued = true, body = body, a = nil, b = nil }
-    proc.tasks[task] = true
-    ready(task, a, b)
-    return task
+    return start_task(proc, co, body, a, b)
   end
 
   --- Suspend the running task until someone calls `ready` on it.
