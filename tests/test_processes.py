@@ -962,3 +962,17 @@ async def test_a_burst_of_calls_leaves_no_idle_coroutines_behind(app, autojump_c
             await still_running(node, app)
         after = node.memory(app.host) - baseline
         assert held - after > 5_000 * 512, (held, after)   # what the idle coroutines held went
+
+
+async def test_calls_started_together_take_a_coroutine_only_when_they_run(app, autojump_clock):
+    """A function call's process takes its reused coroutine at its first
+    turn: 5,000 quick calls started at once run one after another on the
+    same few, instead of each holding one (~1 KB) while it waits."""
+    app.lua("quick", "return { run = function() return true end }", method="run", kind="function.lua")
+    _sleepy_calls(app)
+    async with Node.open(app.root) as node:
+        await still_running(node, app)
+        baseline = node.memory(app.host)
+        assert await node.exec("test:caller", app.host, "test:quick", 5_000) == 5_000
+        held = node.memory(app.host) - baseline
+        assert held < 5_000 * 128, held

@@ -391,6 +391,34 @@ async def test_a_call_timeout_in_a_workflow_is_a_durable_timer(app, tmp_path, au
     assert [e["type"] for e in events if e["type"] != "batch"] == ["call", "timer", "call", "timer"]
 
 
+CANCELED_AT_ONCE = """
+local funcs = require("funcs")
+local function run()
+  local future = funcs.async("py:effect", 1)
+  future:cancel()
+  local second = funcs.call("py:effect", 2)
+  return { kind = future:error():kind(), second = second }
+end
+return { run = run }
+"""
+
+
+async def test_a_call_canceled_in_the_turn_that_made_it_never_runs(app, tmp_path, autojump_clock):
+    """A workflow's call runs once its task's turn is over: one canceled
+    before then has the cancel as its recorded outcome and is never run."""
+    app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
+    app.lua("hasty", CANCELED_AT_ONCE, method="run", kind="workflow.lua", modules=["funcs"])
+    ran = []
+    async with Node.open(app.root, functions={"py:effect": ran.append}) as node:
+        out = await node.exec("test:hasty", "test:workflows")
+    assert out == {"kind": "CANCELED"}
+    assert ran == [2]
+    with HistoryStore.open(tmp_path / "store", readonly=True) as store:
+        events = [e for _, e in store.events(store.headers()[0].id)]
+    results = [ev for e in events if e["type"] == "batch" for ev in e["events"] if ev["kind"] == "result"]
+    assert [(r["id"], r.get("error", {}).get("kind")) for r in results] == [(1, "CANCELED"), (2, None)]
+
+
 async def test_a_mailbox_send_to_a_workflow_returns_once_stored(app, tmp_path, autojump_clock):
     build(app, tmp_path / "store")
     async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node, node.mailbox() as me:

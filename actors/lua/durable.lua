@@ -32,6 +32,12 @@ return function(deps)
   local applying = nil      -- the wf whose batch is being applied
   D.workflows = workflows
 
+  -- How calls run and complete: `run(call, key, wf, id)` runs call `id` of
+  -- `wf` for real, its outcome going to D.call_result; `complete(call,
+  -- value, failure)` gives it the recorded outcome. Set by funcs.
+  local run_for_real, complete_call
+  function D.handle_calls(run, complete) run_for_real, complete_call = run, complete end
+
   local function err(kind, message) return errors.new({ kind = kind, message = message }) end
 
   --- The workflow the running code belongs to, if any.
@@ -352,7 +358,7 @@ return function(deps)
     wf.calls[event.id] = nil
     if call then
       local failure = event.error and errors.from_plain(event.error) or nil
-      call(event.value, failure)
+      complete_call(call, event.value, failure)
     end
   end
 
@@ -395,14 +401,17 @@ return function(deps)
     return true
   end
 
-  --- Run call `id` of `wf` for real: `start(key, on_result)`.
-  local function run_call(wf, id, start)
+  --- Run call `id` of `wf` for real.
+  local function run_call(wf, id, call)
     local key = wf.id .. "/call/" .. id
     -- later runs of an id (terminate_existing) make calls of their own
     if wf.run > 1 then key = key .. "/run/" .. wf.run end
-    start(key, function(value, failure)
-      D.event(wf, { kind = "result", id = id, value = value, error = failure and errors.to_plain(failure) or nil })
-    end)
+    run_for_real(call, key, wf, id)
+  end
+
+  --- The outcome of call `id` of `wf`, run for real: recorded, then applied.
+  function D.call_result(wf, id, value, failure)
+    D.event(wf, { kind = "result", id = id, value = value, error = failure and errors.to_plain(failure) or nil })
   end
 
   local catch_up -- below
@@ -416,8 +425,8 @@ return function(deps)
         fire = function() D.event(wf, { kind = "timer", id = id }) end,
       })
     end
-    for id, start in pairs(wf.outstanding_calls) do
-      if wf.calls[id] then run_call(wf, id, start) end
+    for id, call in pairs(wf.outstanding_calls) do
+      if wf.calls[id] then run_call(wf, id, call) end
     end
     wf.outstanding_calls = {}
     for seq, signal in pairs(wf.signals) do
@@ -556,16 +565,16 @@ return function(deps)
     return timer
   end
 
-  --- A durable call: `start(key, on_result)` runs it for real (live, or on
-  --- recovery when its result was never recorded); `complete(value, err)`
-  --- gets the recorded result.
-  function D.call(wf, fn, start, complete)
+  --- A durable call of function `fn`; `call` is the caller's state (see
+  --- D.handle_calls). It runs for real live, or on recovery when its
+  --- result was never recorded; otherwise it gets the recorded result.
+  function D.call(wf, fn, call)
     wf.next_call = wf.next_call + 1
     local id = wf.next_call
     local record, live = D.command(wf, { type = "call", id = id, fn = fn })
     if record == nil then return end
-    wf.calls[id] = complete
-    if live then run_call(wf, id, start) else wf.outstanding_calls[id] = start end
+    wf.calls[id] = call
+    if live then S.after_turn(run_call, wf, id, call) else wf.outstanding_calls[id] = call end
   end
 
   --- A side effect that must happen once per history (sends, spawns of

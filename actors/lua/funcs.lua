@@ -56,7 +56,7 @@ return function(deps)
   local spawn_options = { quiet = true, short = true }
 
   --- Run call `f` for real: a function process here, or a request to Python.
-  --- `done(value, failure)` gets the outcome.
+  --- `done(value, failure)` gets the outcome (`f` itself: see `Call`).
   local function dispatch(f, ctx, args, done)
     local id = f.id
     local entry = entries[id]
@@ -77,18 +77,39 @@ return function(deps)
     end
   end
 
+  -- A call's state is also the callback its outcome goes to (the on_exit
+  -- of its function process, or the answer from Python), so a call makes
+  -- no closure. Outside a workflow the outcome completes the call; in one
+  -- it is recorded first, and the call completes when that is committed.
+  local Call = { __call = complete }
+  local RecordedCall = { __call = function(f, value, failure) durable.call_result(f.wf, f.call_id, value, failure) end }
+
+  --- Run recorded call `f` of `wf` for real (live, or again on recovery).
+  --- One canceled before it ran has that as its outcome.
+  local function run_recorded(f, key, wf, call_id)
+    f.wf, f.call_id = wf, call_id
+    if f.done then
+      durable.call_result(wf, call_id, nil, f.failure)
+      return
+    end
+    local keyed = { idempotency_key = key }
+    for k, v in pairs(f.ctx) do keyed[k] = v end
+    local args = f.args
+    f.ctx, f.args = nil, nil
+    dispatch(f, keyed, args, f)
+  end
+  if durable then durable.handle_calls(run_recorded, complete) end
+
   --- Start a call; returns its private state (see `state`). In a workflow
   --- the call is recorded: it runs once (again only if its result was never
   --- stored, with the same idempotency key) and its result comes from history.
   local function start(id, ctx, options, args)
-    local f = { done = false, id = id }
     local wf = durable and durable.current()
     if wf then
-      durable.call(wf, id, function(key, on_result)
-        local keyed = { idempotency_key = key }
-        for k, v in pairs(ctx) do keyed[k] = v end
-        dispatch(f, keyed, args, on_result)
-      end, function(value, failure) complete(f, value, failure) end)
+      -- every field it will get, so that it is made at its full size once
+      local f = setmetatable({ done = false, id = id, ctx = ctx, args = args, wf = false, call_id = false,
+        pid = nil, waiter = nil, value = nil, failure = nil }, RecordedCall)
+      durable.call(wf, id, f)
       -- a timeout is a durable timer too, so whichever came first replays
       local timeout = options and options.timeout
       if timeout and not f.done then
@@ -98,7 +119,8 @@ return function(deps)
       end
       return f
     end
-    dispatch(f, ctx, args, function(value, failure) complete(f, value, failure) end)
+    local f = setmetatable({ done = false, id = id }, Call)
+    dispatch(f, ctx, args, f)
     local timeout = options and options.timeout
     if timeout and not f.done then
       f.timer = S.add_timer({ deadline = deps.now() + timeout / 1000, fire = function()

@@ -161,8 +161,9 @@ return function(deps)
     return co
   end
 
-  --- Queue a new task of `proc` on coroutine `co`; `body` is set when `co`
-  --- is a reused one (it gets the body on its first turn).
+  --- Queue a new task of `proc` on coroutine `co`; `body` is set when the
+  --- task runs on a reused one (false until its first turn), which gets the
+  --- body then.
   local function start_task(proc, co, body, a, b)
     local task = { co = co, proc = proc, queued = true, body = body, a = nil, b = nil } -- room for all six
     proc.tasks[task] = true
@@ -176,19 +177,47 @@ return function(deps)
   end
 
   --- `spawn_task` for a task expected to end soon (that of a function call):
-  --- it runs on a reused coroutine. (Not for every task: the reuse loop's
-  --- frame below the body costs a blocked process ~350 bytes of stack.)
+  --- it runs on a reused coroutine, taken at its first turn, so that short
+  --- tasks queued together can share one. (Not for every task: the reuse
+  --- loop's frame below the body costs a blocked process ~350 bytes of stack.)
   function S.spawn_short_task(proc, body, a, b)
-    local co
-    if n_idle > 0 then
-      co = idle_coroutines[n_idle]
-      idle_coroutines[n_idle] = false -- (false, not nil: see the run queue)
-      n_idle = n_idle - 1
-      if n_idle < fewest_idle then fewest_idle = n_idle end
-    else
-      co = task_coroutine(task_loop)
+    return start_task(proc, false, body, a, b)
+  end
+
+  --- An idle reused coroutine, or a new one.
+  local function reused_coroutine()
+    if n_idle == 0 then return task_coroutine(task_loop) end
+    local co = idle_coroutines[n_idle]
+    idle_coroutines[n_idle] = false -- (false, not nil: see the run queue)
+    n_idle = n_idle - 1
+    if n_idle < fewest_idle then fewest_idle = n_idle end
+    return co
+  end
+
+  -- Work a task leaves to the scheduler, done right after its turn on the
+  -- scheduler's own stack. A coroutine's stack keeps the size of its
+  -- deepest call until the collector trims it, so a deep call made from a
+  -- task (starting a process, say) would leave it holding a larger stack
+  -- while it waits, and grow it again after every trim.
+  local deferred, n_deferred = {}, 0
+
+  --- Call `fn(a, b, c)` once the running task's turn ends (now, outside one).
+  function S.after_turn(fn, a, b, c)
+    if S.cur == nil then return fn(a, b, c) end
+    local n = n_deferred
+    deferred[n + 1], deferred[n + 2], deferred[n + 3], deferred[n + 4] = fn, a, b, c
+    n_deferred = n + 4
+  end
+
+  local function run_deferred()
+    local i = 1
+    while i < n_deferred do -- what runs may defer more: it is appended
+      local fn, a, b, c = deferred[i], deferred[i + 1], deferred[i + 2], deferred[i + 3]
+      deferred[i], deferred[i + 1], deferred[i + 2], deferred[i + 3] = false, false, false, false
+      fn(a, b, c)
+      i = i + 4
     end
-    return start_task(proc, co, body, a, b)
+    n_deferred = 0
   end
 
   --- Suspend the running task until someone calls `ready` on it.
@@ -215,6 +244,7 @@ return function(deps)
     task.dead = true
     task.proc.tasks[task] = nil
     local co = task.co
+    if not co then return end -- it never ran
     if task ~= S.cur and co_status(co) == "suspended" then co_close(co) end
     bury(co)
   end
@@ -308,6 +338,10 @@ return function(deps)
         S.cur, S.reds = task, REDUCTIONS
         turn = turn + 1
         local co = task.co
+        if not co then
+          co = reused_coroutine()
+          task.co = co
+        end
         -- the watchdog disarms hooks after a slice: a tripped task keeps its own
         if task.tripped then sethook(co, hook, "", 1) end
         running[1] = co
@@ -321,6 +355,7 @@ return function(deps)
         end
         running[1] = idle
         S.cur = nil
+        if n_deferred > 0 then run_deferred() end
         if r1 == ENDED then
           local value, failure = ended_value, ended_failure
           ended_value, ended_failure = nil, nil

@@ -1,18 +1,25 @@
--- Starts n workflows on the workflow host and waits for every EXIT.
+-- Starts n workflows on the workflow host and waits for every EXIT, keeping
+-- at most `in_flight` of them running at once (all n when it is nil): as
+-- each one ends, the next starts, the way a load generator with that many
+-- clients would drive a server.
 local time = require("time")
 
-local function driver(n, workflow_host, timer)
+local function driver(n, workflow_host, timer, in_flight)
   local events = process.events()
   local t0 = time.now():unix_nano()
-  -- Start every workflow at once, as the Temporal peer does (one client
-  -- call each, gathered): a start returns once stored, and concurrent
-  -- starts share a commit.
-  for i = 1, n do
+  local started = 0
+  -- A start returns once stored, so each runs in a coroutine of its own:
+  -- starts made together share a commit, as the Temporal peer's gathered
+  -- client calls share the server's work.
+  local function start_next()
+    started = started + 1
+    local i = started
     coroutine.spawn(function()
       local _, err = process.spawn_monitored("bench:flow", workflow_host, i, timer)
       if err then error(err) end
     end)
   end
+  for _ = 1, math.min(in_flight or n, n) do start_next() end
   local done = 0
   while done < n do
     local event = events:receive()
@@ -21,6 +28,7 @@ local function driver(n, workflow_host, timer)
         error("workflow failed: " .. tostring(event.result.error))
       end
       done = done + 1
+      if started < n then start_next() end
     end
   end
   return { elapsed_ns = time.now():unix_nano() - t0, work = 4 * n }
