@@ -799,7 +799,7 @@ async def test_raised_error_object_keeps_its_kind(app, autojump_clock):
 async def test_an_unserializable_return_value_fails_cleanly(app, autojump_clock):
     proc(app, "returns_function", "return { f = print }")
     add_alive(app)
-    async with Node.open(app.root) as node, node.mailbox() as me:
+    async with Node.open(app.root) as node:
         with pytest.raises(ActorError) as info:
             with trio.fail_after(60):
                 await node.exec("test:returns_function", app.host)

@@ -19,7 +19,9 @@ return function(deps)
 
   local function state_of(handle)
     local f = state[handle]
-    if f == nil then error(errors.new({ kind = errors.INVALID, message = "expected a future, got " .. type(handle) }), 3) end
+    if f == nil then
+      error(errors.new({ kind = errors.INVALID, message = "expected a future, got " .. type(handle) }), 3)
+    end
     return f
   end
 
