@@ -29,6 +29,7 @@ APPS = Path(__file__).resolve().parent / "apps"
 HOST = "bench:host"
 WORKFLOW_HOST = "bench:workflows"
 WORKFLOW_TIMER = "1s"  # the same timer as the Temporal peer's workflow
+STEADY_TIMER = "10ms"  # short, so that the figure is what the steps cost
 RECOVERY_TIMER_S = 3   # longer than loading takes, so workflows are in flight
 
 
@@ -82,6 +83,11 @@ async def spawn(n: int) -> Sample:
 
 async def workflow_steps(n: int) -> Sample:
     return await _drive("workflow_steps", n, WORKFLOW_HOST, WORKFLOW_TIMER)
+
+
+async def workflow_steady(n: int, in_flight: int) -> Sample:
+    """workflow_steps' app and driver, at most `in_flight` workflows at once."""
+    return await _drive("workflow_steps", n, WORKFLOW_HOST, STEADY_TIMER, in_flight)
 
 
 async def idle_memory(n: int) -> Sample:
@@ -153,7 +159,8 @@ async def _load(app: str, data: str, n: int) -> None:
 
 RUNNERS = {"pingpong": pingpong, "ring": ring, "fanin": fanin,
            "skynet": skynet, "spawn": spawn, "idle_memory": idle_memory,
-           "workflow_steps": workflow_steps, "recovery": recovery}
+           "workflow_steps": workflow_steps, "workflow_steady": workflow_steady,
+           "recovery": recovery}
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_load"]:

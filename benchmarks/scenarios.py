@@ -63,6 +63,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "bytes/proc", PER_ITEM, 100_000, 20_000),
     Scenario("workflow_steps", "durable workflows of three function calls "
              "and one 1 s timer; n workflows", "steps/s", RATE, 10_000, 1_000),
+    Scenario("workflow_steady", "the workflows of workflow_steps with a "
+             "10 ms timer, in_flight at a time (the next starts as one "
+             "ends); n workflows", "steps/s", RATE, 40_000, 4_000,
+             {"in_flight": 1_000}),
     Scenario("recovery", "n in-flight workflows after SIGKILL: seconds from "
              "reopening the store until all finished, scaled to 10k",
              "s/10k wf", ELAPSED, 10_000, 1_000, ref_n=10_000),

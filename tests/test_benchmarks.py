@@ -32,3 +32,15 @@ def test_a_full_run_writes_the_results(written, capsys):
 def test_quick_filtered_or_no_write_runs_leave_the_results_alone(written, argv):
     assert cli.main(argv) == 0
     assert written == []
+
+
+async def test_the_workflow_driver_keeps_at_most_in_flight_running():
+    """workflow_steady's driver starts the next workflow as one ends; without
+    a bound it starts them all at once (workflow_steps)."""
+    from benchmarks.luactor_scenarios import HOST, WORKFLOW_HOST, scenario_node
+
+    async with scenario_node("workflow_steps") as node:
+        steady = await node.exec("bench:workflow_steps", HOST, 30, WORKFLOW_HOST, "1ms", 4)
+        burst = await node.exec("bench:workflow_steps", HOST, 30, WORKFLOW_HOST, "1ms")
+    assert (steady["work"], steady["peak_in_flight"]) == (120, 4)
+    assert (burst["work"], burst["peak_in_flight"]) == (120, 30)

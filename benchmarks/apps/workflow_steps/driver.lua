@@ -20,7 +20,7 @@ local function driver(n, workflow_host, timer, in_flight)
     end)
   end
   for _ = 1, math.min(in_flight or n, n) do start_next() end
-  local done = 0
+  local done, peak = 0, started
   while done < n do
     local event = events:receive()
     if event.kind == process.event.EXIT then
@@ -29,9 +29,10 @@ local function driver(n, workflow_host, timer, in_flight)
       end
       done = done + 1
       if started < n then start_next() end
+      if started - done > peak then peak = started - done end
     end
   end
-  return { elapsed_ns = time.now():unix_nano() - t0, work = 4 * n }
+  return { elapsed_ns = time.now():unix_nano() - t0, work = 4 * n, peak_in_flight = peak }
 end
 
 return { driver = driver }
