@@ -949,15 +949,21 @@ def _sleepy_calls(app) -> None:
     add_alive(app)
 
 
+async def _memory_after_calls(node, app, what: str, n: int) -> tuple[int, int]:
+    """The host's memory before `n` calls of `what` started at once, and
+    what it holds more once they all ended."""
+    await still_running(node, app)
+    baseline = node.memory(app.host)
+    assert await node.exec("test:caller", app.host, what, n) == n
+    return baseline, node.memory(app.host) - baseline
+
+
 async def test_a_burst_of_calls_leaves_no_idle_coroutines_behind(app, autojump_clock):
     """5,000 calls end at once; their coroutines wait for reuse, but once a
     slice has not needed them they are let go (each is ~1 KB)."""
     _sleepy_calls(app)
     async with Node.open(app.root) as node:
-        await still_running(node, app)
-        baseline = node.memory(app.host)
-        assert await node.exec("test:caller", app.host, "test:nap", 5_000) == 5_000
-        held = node.memory(app.host) - baseline
+        baseline, held = await _memory_after_calls(node, app, "test:nap", 5_000)
         for _ in range(2):  # a slice that needs a coroutine, then the one that lets the rest go
             await still_running(node, app)
         after = node.memory(app.host) - baseline
@@ -971,8 +977,5 @@ async def test_calls_started_together_take_a_coroutine_only_when_they_run(app, a
     app.lua("quick", "return { run = function() return true end }", method="run", kind="function.lua")
     _sleepy_calls(app)
     async with Node.open(app.root) as node:
-        await still_running(node, app)
-        baseline = node.memory(app.host)
-        assert await node.exec("test:caller", app.host, "test:quick", 5_000) == 5_000
-        held = node.memory(app.host) - baseline
+        _, held = await _memory_after_calls(node, app, "test:quick", 5_000)
         assert held < 5_000 * 128, held
