@@ -110,7 +110,7 @@ return function(deps)
     if wf then
       -- every field it will get, so that it is made at its full size once
       local f = setmetatable({ done = false, id = id, ctx = ctx, args = args, wf = false, call_id = false,
-        pid = nil, waiter = nil, value = nil, failure = nil }, RecordedCall)
+        pid = nil, request = nil, timer = nil, waiter = nil, value = nil, failure = nil }, RecordedCall)
       durable.call(wf, id, f)
       -- a timeout is a durable timer too, so whichever came first replays
       local timeout = options and options.timeout
