@@ -659,7 +659,7 @@ async def test_a_process_can_terminate_itself(app, autojump_clock):
         pid = await node.spawn("test:suicide", HOST, me.pid, monitor_by=me.pid)
         assert (await recv(me)).topic == "before"
         ev = await recv(me)
-        assert ev.topic == "@exit" and ev.payload["result"].get("error")
+        assert ev.topic == "@exit" and ev.payload["from"] == pid and ev.payload["result"].get("error")
         await nothing_arrives(me)
 
 

@@ -124,7 +124,7 @@ async def test_many_sleepers_wake_in_deadline_order(app, autojump_clock):
 
 
 async def test_now_follows_the_clock(app, autojump_clock):
-    result, elapsed = await run(app, """
+    result, _ = await run(app, """
         local t0 = time.now()
         time.sleep("1500ms")
         local t1 = time.now()
@@ -228,7 +228,7 @@ async def test_stopped_timer_never_fires(app, autojump_clock):
 
 
 async def test_timer_reset_moves_the_deadline(app, autojump_clock):
-    result, elapsed = await run(app, """
+    result, _ = await run(app, """
         local t0 = time.now()
         local timer = time.timer("1s")
         time.sleep("500ms")
@@ -242,7 +242,7 @@ async def test_timer_reset_moves_the_deadline(app, autojump_clock):
 
 
 async def test_reset_of_a_fired_timer_rearms_it(app, autojump_clock):
-    result, elapsed = await run(app, """
+    result, _ = await run(app, """
         local t0 = time.now()
         local timer = time.timer("1s")
         timer:response():receive()
@@ -254,7 +254,7 @@ async def test_reset_of_a_fired_timer_rearms_it(app, autojump_clock):
 
 
 async def test_reset_of_a_stopped_timer_rearms_it(app, autojump_clock):
-    result, elapsed = await run(app, """
+    result, _ = await run(app, """
         local t0 = time.now()
         local timer = time.timer("1s")
         timer:stop()
@@ -295,7 +295,7 @@ async def test_stopped_ticker_stops_ticking(app, autojump_clock):
 
 
 async def test_ticker_drops_ticks_a_slow_reader_misses(app, autojump_clock):
-    result, elapsed = await run(app, """
+    result, _ = await run(app, """
         local t0 = time.now()
         local ticker = time.ticker("1s")
         time.sleep("5500ms")                       -- five ticks come and go
