@@ -8,4 +8,4 @@ from .mailbox import Mailbox, Message
 from .node import Node
 from .registry import RegistryError
 
-__all__ = ["Node", "Mailbox", "Message", "ActorError", "RegistryError"]
+__all__ = ["ActorError", "Mailbox", "Message", "Node", "RegistryError"]

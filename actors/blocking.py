@@ -30,9 +30,10 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -42,7 +43,7 @@ from .mailbox import Mailbox, Message
 if sys.version_info < (3, 11):  # pragma: no cover - trio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["BlockingNode", "BlockingMailbox", "Timeout"]
+__all__ = ["BlockingMailbox", "BlockingNode", "Timeout"]
 
 T = TypeVar("T")
 
@@ -146,10 +147,10 @@ class BlockingNode:
     def closed(self) -> bool:
         return self._closed
 
-    def __enter__(self) -> "BlockingNode":
+    def __enter__(self) -> BlockingNode:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- processes ---------------------------------------------------------
@@ -211,7 +212,7 @@ class BlockingNode:
 
     # -- mailboxes -------------------------------------------------------------
 
-    def mailbox(self, name: str | None = None) -> "BlockingMailbox":
+    def mailbox(self, name: str | None = None) -> BlockingMailbox:
         """A Python-side process with a PID; close it (or use ``with``) when done."""
         async def open_mailbox() -> tuple[Mailbox, AsyncExitStack]:
             stack = AsyncExitStack()
@@ -285,10 +286,10 @@ class BlockingMailbox:
         if self._closed:
             raise ActorError("UNAVAILABLE", f"mailbox {self.pid} is closed")
 
-    def __enter__(self) -> "BlockingMailbox":
+    def __enter__(self) -> BlockingMailbox:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

@@ -35,10 +35,11 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import trio
 

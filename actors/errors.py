@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ActorError", "NodeFailure", "KINDS"]
+__all__ = ["KINDS", "ActorError", "NodeFailure"]
 
 KINDS = (
     "NOT_FOUND", "ALREADY_EXISTS", "INVALID", "PERMISSION_DENIED", "UNAVAILABLE",
@@ -29,7 +29,7 @@ class ActorError(Exception):
         self.stack = stack
 
     @classmethod
-    def from_plain(cls, plain: Any) -> "ActorError":
+    def from_plain(cls, plain: Any) -> ActorError:
         """Build from the plain table Lua's ``errors.to_plain`` produces."""
         if not isinstance(plain, dict):
             return cls("UNKNOWN", str(plain))

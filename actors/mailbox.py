@@ -19,7 +19,7 @@ from .errors import ActorError
 if TYPE_CHECKING:
     from .router import Router
 
-__all__ = ["Message", "Mailbox", "ExitWaiter", "EVENT_TOPICS"]
+__all__ = ["EVENT_TOPICS", "ExitWaiter", "Mailbox", "Message"]
 
 #: Lifecycle events reach a mailbox as messages on these reserved topics.
 EVENT_TOPICS = {"EXIT": "@exit", "LINK_DOWN": "@link_down", "CANCEL": "@cancel"}
@@ -35,7 +35,7 @@ class Message:
 class Endpoint:
     """Common part of Python endpoints: a PID and who watches it."""
 
-    def __init__(self, router: "Router", pid: str):
+    def __init__(self, router: Router, pid: str):
         self.router = router
         self.pid = pid
         self.monitors: set[str] = set()
@@ -62,7 +62,7 @@ class Mailbox(Endpoint):
     ``@link_down`` or ``@cancel`` and whose payload is the event.
     """
 
-    def __init__(self, router: "Router", pid: str):
+    def __init__(self, router: Router, pid: str):
         super().__init__(router, pid)
         self._send_end, self._receive_end = trio.open_memory_channel[Message](math.inf)
 
@@ -104,7 +104,7 @@ class Mailbox(Endpoint):
 class ExitWaiter(Endpoint):
     """Waits for the EXIT of the one process it monitors."""
 
-    def __init__(self, router: "Router", pid: str):
+    def __init__(self, router: Router, pid: str):
         super().__init__(router, pid)
         self._done = trio.Event()
         self._result: dict = {}

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import trio
 
@@ -86,7 +87,7 @@ class Node:
     @asynccontextmanager
     async def open(cls, app_dir: str | Path, data_dir: str | Path | None = None, *,
                    name: str = "luactor", functions: dict[str, Callable[..., Any]] | None = None,
-                   ) -> AsyncIterator["Node"]:
+                   ) -> AsyncIterator[Node]:
         """Load ``app_dir``, start its hosts, and stop everything on exit.
 
         ``functions`` are Python callables to register before anything

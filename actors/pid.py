@@ -7,7 +7,7 @@ so a PID alone tells the node where to route a message.
 
 from __future__ import annotations
 
-__all__ = ["PYTHON_HOST", "pid_prefix", "host_of", "is_pid"]
+__all__ = ["PYTHON_HOST", "host_of", "is_pid", "pid_prefix"]
 
 #: The pseudo host of Python-side mailboxes.
 PYTHON_HOST = "python"

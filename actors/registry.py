@@ -14,12 +14,13 @@ import math
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import lupa.lua54
 import yaml

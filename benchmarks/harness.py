@@ -13,9 +13,9 @@ import signal
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from benchmarks.scenarios import PEERS, SCENARIOS, Peer, Scenario
 

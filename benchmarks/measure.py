@@ -11,8 +11,9 @@ import argparse
 import functools
 import gc
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from benchmarks.scenarios import SCENARIOS
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 RATE = "rate"          # value = work / elapsed; higher is better
 ELAPSED = "elapsed"    # value = elapsed scaled to ref_n; lower is better

@@ -15,7 +15,7 @@ from typing import Any
 from actors.durations import SECOND, DurationError, parse_duration
 from actors.registry import Entry, Problem, Registry, entry_problem
 
-__all__ = ["SettingError", "worker_options", "tls_config", "check_registry"]
+__all__ = ["SettingError", "check_registry", "tls_config", "worker_options"]
 
 #: Worker arguments the host sets itself.
 _OWN_ARGUMENTS = {"self", "client", "task_queue", "workflows", "activities"}

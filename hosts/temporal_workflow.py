@@ -25,10 +25,10 @@ keeps every msgpack-compatible value intact.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
 from temporalio import workflow
@@ -48,7 +48,7 @@ from actors.worker import Worker
 
 from .start_options import start_options
 
-__all__ = ["TemporalEnv", "LuaWorkflow", "serve", "unserve", "pack", "unpack", "MESSAGE_SIGNAL", "EVENT_SIGNAL"]
+__all__ = ["EVENT_SIGNAL", "MESSAGE_SIGNAL", "LuaWorkflow", "TemporalEnv", "pack", "serve", "unpack", "unserve"]
 
 #: Signals a Lua workflow understands.
 MESSAGE_SIGNAL = "luactor.message"

@@ -43,10 +43,17 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
-from .history import STATUSES, CorruptRecordError, HistoryError, HistoryStore, WorkflowHeader
+from .history import (
+    STATUSES,
+    CorruptRecordError,
+    HistoryError,
+    HistoryStore,
+    WorkflowHeader,
+)
 
 __all__ = ["register"]
 
@@ -259,7 +266,9 @@ def _time(ns: int) -> str:
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
-    from actors.cli import to_json   # imported late: actors.cli loads this module while building its parser
+    from actors.cli import (
+        to_json,  # imported late: actors.cli loads this module while building its parser
+    )
 
     separators = None if indent else (",", ":")
     return json.dumps(to_json(value), ensure_ascii=False, sort_keys=True, indent=indent, separators=separators)

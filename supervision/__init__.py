@@ -8,4 +8,4 @@ from .api import Services, ServiceStatus, services
 from .failure import SupervisionError
 from .state import State
 
-__all__ = ["services", "Services", "ServiceStatus", "State", "SupervisionError"]
+__all__ = ["ServiceStatus", "Services", "State", "SupervisionError", "services"]

@@ -10,7 +10,6 @@ channels inside them and still compose with the scheduler.
 
 from __future__ import annotations
 
-
 import pytest
 import trio
 

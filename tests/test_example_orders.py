@@ -27,7 +27,7 @@ class Node:
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
-    def __enter__(self) -> "Node":
+    def __enter__(self) -> Node:
         return self
 
     def __exit__(self, *exc_info) -> None:

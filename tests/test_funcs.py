@@ -9,7 +9,6 @@ From Python, ``node.call`` calls either kind and raises ``ActorError``.
 
 from __future__ import annotations
 
-
 import pytest
 import trio
 

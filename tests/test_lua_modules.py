@@ -14,7 +14,8 @@ import uuid as pyuuid
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from lupa import lua54
 
 import actors

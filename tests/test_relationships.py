@@ -10,7 +10,6 @@ along a link, and it kills the receiver unless the receiver traps links.
 
 from __future__ import annotations
 
-
 import pytest
 import trio
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import trio

@@ -13,7 +13,12 @@ import trio
 import yaml
 
 from actors import Node
-from benchmarks.luactor_scenarios import HOST, WORKFLOW_HOST, WORKFLOW_TIMER, prepare_app
+from benchmarks.luactor_scenarios import (
+    HOST,
+    WORKFLOW_HOST,
+    WORKFLOW_TIMER,
+    prepare_app,
+)
 from benchmarks.measure import Sample, clamp, main
 from benchmarks.peers.temporal_peer import MAX_WORKFLOWS, SERVER_START_S, server_process
 from benchmarks.scenarios import SCENARIOS
