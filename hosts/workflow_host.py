@@ -26,7 +26,7 @@ from typing import Any
 import msgpack
 import trio
 
-from actors.codec import from_lua, to_lua
+from actors.codec import arguments_from_lua, from_lua, to_lua
 from actors.errors import ActorError
 from actors.pid import pid_prefix
 from actors.registry import Entry
@@ -379,7 +379,7 @@ class WorkflowHost(WorkerHost):
             meta[kind] = watchers
         header = WorkflowHeader(
             id=workflow_id, entry=cmd[3].decode(), status="running",
-            input=[from_lua(args[i]) for i in range(1, (args[b"n"] or 0) + 1)],
+            input=arguments_from_lua(args),
             parent=from_lua(cmd[5]), created_ns=now, updated_ns=now, meta=meta)
         header = self._batch.start_run(header, new_id=workflow_id in self._new_ids, copy=False)
         self._new_ids.discard(workflow_id)
