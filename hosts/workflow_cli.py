@@ -266,9 +266,8 @@ def _time(ns: int) -> str:
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
-    from actors.cli import (
-        to_json,  # imported late: actors.cli loads this module while building its parser
-    )
+    # imported late: actors.cli loads this module while building its parser
+    from actors.cli import to_json
 
     separators = None if indent else (",", ":")
     return json.dumps(to_json(value), ensure_ascii=False, sort_keys=True, indent=indent, separators=separators)
