@@ -52,7 +52,7 @@ class Timeout(ActorError, TimeoutError):
     """Nothing came in time: an ``ActorError`` of kind TIMEOUT that is also a ``TimeoutError``."""
 
     def __init__(self, message: str):
-        ActorError.__init__(self, "TIMEOUT", message, retryable=True)
+        ActorError.__init__(self, "Timeout", message, retryable=True)
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -117,13 +117,13 @@ class BlockingNode:
 
     def _enter(self, runner: Callable[..., T], fn: Callable[..., Any]) -> T:
         if self._closed or self._token is None:
-            raise ActorError("UNAVAILABLE", f"the node for {self.app_dir} is closed")
+            raise ActorError("Unavailable", f"the node for {self.app_dir} is closed")
         if threading.current_thread() is self._thread:
             raise RuntimeError("BlockingNode methods cannot be called from the node's own thread")
         try:
             return runner(fn, trio_token=self._token)
         except trio.RunFinishedError:
-            raise ActorError("UNAVAILABLE", f"the node for {self.app_dir} has stopped") from self._crash
+            raise ActorError("Unavailable", f"the node for {self.app_dir} has stopped") from self._crash
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -284,7 +284,7 @@ class BlockingMailbox:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ActorError("UNAVAILABLE", f"mailbox {self.pid} is closed")
+            raise ActorError("Unavailable", f"mailbox {self.pid} is closed")
 
     def __enter__(self) -> BlockingMailbox:
         return self

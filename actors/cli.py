@@ -231,7 +231,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
                     print(f"FAIL {test_id}: {error.kind}: {error.message}", flush=True)
                 except trio.TooSlowError:
                     failed += 1
-                    print(f"FAIL {test_id}: TIMEOUT: no result after {args.timeout:g}s", flush=True)
+                    print(f"FAIL {test_id}: Timeout: no result after {args.timeout:g}s", flush=True)
                 else:
                     passed += 1
                     print(f"PASS {test_id}", flush=True)
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     for contributed in entry_points(group="luactor.commands"):
         try:
             contributed.load()(commands)
-        except Exception as error:  # a broken plugin must not take the built-in commands down
+        except Exception as error:  # noqa: BLE001 (a broken plugin must not take the built-in commands down)
             _error(f"command {contributed.name!r} ({contributed.value}) is unavailable: {error}")
     return parser
 

@@ -10,10 +10,19 @@ from typing import Any
 
 __all__ = ["KINDS", "ActorError", "NodeFailure"]
 
+#: Error kinds, with the values Wippy gives them.
 KINDS = (
-    "NOT_FOUND", "ALREADY_EXISTS", "INVALID", "PERMISSION_DENIED", "UNAVAILABLE",
-    "INTERNAL", "CANCELED", "CONFLICT", "TIMEOUT", "RATE_LIMITED", "UNKNOWN",
+    "NotFound", "AlreadyExists", "Invalid", "PermissionDenied", "Unavailable",
+    "Internal", "Canceled", "Conflict", "Timeout", "RateLimited", "Unknown",
 )
+
+#: The kinds as stores written by earlier releases hold them (``NOT_FOUND``...).
+LEGACY_KINDS = {
+    "NOT_FOUND": "NotFound", "ALREADY_EXISTS": "AlreadyExists", "INVALID": "Invalid",
+    "PERMISSION_DENIED": "PermissionDenied", "UNAVAILABLE": "Unavailable", "INTERNAL": "Internal",
+    "CANCELED": "Canceled", "CONFLICT": "Conflict", "TIMEOUT": "Timeout", "RATE_LIMITED": "RateLimited",
+    "UNKNOWN": "Unknown",
+}
 
 
 class ActorError(Exception):
@@ -32,8 +41,9 @@ class ActorError(Exception):
     def from_plain(cls, plain: Any) -> ActorError:
         """Build from the plain table Lua's ``errors.to_plain`` produces."""
         if not isinstance(plain, dict):
-            return cls("UNKNOWN", str(plain))
-        return cls(str(plain.get("kind") or "UNKNOWN"), str(plain.get("message", "")),
+            return cls("Unknown", str(plain))
+        kind = str(plain.get("kind") or "Unknown")
+        return cls(LEGACY_KINDS.get(kind, kind), str(plain.get("message", "")),
                    retryable=bool(plain.get("retryable", False)),
                    details=plain.get("details"), stack=plain.get("stack"))
 

@@ -51,7 +51,7 @@ class NameRegistry:
     def register_from_lua(self, name: bytes, pid: bytes) -> tuple:
         if self.register(name.decode(), pid.decode()):
             return (True, None)
-        return (False, b"ALREADY_EXISTS")
+        return (False, b"AlreadyExists")
 
     def lookup_from_lua(self, name: bytes) -> bytes | None:
         pid = self._pids.get(name.decode())

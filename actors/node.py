@@ -42,7 +42,7 @@ def load_host_class(kind: str, entry_point: Any) -> Any:
     try:
         return entry_point.load()
     except ImportError as error:
-        raise ActorError("UNAVAILABLE", f"hosts of kind {kind} need the module {error.name!r}, which is not "
+        raise ActorError("Unavailable", f"hosts of kind {kind} need the module {error.name!r}, which is not "
                                         f"installed ({error}); for temporal.worker: pip install 'luactor[temporal]'") from None
 
 
@@ -178,14 +178,14 @@ class Node:
         entry = self.registry.entries.get(fn_id)
         if entry is None or entry.kind != "function.lua":
             what = f"a {entry.kind}" if entry else "not in the registry"
-            raise ActorError("NOT_FOUND", f"no function {fn_id!r} ({what}, and no Python callable registered)")
+            raise ActorError("NotFound", f"no function {fn_id!r} ({what}, and no Python callable registered)")
         host = host or self._default_process_host()
         return await self._run_to_end(host, fn_id, list(args), {"ctx": context, "call": True, "quiet": True})
 
     def _default_process_host(self) -> str:
         hosts = self.registry.of_kind("process.host")
         if not hosts:
-            raise ActorError("UNAVAILABLE", "the app has no process.host entry to run functions on")
+            raise ActorError("Unavailable", "the app has no process.host entry to run functions on")
         return hosts[0].id
 
     async def _run_to_end(self, host: str, entry_id: str, args: list, options: dict) -> Any:
@@ -229,9 +229,9 @@ class Node:
     def register_name(self, name: str, pid: str) -> None:
         """Give ``pid`` a node-local name, released when the process exits."""
         if not isinstance(name, str) or not name:
-            raise ActorError("INVALID", f"name must be a non-empty string, got {name!r}")
+            raise ActorError("Invalid", f"name must be a non-empty string, got {name!r}")
         if not self.router.names.register(name, pid):
-            raise ActorError("ALREADY_EXISTS", f"name {name!r} is already registered")
+            raise ActorError("AlreadyExists", f"name {name!r} is already registered")
         self.router.mark_named(pid)
 
     def lookup(self, name: str) -> str:

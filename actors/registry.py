@@ -441,7 +441,7 @@ def register_kind(name: str, spec: KindSpec) -> None:
 
 # Modules a Lua entry may `require` besides its imports (§2); "workflow" only in workflows.
 LUA_MODULES = ("funcs", "time", "uuid", "json", "ctx", "logger", "process", "channel", "errors")
-WORKFLOW_LUA_MODULES = LUA_MODULES + ("workflow",)
+WORKFLOW_LUA_MODULES = (*LUA_MODULES, "workflow")
 # Kinds with a lifecycle, which `lifecycle.requires` may name.
 LIFECYCLE_KINDS = ("process.host", "process.service", "supervisor", "workflow.host", "temporal.worker")
 

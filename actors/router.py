@@ -51,12 +51,12 @@ def plain_payload(payload: Any) -> Any:
     try:
         return plain_copy(payload)
     except PayloadError as error:
-        raise ActorError("INVALID", str(error)) from None
+        raise ActorError("Invalid", str(error)) from None
 
 
 def check_topic(topic: Any) -> None:
     if not isinstance(topic, str) or not topic or topic.startswith("@"):
-        raise ActorError("INVALID", f"topic must be a non-empty string not starting with '@', got {topic!r}")
+        raise ActorError("Invalid", f"topic must be a non-empty string not starting with '@', got {topic!r}")
 
 
 class PythonFunction:
@@ -125,10 +125,10 @@ class Router:
         if is_pid(dest):
             return dest
         if not isinstance(dest, str):
-            raise ActorError("INVALID", f"destination must be a PID or a registered name, got {dest!r}")
+            raise ActorError("Invalid", f"destination must be a PID or a registered name, got {dest!r}")
         pid = self.names.lookup(dest)
         if pid is None:
-            raise ActorError("NOT_FOUND", f"no process registered as {dest!r}")
+            raise ActorError("NotFound", f"no process registered as {dest!r}")
         return pid
 
     def host(self, host_id: str) -> Host:
@@ -136,7 +136,7 @@ class Router:
             return self.hosts[host_id]
         except KeyError:
             known = ", ".join(sorted(self.hosts)) or "none"
-            raise ActorError("NOT_FOUND", f"no host {host_id!r} (hosts: {known})") from None
+            raise ActorError("NotFound", f"no host {host_id!r} (hosts: {known})") from None
 
     async def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
         """Validated send from Python code; to a workflow, returns once stored."""
@@ -173,7 +173,7 @@ class Router:
         target = host_of(dest)
         host = self.hosts.get(target)
         if host is None or not getattr(host, "durable", False):
-            raise ActorError("UNAVAILABLE", f"workflow host {target!r} is not running: message to {dest} not stored")
+            raise ActorError("Unavailable", f"workflow host {target!r} is not running: message to {dest} not stored")
         await host.send_stored(sender, dest, topic, payload)
         return True
 
@@ -225,25 +225,25 @@ class Router:
             self.hosts[target].signal("named", pid, pid, None)
 
     def _noproc(self, op: str, sender: str, dest: str) -> None:
-        error = {"kind": "NOT_FOUND", "message": f"no such process: {dest}"}
+        error = {"kind": "NotFound", "message": f"no such process: {dest}"}
         if op == "monitor":
             self.deliver_event(sender, {"kind": "EXIT", "from": dest, "result": {"error": error}})
         else:
-            self.deliver_event(sender, {"kind": "LINK_DOWN", "from": dest, "reason": f"NOT_FOUND: no such process: {dest}"})
+            self.deliver_event(sender, {"kind": "LINK_DOWN", "from": dest, "reason": f"NotFound: no such process: {dest}"})
 
     # -- work on behalf of Lua --------------------------------------------
 
     def register_function(self, fn_id: str, fn: Callable[..., Any]) -> None:
         if not isinstance(fn_id, str) or not fn_id:
-            raise ActorError("INVALID", f"function id must be a non-empty string, got {fn_id!r}")
+            raise ActorError("Invalid", f"function id must be a non-empty string, got {fn_id!r}")
         if not callable(fn):
-            raise ActorError("INVALID", f"{fn_id}: {fn!r} is not callable")
+            raise ActorError("Invalid", f"{fn_id}: {fn!r} is not callable")
         self.functions[fn_id] = PythonFunction(fn)
 
     async def call_python(self, fn_id: str, args: list, ctx: dict) -> Any:
         fn = self.functions.get(fn_id)
         if fn is None:
-            raise ActorError("NOT_FOUND", f"no function {fn_id!r}: neither a function.lua entry "
+            raise ActorError("NotFound", f"no function {fn_id!r}: neither a function.lua entry "
                                           "nor a Python callable registered with node.register_function")
         return await fn(args, ctx)
 

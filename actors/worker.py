@@ -129,7 +129,7 @@ class Worker:
                 to_lua(self.lua, dict(entry.fields.get("imports") or {})),
             )
             if problem is not None:
-                raise ActorError("INVALID", f"{entry.id}: {from_lua(problem)}")
+                raise ActorError("Invalid", f"{entry.id}: {from_lua(problem)}")
         self._commands: dict[str, Callable[[Any], None]] = {
             "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
             "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
@@ -246,7 +246,7 @@ class Worker:
         try:
             answer = to_lua(self.lua, value, "result")
         except PayloadError as error:
-            ok, answer = False, to_lua(self.lua, {"kind": "INVALID", "message": str(error)})
+            ok, answer = False, to_lua(self.lua, {"kind": "Invalid", "message": str(error)})
         self._reply(request_id, ok, answer)
         self.wake()
 
@@ -281,7 +281,7 @@ class Worker:
         if isinstance(error, ActorError):
             self.answer(request_id, False, error.to_plain())
         else:  # a Python callable's own failure
-            self.answer(request_id, False, {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"})
+            self.answer(request_id, False, {"kind": "Internal", "message": f"{type(error).__name__}: {error}"})
 
     def _on_call(self, cmd: Any) -> None:
         fn_id, args, ctx = cmd[3].decode(), arguments_from_lua(cmd[4]), from_lua(cmd[5])

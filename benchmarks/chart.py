@@ -85,8 +85,8 @@ def ratio_chart(title: str, groups: list[str], series: list[str],
     """Bars of ratios per (group, series) on a log axis; 1x is the baseline,
     bars above it are wins.  A group shows only the series it has."""
     present = [v for v in ratios.values() if v > 0]
-    lo = 10 ** math.floor(math.log10(min(present + [1.0])))
-    hi = 10 ** math.ceil(math.log10(max(present + [1.0]) * 1.0001))
+    lo = 10 ** math.floor(math.log10(min([*present, 1.0])))
+    hi = 10 ** math.ceil(math.log10(max([*present, 1.0]) * 1.0001))
     lo, hi = min(lo, 0.1), max(hi, 10.0)
     bar, gap, left, top, plot_h = 18, 30, 70, 70, 360
     shown = {g: [(i, ratios[g, name]) for i, name in enumerate(series)

@@ -59,7 +59,7 @@ def run_once(cmd: list[str], timeout_s: float) -> dict:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise RunFailed(f"timed out after {timeout_s:.0f} s")
+        raise RunFailed(f"timed out after {timeout_s:.0f} s") from None
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RunFailed(f"exit {proc.returncode}: {reason(err)}")

@@ -92,13 +92,12 @@ async def workflow_steady(n: int, in_flight: int) -> Sample:
 
 async def idle_memory(n: int) -> Sample:
     """RSS read here, in the node's own process, while all n are blocked."""
-    async with scenario_node("idle_memory") as node:
-        async with node.mailbox() as me:
-            base = rss_bytes()
-            spawner = await node.spawn("bench:idle_memory", HOST, n, HOST, me.pid)
-            up = await me.receive()
-            grown = rss_bytes() - base
-            await node.send(spawner, "release", True)
+    async with scenario_node("idle_memory") as node, node.mailbox() as me:
+        base = rss_bytes()
+        spawner = await node.spawn("bench:idle_memory", HOST, n, HOST, me.pid)
+        up = await me.receive()
+        grown = rss_bytes() - base
+        await node.send(spawner, "release", True)
     return Sample(grown, up.payload["elapsed_ns"] / 1e9, n)
 
 

@@ -161,7 +161,7 @@ def tables(results: list[Result]) -> str:
             for text, s, p, bound in TARGETS if s in scenarios]
     notes = [f"- {r.scenario} / {r.peer}: {r.note}" for r in results if r.note]
     if notes:
-        out += ["", "Notes:", ""] + notes
+        out += ["", "Notes:", "", *notes]
     return "\n".join(out) + "\n"
 
 

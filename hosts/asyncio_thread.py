@@ -93,7 +93,7 @@ class TrioPortal:
                     value = await async_fn(*args)
                 except trio.Cancelled:
                     raise
-                except BaseException as error:  # handed to the asyncio side, which raises it
+                except BaseException as error:  # noqa: BLE001 (handed to the asyncio side, which raises it)
                     failure = error
                     loop.call_soon_threadsafe(settle, lambda: future.set_exception(failure))
                     return

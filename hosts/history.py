@@ -166,7 +166,7 @@ class WorkflowHeader:
     def from_dict(cls, data: Any) -> WorkflowHeader:
         """Build from a stored map; ``ValueError`` says what is wrong with it."""
         if not isinstance(data, dict):
-            raise ValueError(f"a header is a map, not {type(data).__name__}")  # noqa: TRY004 (as any bad field)
+            raise ValueError(f"a header is a map, not {type(data).__name__}")
         values = {name: data.get(name, _DEFAULTS.get(name)) for name in _TYPES}
         for name in _TYPES:
             if name not in data and name not in _DEFAULTS:
@@ -186,7 +186,7 @@ def _check_fields(values: dict) -> None:
     """``ValueError`` naming the first header field of the wrong type."""
     for name, kind in _TYPES.items():
         if not isinstance(values[name], kind):
-            raise ValueError(f"header field {name!r} is a {type(values[name]).__name__}")  # noqa: TRY004 (see from_dict)
+            raise ValueError(f"header field {name!r} is a {type(values[name]).__name__}")
 
 
 def _pack(value: Any) -> bytes:
@@ -207,7 +207,7 @@ def _packed_or_invalid(value: Any, what: str, workflow_id: str) -> bytes:
     except _PACK_ERRORS:
         where, reason = _locate_unstorable(value, "")
         at = f" at {where}" if where else ""
-        raise ActorError("INVALID", f"workflow {workflow_id!r}: {what}{at} cannot be stored: {reason} "
+        raise ActorError("Invalid", f"workflow {workflow_id!r}: {what}{at} cannot be stored: {reason} "
                                     "(only dict, list, str, bytes, int, float, bool and None)") from None
 
 
@@ -238,15 +238,15 @@ def _locate_unstorable(value: Any, path: str) -> tuple[str, str]:
 def _id_bytes(workflow_id: Any) -> bytes:
     """The key of a workflow id; refuses ids that would make event keys ambiguous or too long."""
     if not isinstance(workflow_id, str) or not workflow_id:
-        raise ActorError("INVALID", f"a workflow id is a non-empty string, not {workflow_id!r}")
+        raise ActorError("Invalid", f"a workflow id is a non-empty string, not {workflow_id!r}")
     if "\0" in workflow_id:
-        raise ActorError("INVALID", f"workflow id {workflow_id!r} contains a NUL character")
+        raise ActorError("Invalid", f"workflow id {workflow_id!r} contains a NUL character")
     try:
         data = workflow_id.encode()
     except UnicodeEncodeError as error:
-        raise ActorError("INVALID", f"workflow id {workflow_id!r} is not valid text: {error}") from None
+        raise ActorError("Invalid", f"workflow id {workflow_id!r} is not valid text: {error}") from None
     if len(data) + 1 + _SEQ_BYTES > _MAX_KEY:
-        raise ActorError("INVALID", f"workflow id {workflow_id[:40]!r}... is {len(data)} bytes long; "
+        raise ActorError("Invalid", f"workflow id {workflow_id[:40]!r}... is {len(data)} bytes long; "
                                     f"the limit is {_MAX_KEY - 1 - _SEQ_BYTES}")
     return data
 
@@ -299,7 +299,7 @@ class Batch:
         known = self._current(header.id)
         if known is not None:
             if known.run != snapshot.run:
-                raise ActorError("INVALID", f"workflow {header.id!r}: the header is of run {snapshot.run} "
+                raise ActorError("Invalid", f"workflow {header.id!r}: the header is of run {snapshot.run} "
                                             f"but the current run is {known.run}")
             snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
         self._progress.pop(header.id, None)
@@ -337,13 +337,13 @@ class Batch:
         """
         _id_bytes(header.id)
         if header.status not in STATUSES:
-            raise ActorError("INVALID", f"workflow {header.id!r}: status {header.status!r} is not one of "
+            raise ActorError("Invalid", f"workflow {header.id!r}: status {header.status!r} is not one of "
                                         f"{', '.join(STATUSES)}")
         fields = header.to_dict()
         try:
             _check_fields(fields)
         except ValueError as error:
-            raise ActorError("INVALID", f"workflow {header.id!r}: {error}") from None
+            raise ActorError("Invalid", f"workflow {header.id!r}: {error}") from None
         if not copy:
             return header
         return WorkflowHeader(**_unpack(_packed_or_invalid(fields, "header", header.id)))
@@ -354,11 +354,11 @@ class Batch:
         An ``int`` ``"ts"`` in the event moves the header's ``updated_ns`` forward.
         """
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            raise ActorError("INVALID", f"workflow {workflow_id!r}: an event is a dict with a string 'type', "
+            raise ActorError("Invalid", f"workflow {workflow_id!r}: an event is a dict with a string 'type', "
                                         f"not {event!r:.80}")
         ts = event.get("ts")
         if ts is not None and (not isinstance(ts, int) or isinstance(ts, bool)):
-            raise ActorError("INVALID", f"workflow {workflow_id!r}: event 'ts' is an int (ns), not {ts!r}")
+            raise ActorError("Invalid", f"workflow {workflow_id!r}: event 'ts' is an int (ns), not {ts!r}")
         header = self._current(workflow_id)
         if header is None:
             raise self._no_header(workflow_id)
@@ -393,7 +393,7 @@ class Batch:
 
     @staticmethod
     def _no_header(workflow_id: str) -> ActorError:
-        return ActorError("NOT_FOUND", f"workflow {workflow_id!r} has no header: put_header before append")
+        return ActorError("NotFound", f"workflow {workflow_id!r} has no header: put_header before append")
 
     def current(self, workflow_id: str) -> WorkflowHeader | None:
         """The current run's header as this batch would commit it (or as stored); do not change it."""
@@ -523,7 +523,7 @@ class HistoryStore:
         _unlock_dir(self._dir_lock)
         self._dir_lock = None
 
-    def __enter__(self) -> HistoryStore:  # noqa: PYI034 (typing.Self is Python 3.11+)
+    def __enter__(self) -> HistoryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

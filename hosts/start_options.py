@@ -26,9 +26,9 @@ def start_options(options: dict[str, Any] | None, *fallback_ids: str | None) -> 
     plain = {str(key).removeprefix("temporal."): value for key, value in (options or {}).items()}
     workflow_id = plain.get("workflow.id") or next((f for f in fallback_ids if f), None)
     if workflow_id is not None and not isinstance(workflow_id, str):
-        raise ActorError("INVALID", f"workflow.id must be a string, got {workflow_id!r}")
+        raise ActorError("Invalid", f"workflow.id must be a string, got {workflow_id!r}")
     policy = plain.get("workflow.id_conflict_policy", "fail")
     if policy not in CONFLICT_POLICIES:
-        raise ActorError("INVALID", f"workflow.id_conflict_policy must be fail, use_existing or "
+        raise ActorError("Invalid", f"workflow.id_conflict_policy must be fail, use_existing or "
                                     f"terminate_existing, got {policy!r}")
     return StartOptions(workflow_id, policy)

@@ -39,9 +39,9 @@ def node_activities(node: Any, portal: TrioPortal) -> list[Callable[..., Awaitab
             plain = error.to_plain()
             raise ApplicationError(error.message, plain, type=error.kind, non_retryable=True,
                                    category=ApplicationErrorCategory.BENIGN) from None
-        except Exception as error:  # a Python callable's own failure
-            plain = {"kind": "INTERNAL", "message": f"{type(error).__name__}: {error}"}
-            raise ApplicationError(plain["message"], plain, type="INTERNAL", non_retryable=True,
+        except Exception as error:  # noqa: BLE001 (a Python callable's own failure)
+            plain = {"kind": "Internal", "message": f"{type(error).__name__}: {error}"}
+            raise ApplicationError(plain["message"], plain, type="Internal", non_retryable=True,
                                    category=ApplicationErrorCategory.BENIGN) from None
 
     def node_activity(name: str, operation: Callable[[dict], Awaitable[Any]]) -> Callable[..., Awaitable[bytes]]:

@@ -80,7 +80,7 @@ class TemporalWorkerHost:
             self.tls = tls_config(self.client_entry)
         except SettingError as error:
             where = entry.id if error.field.startswith("worker_options") else self.client_entry.id
-            raise ActorError("INVALID", f"{where}: {error.field}: {error}") from None
+            raise ActorError("Invalid", f"{where}: {error.field}: {error}") from None
         self.initial_delay = parse_duration(entry.get("lifecycle.restart.initial_delay")) / SECOND
         self.max_delay = parse_duration(entry.get("lifecycle.restart.max_delay")) / SECOND
         self.state = "Stopped"
@@ -172,13 +172,13 @@ class TemporalWorkerHost:
 
     def _connected(self) -> Client:
         if self.client is None:
-            raise ActorError("UNAVAILABLE", f"{self.id}: not connected to Temporal at {self.address} ({self.state})")
+            raise ActorError("Unavailable", f"{self.id}: not connected to Temporal at {self.address} ({self.state})")
         return self.client
 
     def _handle(self, pid: str) -> WorkflowHandle:
         workflow_id = self.env.workflow_id(pid)
         if workflow_id is None:
-            raise ActorError("INVALID", f"{pid} is not a workflow of {self.id}")
+            raise ActorError("Invalid", f"{pid} is not a workflow of {self.id}")
         return self._connected().get_workflow_handle(workflow_id)
 
     async def spawn_stored(self, entry_id: str, args: list, options: dict) -> str:
@@ -186,7 +186,7 @@ class TemporalWorkerHost:
         client = self._connected()
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
-            raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
+            raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         wanted = start_options(options.get("options"), options.get("name"))
         workflow_id, policy = wanted.workflow_id or str(uuid.uuid4()), wanted.policy
         start = pack({"args": list(args), "ctx": options.get("ctx"), "parent": options.get("parent"),
@@ -202,9 +202,9 @@ class TemporalWorkerHost:
                                  else WorkflowIDReusePolicy.REJECT_DUPLICATE)))
         except WorkflowAlreadyStartedError:
             if policy != "use_existing":
-                raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists") from None
+                raise ActorError("AlreadyExists", f"workflow {workflow_id!r} already exists") from None
         except RPCError as error:
-            kind = "INVALID" if error.status == RPCStatusCode.INVALID_ARGUMENT else "UNAVAILABLE"
+            kind = "Invalid" if error.status == RPCStatusCode.INVALID_ARGUMENT else "Unavailable"
             raise ActorError(kind, f"{self.id}: starting {entry_id}: {error}") from None
         for relation, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
             if watcher:
@@ -212,7 +212,7 @@ class TemporalWorkerHost:
         return pid
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        raise ActorError("INVALID", f"{self.id}: workflows on Temporal start asynchronously (use spawn_stored)")
+        raise ActorError("Invalid", f"{self.id}: workflows on Temporal start asynchronously (use spawn_stored)")
 
     async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Signal the workflow; return once the server has stored the signal."""
@@ -222,7 +222,7 @@ class TemporalWorkerHost:
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return  # the workflow has ended: dropped, like a send to an exited process
-            raise ActorError("UNAVAILABLE", f"{self.id}: message to {dest} not stored: {error}") from None
+            raise ActorError("Unavailable", f"{self.id}: message to {dest} not stored: {error}") from None
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         self._soon(self.send_stored, sender, dest, topic, payload)
@@ -245,7 +245,7 @@ class TemporalWorkerHost:
             await self._loop.run(operation(self._handle(pid)))
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
-                raise ActorError("UNAVAILABLE", f"{self.id}: {pid}: {error}") from None
+                raise ActorError("Unavailable", f"{self.id}: {pid}: {error}") from None
 
     def _soon(self, fn: Any, *args: Any) -> None:
         """Fire and forget, with failures logged."""
@@ -274,8 +274,8 @@ class TemporalWorkerHost:
             result = {"error": error_plain(failure.cause)}
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
-                raise ActorError("UNAVAILABLE", f"{self.id}: waiting for {pid}: {error}") from None
-            result = {"error": {"kind": "NOT_FOUND", "message": f"no such process: {pid}"}}
+                raise ActorError("Unavailable", f"{self.id}: waiting for {pid}: {error}") from None
+            result = {"error": {"kind": "NotFound", "message": f"no such process: {pid}"}}
         watched = self._watched.pop(pid, {"monitor": set(), "link": set()})
         router = self.node.router
         for watcher in watched["monitor"]:

@@ -72,10 +72,10 @@ def error_plain(error: BaseException) -> dict:
         details = cause.details[0] if cause.details else None
         if isinstance(details, dict) and "kind" in details:
             return details
-        return {"kind": cause.type or "INTERNAL", "message": cause.message}
+        return {"kind": cause.type or "Internal", "message": cause.message}
     if isinstance(cause, FailureError):
-        return {"kind": "INTERNAL", "message": cause.message}
-    return {"kind": "INTERNAL", "message": f"{type(cause).__name__}: {cause}"}
+        return {"kind": "Internal", "message": cause.message}
+    return {"kind": "Internal", "message": f"{type(cause).__name__}: {cause}"}
 
 
 @dataclass(frozen=True)
@@ -408,8 +408,8 @@ class LuaWorkflow:
         entry_id = info.workflow_type
         if not any(e.id == entry_id and e.kind == "workflow.lua" for e in env.entries):
             message = f"no workflow.lua entry {entry_id!r} on {env.host_id}"
-            raise ApplicationError(message, {"kind": "NOT_FOUND", "message": message},
-                                   type="NOT_FOUND", non_retryable=True)
+            raise ApplicationError(message, {"kind": "NotFound", "message": message},
+                                   type="NotFound", non_retryable=True)
         self.run_ = WorkflowRun(env, entry_id, start)
         for kind, data in self.early:
             self.run_.deliver(kind, data)
@@ -417,7 +417,7 @@ class LuaWorkflow:
         error = result.get("error")
         if error:
             raise ApplicationError(f"{error.get('kind')}: {error.get('message')}", error,
-                                   type=str(error.get("kind") or "INTERNAL"), non_retryable=True)
+                                   type=str(error.get("kind") or "Internal"), non_retryable=True)
         return pack(result)
 
     @workflow.signal(name=MESSAGE_SIGNAL)

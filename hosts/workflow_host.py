@@ -162,7 +162,7 @@ class WorkflowHost(WorkerHost):
                 history, signals = self._read_history(header)
             except CorruptRecordError as error:
                 log.error("%s: workflow %s cannot be recovered: %s", self.id, header.id, error)
-                header.status, header.error = "failed", {"kind": "INTERNAL", "message": str(error)}
+                header.status, header.error = "failed", {"kind": "Internal", "message": str(error)}
                 batch = self.store.batch()
                 batch.put_header(header)
                 self.store.commit(batch)
@@ -210,7 +210,7 @@ class WorkflowHost(WorkerHost):
         """
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
-            raise ActorError("NOT_FOUND", f"no workflow.lua entry {entry_id!r}")
+            raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         action, value, run = self._claim(options.get("name"), None, options.get("options") or {})
         if action == "existing":
             return value
@@ -308,14 +308,14 @@ class WorkflowHost(WorkerHost):
             return "existing", pid, None
         if policy == "terminate_existing":
             if by == pid:
-                raise ActorError("INVALID", f"workflow {workflow_id!r} cannot replace itself "
+                raise ActorError("Invalid", f"workflow {workflow_id!r} cannot replace itself "
                                             "(workflow.id_conflict_policy terminate_existing)")
             if self.worker.is_alive(pid):
                 # its end is recorded before the new run's start (both go through the kernel)
                 self.worker.signal("terminate", f"workflow.id_conflict_policy terminate_existing "
                                                 f"(a new run of {workflow_id!r})", pid)
             return "start", workflow_id, self._next_run(workflow_id)
-        raise ActorError("ALREADY_EXISTS", f"workflow {workflow_id!r} already exists")
+        raise ActorError("AlreadyExists", f"workflow {workflow_id!r} already exists")
 
     def _next_run(self, workflow_id: str) -> int:
         """The number of the run a start claimed now gets (its header is made when the
@@ -359,7 +359,7 @@ class WorkflowHost(WorkerHost):
         """A run of history records, encoded by the kernel: ``id, ts, record`` each."""
         packed = cmd[2]
         if packed is None:
-            raise ActorError("INVALID", f"workflow {cmd[3].decode()!r}: a {cmd[4].decode()!r} record "
+            raise ActorError("Invalid", f"workflow {cmd[3].decode()!r}: a {cmd[4].decode()!r} record "
                                         f"cannot be stored: {cmd[5].decode()}")
         items = msgpack.unpackb(packed)
         append = self._batch.append_packed
@@ -384,7 +384,7 @@ class WorkflowHost(WorkerHost):
         header = self._batch.start_run(header, new_id=workflow_id in self._new_ids, copy=False)
         self._new_ids.discard(workflow_id)
         if header.run != cmd[10]:
-            raise ActorError("INTERNAL", f"workflow {workflow_id!r} started as run {cmd[10]} "
+            raise ActorError("Internal", f"workflow {workflow_id!r} started as run {cmd[10]} "
                                          f"but the store makes it run {header.run}")
         if header.run > 1:
             # messages stored for the run just replaced are not the new run's

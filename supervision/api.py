@@ -48,7 +48,7 @@ class Services:
         member: Service | Supervisor | None = (component.services.get(service_id)
                                                or component.supervisors.get(service_id))
         if member is None:
-            raise ActorError("NOT_FOUND", f"no process.service or supervisor {service_id!r}")
+            raise ActorError("NotFound", f"no process.service or supervisor {service_id!r}")
         service = member if isinstance(member, Service) else None
         return ServiceStatus(
             id=service_id, kind=SERVICE if service else SUPERVISOR,
@@ -75,9 +75,9 @@ class Services:
         component = self._component
         service = component.services.get(service_id)
         if service is None:
-            raise ActorError("NOT_FOUND", f"no process.service {service_id!r}")
+            raise ActorError("NotFound", f"no process.service {service_id!r}")
         if component.context.shutting_down:
-            raise ActorError("UNAVAILABLE", "the node is shutting down")
+            raise ActorError("Unavailable", "the node is shutting down")
         owner_id = component.context.tree.parent[service_id]
         owner = component.root if owner_id is ROOT else component.supervisors[owner_id]
         await owner.call(action(owner), service)
@@ -93,5 +93,5 @@ def services(node: Any) -> Services:
     for component in node.components:
         if isinstance(component, Supervision):
             return Services(component)
-    raise ActorError("UNAVAILABLE", "supervision is not installed on this node "
+    raise ActorError("Unavailable", "supervision is not installed on this node "
                                     "(no luactor.components entry point for it)")

@@ -86,7 +86,7 @@ class Service:
         except ActorError as error:
             self._on_exit(None, {"error": error.to_plain()})
         except trio.TooSlowError:
-            self._on_exit(None, {"error": {"kind": "TIMEOUT",
+            self._on_exit(None, {"error": {"kind": "Timeout",
                                            "message": f"not started within {spec.start_timeout:g}s"}})
         if not run.exited.is_set():
             self.tracker.record_start()
@@ -165,5 +165,5 @@ def _describe(error: dict | None) -> str | None:
 
 def _terminated_from_outside(error: dict | None) -> bool:
     """``terminate`` by someone other than the supervisor: final, as SPEC §4 says of the operator's."""
-    return (error is not None and error.get("kind") == "CANCELED"
+    return (error is not None and error.get("kind") == "Canceled"
             and str(error.get("message", "")).startswith("terminated by "))

@@ -94,14 +94,14 @@ class Supervisor:
     async def call(self, work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run ``work(*args)`` inside the loop, after what is already queued, and return its result."""
         if self.closed:
-            raise ActorError("UNAVAILABLE", f"supervisor {self.id} is not running")
+            raise ActorError("Unavailable", f"supervisor {self.id} is not running")
         done = trio.Event()
         box: dict[str, Any] = {}
 
         async def job() -> None:
             try:
                 box["value"] = await work(*args)
-            except Exception as error:  # handed to the caller
+            except Exception as error:  # noqa: BLE001 (handed to the caller)
                 box["error"] = error
             finally:
                 done.set()
@@ -115,7 +115,7 @@ class Supervisor:
         if "error" in box:
             raise box["error"]
         if "value" not in box:
-            raise ActorError("UNAVAILABLE", f"supervisor {self.id} stopped before answering")
+            raise ActorError("Unavailable", f"supervisor {self.id} stopped before answering")
         return box["value"]
 
     def _post(self, work: Callable[..., Awaitable[None]], *args: Any) -> None:

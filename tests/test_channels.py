@@ -179,8 +179,8 @@ async def test_send_on_a_closed_channel_is_an_error(app, autojump_clock):
         local ok2, err2 = pcall(ch.close, ch)
         return { ok = ok, kind = err:kind(), message = err:message(), ok2 = ok2, kind2 = err2:kind() }
     """)
-    assert out["ok"] is False and out["kind"] == "INVALID" and "closed" in out["message"]
-    assert out["ok2"] is False and out["kind2"] == "INVALID"
+    assert out["ok"] is False and out["kind"] == "Invalid" and "closed" in out["message"]
+    assert out["ok2"] is False and out["kind2"] == "Invalid"
 
 
 async def test_close_fails_a_blocked_sender(app, autojump_clock):
@@ -196,7 +196,7 @@ async def test_close_fails_a_blocked_sender(app, autojump_clock):
         coroutine.yield(); coroutine.yield()
         return outcome
     """)
-    assert out == {"ok": False, "kind": "INVALID"}
+    assert out == {"ok": False, "kind": "Invalid"}
 
 
 @pytest.mark.parametrize("size", ["-1", "'big'", "1.5", "{}"])
@@ -205,7 +205,7 @@ async def test_bad_channel_size_is_invalid(app, autojump_clock, size):
         local ok, err = pcall(channel.new, {size})
         return {{ ok = ok, kind = err:kind() }}
     """)
-    assert out == {"ok": False, "kind": "INVALID"}
+    assert out == {"ok": False, "kind": "Invalid"}
 
 
 # -- select ---------------------------------------------------------------------------
@@ -347,7 +347,7 @@ async def test_select_rejects_bad_cases(app, autojump_clock):
         local ok3, e3 = pcall(channel.select, { { ch = {} } })
         return { ok1, e1:kind(), ok2, e2:kind(), ok3, e3:kind() }
     """)
-    assert out == [False, "INVALID", False, "INVALID", False, "INVALID"]
+    assert out == [False, "Invalid", False, "Invalid", False, "Invalid"]
 
 
 # -- coroutine.spawn -------------------------------------------------------------------
@@ -437,7 +437,7 @@ async def test_coroutine_spawn_needs_a_function(app, autojump_clock):
         local ok, err = pcall(coroutine.spawn, 42)
         return { ok = ok, kind = err:kind() }
     """)
-    assert out == {"ok": False, "kind": "INVALID"}
+    assert out == {"ok": False, "kind": "Invalid"}
 
 
 async def test_ping_pong_between_coroutines(app, autojump_clock):

@@ -64,17 +64,17 @@ def test_call_error_exits_1_with_kind_and_message(calc):
     raised = luactor("call", calc.root, "test:strict")
     assert raised.returncode == 1
     assert raised.stdout == ""
-    assert lines(raised.stderr)[-1] == "error: INVALID: x is required"
+    assert lines(raised.stderr)[-1] == "error: Invalid: x is required"
 
     returned = luactor("call", calc.root, "test:strict", '"soft"')
     assert returned.returncode == 1
-    assert lines(returned.stderr)[-1] == "error: NOT_FOUND: no such x"
+    assert lines(returned.stderr)[-1] == "error: NotFound: no such x"
 
 
 def test_call_unknown_function_is_not_found(calc):
     result = luactor("call", calc.root, "test:nope")
     assert result.returncode == 1
-    assert "error: NOT_FOUND:" in result.stderr and "test:nope" in result.stderr
+    assert "error: NotFound:" in result.stderr and "test:nope" in result.stderr
 
 
 def test_call_bad_json_argument_names_it(calc):
@@ -125,15 +125,15 @@ def test_test_command_reports_progress_and_summary(suite):
     out = lines(result.stdout)
     assert len(out) == 5
     assert out[0] == "PASS test:t_add"
-    assert re.fullmatch(r"FAIL test:t_raises: INTERNAL: \S*t_raises\.lua:1: two is not three", out[1]), out[1]
-    assert out[2:4] == ["FAIL test:t_soft: UNKNOWN: soft failure", "PASS test:t_upper"]
+    assert re.fullmatch(r"FAIL test:t_raises: Internal: \S*t_raises\.lua:1: two is not three", out[1]), out[1]
+    assert out[2:4] == ["FAIL test:t_soft: Unknown: soft failure", "PASS test:t_upper"]
     assert result.stdout.splitlines()[-1] == "2 passed, 2 failed"
 
 
 def test_test_command_suite_and_filter(suite):
     text = luactor("test", suite.root, "--suite", "text")
     assert text.returncode == 1
-    assert lines(text.stdout) == ["FAIL test:t_soft: UNKNOWN: soft failure", "PASS test:t_upper",
+    assert lines(text.stdout) == ["FAIL test:t_soft: Unknown: soft failure", "PASS test:t_upper",
                                   "1 passed, 1 failed"]
 
     passing = luactor("test", suite.root, "--suite", "math", "--filter", "add")
@@ -275,4 +275,4 @@ def test_run_stops_with_the_chain_of_failures_when_the_root_supervisor_gives_up(
     assert result.returncode == 1
     last = lines(result.stderr)[-1]
     assert last.startswith("error: node stopped: supervision gave up: test:root gave up"), last
-    assert "test:svc failed (INTERNAL: " in last and "crashed by itself" in last
+    assert "test:svc failed (Internal: " in last and "crashed by itself" in last

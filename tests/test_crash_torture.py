@@ -67,7 +67,7 @@ async def main():
             try:
                 await node.spawn("test:saga", "test:workflows", i, name="saga-%d" % i)
             except ActorError as error:
-                assert error.kind == "ALREADY_EXISTS", error
+                assert error.kind == "AlreadyExists", error
             pids[i] = pid
         for topic in ("a", "b"):
             await trio.sleep(0.3)    # pace the signals so the sagas progress across many runs

@@ -84,7 +84,7 @@ async def test_call_with_unserializable_argument_is_invalid(app, autojump_clock)
         local r, err = funcs.call("test:echo", function() end)
         return { r_nil = r == nil, kind = err:kind() }
     """)
-    assert out == {"r_nil": True, "kind": "INVALID"}
+    assert out == {"r_nil": True, "kind": "Invalid"}
 
 
 async def test_call_returns_nil_and_the_error_of_a_failure(app, autojump_clock):
@@ -98,7 +98,7 @@ async def test_call_returns_nil_and_the_error_of_a_failure(app, autojump_clock):
           { r3 == nil, err3:message(), type(err3:stack()) },
         }
     """)
-    assert out[0] == [True, "CONFLICT", "taken", 7]
+    assert out[0] == [True, "Conflict", "taken", 7]
     assert out[1] == [True, "plain failure"]
     assert out[2][0] is True and "exploded" in out[2][1] and out[2][2] == "string"
 
@@ -108,7 +108,7 @@ async def test_call_of_an_unknown_function_is_not_found(app, autojump_clock):
         local r, err = funcs.call("test:nope", 1)
         return { r_nil = r == nil, kind = err:kind(), message = err:message() }
     """)
-    assert out["r_nil"] is True and out["kind"] == "NOT_FOUND" and "test:nope" in out["message"]
+    assert out["r_nil"] is True and out["kind"] == "NotFound" and "test:nope" in out["message"]
 
 
 async def test_call_of_a_process_entry_is_refused(app, autojump_clock):
@@ -117,8 +117,8 @@ async def test_call_of_a_process_entry_is_refused(app, autojump_clock):
         local r2, err2 = funcs.call(42)
         return { kind = err:kind(), message = err:message(), kind2 = err2:kind() }
     """)
-    assert out["kind"] in ("INVALID", "NOT_FOUND") and "test:alive" in out["message"]
-    assert out["kind2"] == "INVALID"
+    assert out["kind"] in ("Invalid", "NotFound") and "test:alive" in out["message"]
+    assert out["kind2"] == "Invalid"
 
 
 async def test_function_runs_in_its_own_process_context(app, autojump_clock):
@@ -201,7 +201,7 @@ async def test_failed_future_closes_its_channel_and_holds_the_error(app, autojum
         return { v_nil = v == nil, ok = ok, complete = f:is_complete(), result_nil = f:result() == nil,
                  kind = f:error():kind() }
     """)
-    assert out == {"v_nil": True, "ok": False, "complete": True, "result_nil": True, "kind": "CONFLICT"}
+    assert out == {"v_nil": True, "ok": False, "complete": True, "result_nil": True, "kind": "Conflict"}
 
 
 async def test_future_channel_after_completion(app, autojump_clock):
@@ -241,7 +241,7 @@ async def test_future_cancel(app, autojump_clock):
         return { canceled = canceled, again = again, ok = ok, kind = f:error():kind(),
                  side_effect = late.channel == process.inbox() }
     """)
-    assert out == {"canceled": True, "again": False, "ok": False, "kind": "CANCELED", "side_effect": False}
+    assert out == {"canceled": True, "again": False, "ok": False, "kind": "Canceled", "side_effect": False}
 
 
 async def test_cancel_of_a_completed_future_changes_nothing(app, autojump_clock):
@@ -300,8 +300,8 @@ async def test_with_options_timeout(app, autojump_clock):
         local v, ok = f:response():receive()
         return { r_nil = r == nil, kind = err:kind(), fast = fast, future_ok = ok, future_kind = f:error():kind() }
     """)
-    assert out == {"r_nil": True, "kind": "TIMEOUT", "fast": "in time", "future_ok": False,
-                   "future_kind": "TIMEOUT"}
+    assert out == {"r_nil": True, "kind": "Timeout", "fast": "in time", "future_ok": False,
+                   "future_kind": "Timeout"}
     assert run.elapsed == pytest.approx(0.5 + 0.1 + 0.5, abs=1e-6)
 
 
@@ -318,7 +318,7 @@ async def test_timed_out_function_process_is_stopped(app, autojump_clock):
     """)
     standard_functions(app)
     async with Node.open(app.root) as node:
-        assert await node.exec("test:main", app.host) == {"kind": "TIMEOUT", "late": False}
+        assert await node.exec("test:main", app.host) == {"kind": "Timeout", "late": False}
         assert node.process_count(app.host) == 0
 
 
@@ -329,7 +329,7 @@ async def test_bad_executor_arguments_are_invalid(app, autojump_clock):
         local ok3, e3 = pcall(function() return funcs.new():with_options(5) end)
         return { ok1, e1:kind(), ok2, e2:kind(), ok3, e3:kind() }
     """)
-    assert out == [False, "INVALID", False, "INVALID", False, "INVALID"]
+    assert out == [False, "Invalid", False, "Invalid", False, "Invalid"]
 
 
 # -- Python callables ---------------------------------------------------------------------------
@@ -381,7 +381,7 @@ async def test_python_callable_gets_the_context(app, autojump_clock):
 
 async def test_python_callable_errors_reach_lua_with_their_kind(app, autojump_clock):
     def refuses():
-        raise ActorError("PERMISSION_DENIED", "not you")
+        raise ActorError("PermissionDenied", "not you")
 
     def crashes():
         raise ValueError("bad value inside")
@@ -397,8 +397,8 @@ async def test_python_callable_errors_reach_lua_with_their_kind(app, autojump_cl
                  kind2 = err2:kind(), message2 = err2:message() }
     """, setup=setup)
     assert out["r_nil"] is True
-    assert (out["kind"], out["message"]) == ("PERMISSION_DENIED", "not you")
-    assert out["kind2"] == "INTERNAL" and "bad value inside" in out["message2"]
+    assert (out["kind"], out["message"]) == ("PermissionDenied", "not you")
+    assert out["kind2"] == "Internal" and "bad value inside" in out["message2"]
 
 
 async def test_python_callable_returning_unserializable_value_is_an_error(app, autojump_clock):
@@ -418,7 +418,7 @@ async def test_python_callable_timeout(app, autojump_clock):
         local r, err = funcs.new():with_options({ timeout = 250 }):call("py:forever")
         return err:kind()
     """, setup=lambda node: node.register_function("py:forever", forever))
-    assert out == "TIMEOUT"
+    assert out == "Timeout"
     assert run.elapsed == pytest.approx(0.25, abs=1e-6)
 
 
@@ -441,17 +441,17 @@ async def test_node_call_raises_the_error_with_its_kind(app, autojump_clock):
     async with Node.open(app.root) as node:
         with pytest.raises(ActorError) as info:
             await node.call("test:soft_fail")
-        assert info.value.kind == "CONFLICT" and info.value.message == "taken"
+        assert info.value.kind == "Conflict" and info.value.message == "taken"
         assert info.value.details == {"id": 7}
         with pytest.raises(ActorError) as info:
             await node.call("test:raises")
         assert "exploded" in info.value.message and info.value.stack
         with pytest.raises(ActorError) as info:
             await node.call("test:missing")
-        assert info.value.kind == "NOT_FOUND" and "test:missing" in info.value.message
+        assert info.value.kind == "NotFound" and "test:missing" in info.value.message
         with pytest.raises(ActorError) as info:
             await node.call("test:alive")            # a process.lua, not a function
-        assert info.value.kind in ("NOT_FOUND", "INVALID")
+        assert info.value.kind in ("NotFound", "Invalid")
         assert await node.call("test:add", 1, 1) == 2
 
 
@@ -468,23 +468,23 @@ async def test_node_call_of_python_callables(app, autojump_clock):
         node.register_function("py:add", lambda a, b: a + b)
         node.register_function("py:add_async", add_async)
         node.register_function("py:with_ctx", with_ctx)
-        node.register_function("py:fails", lambda: (_ for _ in ()).throw(ActorError("TIMEOUT", "slow")))
+        node.register_function("py:fails", lambda: (_ for _ in ()).throw(ActorError("Timeout", "slow")))
         assert await node.call("py:add", 1, 2) == 3
         assert await node.call("py:add_async", 3, 4) == 7
         assert await node.call("py:with_ctx", context={"who": "me"}) == "me"
         with pytest.raises(ActorError) as info:
             await node.call("py:fails")
-        assert info.value.kind == "TIMEOUT"
+        assert info.value.kind == "Timeout"
 
 
 async def test_register_function_checks_its_arguments(app, autojump_clock):
     async with Node.open(app.root) as node:
         with pytest.raises(ActorError) as info:
             node.register_function("py:x", "not callable")
-        assert info.value.kind == "INVALID"
+        assert info.value.kind == "Invalid"
         with pytest.raises(ActorError) as info:
             node.register_function("", print)
-        assert info.value.kind == "INVALID"
+        assert info.value.kind == "Invalid"
 
 
 async def test_lua_function_calling_a_python_callable_calling_back_into_lua(app, autojump_clock):
@@ -504,5 +504,5 @@ async def test_a_function_returning_unserializable_data_fails_cleanly(app, autoj
         with pytest.raises(ActorError) as info:
             with trio.fail_after(60):
                 await node.call("test:returns_function")
-        assert info.value.kind == "INVALID"
+        assert info.value.kind == "Invalid"
         assert await node.call("test:add", 1, 2) == 3

@@ -99,7 +99,7 @@ def test_a_new_store_records_its_format(tmp_path):
 
 
 def test_header_dict_round_trip():
-    original = header("w", result={"ok": True}, error={"kind": "INTERNAL"}, next_seq=4, meta={"k": [1]})
+    original = header("w", result={"ok": True}, error={"kind": "Internal"}, next_seq=4, meta={"k": [1]})
     assert WorkflowHeader.from_dict(original.to_dict()) == original
     with pytest.raises(ValueError, match="'entry' is missing"):
         WorkflowHeader.from_dict({"id": "w", "status": "running", "created_ns": 1, "updated_ns": 1})
@@ -339,7 +339,7 @@ def test_unstorable_events_are_refused_when_appended(tmp_path, event, where):
         batch = store.batch()
         with pytest.raises(ActorError) as caught:
             batch.append("w", event)
-        assert caught.value.kind == "INVALID"
+        assert caught.value.kind == "Invalid"
         assert "workflow 'w'" in caught.value.message and "event 1 ('call')" in caught.value.message
         assert where in caught.value.message
         assert batch.is_empty()
@@ -365,7 +365,7 @@ def test_workflow_ids_that_cannot_be_keys_are_refused(tmp_path, bad_id, problem)
     with HistoryStore.open(tmp_path / "store") as store:
         with pytest.raises(ActorError, match=problem) as caught:
             store.batch().put_header(header(bad_id))
-        assert caught.value.kind == "INVALID"
+        assert caught.value.kind == "Invalid"
 
 
 def test_events_need_a_type_and_a_header(tmp_path):
@@ -373,12 +373,12 @@ def test_events_need_a_type_and_a_header(tmp_path):
         batch = store.batch()
         with pytest.raises(ActorError, match="has no header") as caught:
             batch.append("nobody", {"type": "x"})
-        assert caught.value.kind == "NOT_FOUND"
+        assert caught.value.kind == "NotFound"
         batch.put_header(header("w"))
         for bad in [{"n": 1}, ["type", "x"], {"type": 3}, {"type": "x", "ts": "now"}]:
             with pytest.raises(ActorError) as caught:
                 batch.append("w", bad)
-            assert caught.value.kind == "INVALID"
+            assert caught.value.kind == "Invalid"
 
 
 # -- format --------------------------------------------------------------------------------------
@@ -598,7 +598,7 @@ class Writer:
         assert status == "ok"
         return int(map_size)
 
-    def __enter__(self) -> Writer:  # noqa: PYI034 (typing.Self is Python 3.11+)
+    def __enter__(self) -> Writer:
         return self
 
     def __exit__(self, *exc) -> None:

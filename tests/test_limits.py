@@ -76,7 +76,7 @@ async def test_a_loop_that_never_yields_is_stopped_and_only_it_dies(app, entry, 
         await node.terminate(bystander)
         with pytest.raises(ActorError) as failure:
             await node.exec(entry, app.host)
-        assert failure.value.kind == "RATE_LIMITED"
+        assert failure.value.kind == "RateLimited"
         assert "without yielding" in failure.value.message
         assert "host.max_instructions" in failure.value.message
         assert await node.exec("test:double", app.host, 21) == 42
@@ -109,7 +109,7 @@ async def test_a_memory_bomb_kills_only_its_process(app):
         survivor = await node.spawn("test:double", app.host, 1)
         with pytest.raises(ActorError) as failure:
             await node.exec("test:bomb", app.host)
-        assert failure.value.kind == "RATE_LIMITED"
+        assert failure.value.kind == "RateLimited"
         assert "not enough memory" in failure.value.message
         assert "host.max_memory" in failure.value.message
         # the node still runs processes and the memory came back

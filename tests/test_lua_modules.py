@@ -127,34 +127,36 @@ json_values_without_null = json_strategy(json_scalars)  # null does not survive 
 # errors
 
 
-def test_kinds_are_their_names(lua):
-    kinds = [
-        "NOT_FOUND", "ALREADY_EXISTS", "INVALID", "PERMISSION_DENIED", "UNAVAILABLE",
-        "INTERNAL", "CANCELED", "CONFLICT", "TIMEOUT", "RATE_LIMITED", "UNKNOWN",
-    ]
-    for kind in kinds:
-        assert lua.errors[kind] == kind
+def test_kinds_have_wippys_values(lua):
+    kinds = {
+        "NOT_FOUND": "NotFound", "ALREADY_EXISTS": "AlreadyExists", "INVALID": "Invalid",
+        "PERMISSION_DENIED": "PermissionDenied", "UNAVAILABLE": "Unavailable", "INTERNAL": "Internal",
+        "CANCELED": "Canceled", "CONFLICT": "Conflict", "TIMEOUT": "Timeout", "RATE_LIMITED": "RateLimited",
+        "UNKNOWN": "Unknown",
+    }
+    for constant, kind in kinds.items():
+        assert lua.errors[constant] == kind
 
 
 def test_new_from_string(lua):
     assert lua.run("""
         local e = errors.new("boom")
         return e:kind(), e:message(), e:retryable(), e:details(), e:stack(), tostring(e)
-    """) == ("UNKNOWN", "boom", False, None, None, "boom")
+    """) == ("Unknown", "boom", False, None, None, "boom")
 
 
 def test_new_from_table(lua):
     assert lua.run("""
         local e = errors.new{message="gone", kind=errors.NOT_FOUND, retryable=true, details={id=7}}
         return e:kind(), e:message(), e:retryable(), e:details().id, tostring(e)
-    """) == ("NOT_FOUND", "gone", True, 7, "NOT_FOUND: gone")
+    """) == ("NotFound", "gone", True, 7, "NotFound: gone")
 
 
 def test_new_defaults_and_passthrough(lua):
     assert lua.run("""
         local e = errors.new{message="x"}
         return e:kind(), e:retryable(), rawequal(errors.new(e), e)
-    """) == ("UNKNOWN", False, True)
+    """) == ("Unknown", False, True)
 
 
 @pytest.mark.parametrize("bad", ["nil", "true", "{kind=5}", "{message={}}", "{details='x'}", "{kind=''}"])
@@ -172,7 +174,7 @@ def test_error_objects_are_read_only(lua):
 
 
 def test_concat_with_strings(lua):
-    assert lua.eval('"failed: " .. errors.new{message="m", kind="TIMEOUT"}') == "failed: TIMEOUT: m"
+    assert lua.eval('"failed: " .. errors.new{message="m", kind="Timeout"}') == "failed: Timeout: m"
 
 
 def test_wrap_keeps_kind_retryable_and_cause(lua):
@@ -181,8 +183,8 @@ def test_wrap_keeps_kind_retryable_and_cause(lua):
         local outer = errors.wrap(errors.wrap(cause, "dial"), "fetch")
         return outer:message(), outer:kind(), outer:retryable(), outer:details().n,
                tostring(outer), rawequal(outer:unwrap():unwrap(), cause), cause:unwrap()
-    """) == ("fetch: dial: no route", "UNAVAILABLE", True, 1,
-             "UNAVAILABLE: fetch: dial: no route", True, None)
+    """) == ("fetch: dial: no route", "Unavailable", True, 1,
+             "Unavailable: fetch: dial: no route", True, None)
 
 
 def test_wrap_a_string_and_without_message(lua):
@@ -190,7 +192,7 @@ def test_wrap_a_string_and_without_message(lua):
         local a = errors.wrap("raw", "ctx")
         local b = errors.wrap(a)
         return a:message(), a:kind(), a:unwrap():message(), b:message()
-    """) == ("ctx: raw", "UNKNOWN", "raw", "ctx: raw")
+    """) == ("ctx: raw", "Unknown", "raw", "ctx: raw")
     with pytest.raises(lua54.LuaError, match="errors.wrap"):
         lua.run("errors.wrap(nil, 'x')")
 
@@ -200,9 +202,9 @@ def test_is_by_kind_and_identity_through_the_chain(lua):
         local root = errors.new{message="gone", kind=errors.NOT_FOUND}
         local twin = errors.new{message="gone", kind=errors.NOT_FOUND}
         local outer = errors.wrap(root, "load")
-        return errors.is(outer, errors.NOT_FOUND), errors.is(outer, "TIMEOUT"),
+        return errors.is(outer, errors.NOT_FOUND), errors.is(outer, "Timeout"),
                errors.is(outer, root), errors.is(outer, twin), errors.is(root, outer),
-               errors.is("NOT_FOUND", "NOT_FOUND"), errors.is(nil, root)
+               errors.is("NotFound", "NotFound"), errors.is(nil, root)
     """) == (True, False, True, False, False, False, False)
 
 
@@ -220,14 +222,14 @@ def test_from_lua_keeps_the_message_and_traceback(lua):
         return e:message(), e:kind(), e:stack(), tostring(e)
     """)
     assert "attempt to index" in message
-    assert kind == "INTERNAL"
+    assert kind == "Internal"
     assert stack.startswith("tb\nstack traceback:")
-    assert text == "INTERNAL: " + message
+    assert text == "Internal: " + message
 
 
 def test_from_lua_passes_error_objects_through(lua):
     assert lua.run("""
-        local e = errors.new{message="m", kind="CONFLICT"}
+        local e = errors.new{message="m", kind="Conflict"}
         local ok, raw = pcall(error, e)
         return rawequal(errors.from_lua(raw, "tb"), e), errors.from_lua(raw):stack()
     """) == (True, None)
@@ -249,32 +251,32 @@ def test_plain_round_trip_through_python(lua):
         return errors.to_plain(errors.wrap(root, "step"))
     """))
     assert plain == {
-        "message": "step: x.lua:3: boom", "kind": "INTERNAL", "retryable": False,
+        "message": "step: x.lua:3: boom", "kind": "Internal", "retryable": False,
         "stack": "trace",
-        "cause": {"message": "x.lua:3: boom", "kind": "INTERNAL", "retryable": False,
+        "cause": {"message": "x.lua:3: boom", "kind": "Internal", "retryable": False,
                   "stack": "trace"},
     }
     rebuilt = lua.errors.from_plain(lua.rt.table_from(
         {**plain, "cause": lua.rt.table_from(plain["cause"])}))
     assert lua.run("""
         local e = ...
-        return tostring(e), e:stack(), errors.is(e, "INTERNAL"), e:unwrap():message()
-    """, rebuilt) == ("INTERNAL: step: x.lua:3: boom", "trace", True, "x.lua:3: boom")
+        return tostring(e), e:stack(), errors.is(e, "Internal"), e:unwrap():message()
+    """, rebuilt) == ("Internal: step: x.lua:3: boom", "trace", True, "x.lua:3: boom")
 
 
 def test_plain_round_trip_keeps_details_and_retryable(lua):
     assert lua.run("""
         local e = errors.from_plain(errors.to_plain(errors.new{
-          message="slow", kind="RATE_LIMITED", retryable=true, details={after=5}}))
+          message="slow", kind="RateLimited", retryable=true, details={after=5}}))
         return e:kind(), e:message(), e:retryable(), e:details().after, e:unwrap()
-    """) == ("RATE_LIMITED", "slow", True, 5, None)
+    """) == ("RateLimited", "slow", True, 5, None)
 
 
 def test_from_plain_fills_defaults(lua):
     assert lua.run("""
         local e = errors.from_plain({})
         return e:kind(), e:message(), e:retryable()
-    """) == ("UNKNOWN", "", False)
+    """) == ("Unknown", "", False)
 
 
 # --------------------------------------------------------------------------
@@ -324,8 +326,8 @@ def test_encode_shared_subtables_are_not_cycles(lua):
 
 
 def test_encode_error_object_as_plain(lua):
-    assert json.loads(lua.eval('json.encode({e = errors.new{message="m", kind="TIMEOUT"}})')) == {
-        "e": {"message": "m", "kind": "TIMEOUT", "retryable": False}}
+    assert json.loads(lua.eval('json.encode({e = errors.new{message="m", kind="Timeout"}})')) == {
+        "e": {"message": "m", "kind": "Timeout", "retryable": False}}
 
 
 def test_encode_ignores_metamethods(lua):
@@ -359,7 +361,7 @@ def test_encode_failures_are_invalid_errors_naming_the_path(lua, setup, value, f
         return result, err:kind(), err:message()
     """)
     assert result is None
-    assert kind == "INVALID"
+    assert kind == "Invalid"
     assert message.startswith("json.encode: ")
     assert fragment in message
 
@@ -478,7 +480,7 @@ def test_decode_failures_give_the_position(lua, text, fragment, line, column):
         local result, err = json.decode(...)
         return result, err:kind(), err:message(), err:details()
     """, text)
-    assert result is None and kind == "INVALID"
+    assert result is None and kind == "Invalid"
     assert message.startswith("json.decode: " + fragment)
     assert f"at line {line}, column {column}" in message
     assert (details.line, details.column) == (line, column)
@@ -700,7 +702,7 @@ def test_parse_duration_rejects(lua, text, fragment):
         local d, err = time.parse_duration(...)
         return d, err:kind(), err:message()
     """, text)
-    assert result is None and kind == "INVALID"
+    assert result is None and kind == "Invalid"
     assert message.startswith("time: ") and fragment in message
 
 
@@ -786,7 +788,7 @@ def test_to_ns_rejects(lua, expression, fragment):
         local ns, err = time.to_ns({expression})
         return ns, err:kind(), err:message()
     """)
-    assert result is None and kind == "INVALID"
+    assert result is None and kind == "Invalid"
     assert re.search(fragment, message), message
 
 
@@ -799,8 +801,8 @@ def raised(lua, code):
 
 
 def test_duration_constructor_raises_on_bad_values(lua):
-    assert raised(lua, "time.duration('x')") == 'INVALID: time: invalid duration "x"'
-    assert lua.run("local d, err = time.parse_duration(5); return d, err:kind()") == (None, "INVALID")
+    assert raised(lua, "time.duration('x')") == 'Invalid: time: invalid duration "x"'
+    assert lua.run("local d, err = time.parse_duration(5); return d, err:kind()") == (None, "Invalid")
 
 
 def test_is_duration_and_is_time(lua):
@@ -920,18 +922,18 @@ def test_time_add(lua, start, delta):
 def test_time_add_accepts_strings_and_checks_range(lua):
     assert lua.eval("time.from_unix_nano(0):add('1h30m'):format_rfc3339()") == "1970-01-01T01:30:00Z"
     assert raised(lua, "time.from_unix_nano(math.maxinteger):add(1)") == (
-        "INVALID: time: add overflows the range of Time")
+        "Invalid: time: add overflows the range of Time")
     assert raised(lua, "time.from_unix_nano(0):add('soon')") == (
-        'INVALID: time: invalid duration "soon"')
+        'Invalid: time: invalid duration "soon"')
 
 
 def test_time_methods_check_arguments(lua):
     with pytest.raises(lua54.LuaError, match="expected a Time"):
         lua.eval("time.from_unix_nano(0):before(5)")
     assert raised(lua, "time.from_unix_nano('5')") == (
-        "INVALID: time: from_unix_nano expects an integer, got 5")
+        "Invalid: time: from_unix_nano expects an integer, got 5")
     assert raised(lua, "time.from_unix_nano(0.5)") == (
-        "INVALID: time: from_unix_nano expects an integer, got 0.5")
+        "Invalid: time: from_unix_nano expects an integer, got 0.5")
     with pytest.raises(lua54.LuaError, match="read-only"):
         lua.run("time.from_unix_nano(0).x = 1")
     assert lua.eval("time.from_unix_nano(1e9):unix()") == 1

@@ -116,13 +116,13 @@ async def test_spawn_from_lua_returns_nil_and_error(app, autojump_clock):
     """)
     async with Node.open(app.root) as node:
         out = await node.exec("test:spawner", app.host)
-        assert out["unknown"][:2] == [True, "NOT_FOUND"]
+        assert out["unknown"][:2] == [True, "NotFound"]
         assert "test:nope" in out["unknown"][2]
-        assert out["function_entry"][:2] == [True, "NOT_FOUND"]
+        assert out["function_entry"][:2] == [True, "NotFound"]
         assert "test:a_function" in out["function_entry"][2]
-        assert out["unknown_host"][:2] == [True, "NOT_FOUND"]
+        assert out["unknown_host"][:2] == [True, "NotFound"]
         assert "test:no_such_host" in out["unknown_host"][2]
-        assert out["bad_arg"] == [True, "INVALID"]
+        assert out["bad_arg"] == [True, "Invalid"]
 
 
 async def test_spawn_of_unknown_entry_from_python_is_not_found(app, autojump_clock):
@@ -130,11 +130,11 @@ async def test_spawn_of_unknown_entry_from_python_is_not_found(app, autojump_clo
     async with Node.open(app.root) as node:
         with pytest.raises(ActorError) as info:
             await node.spawn("test:missing", app.host)
-        assert info.value.kind == "NOT_FOUND"
+        assert info.value.kind == "NotFound"
         assert "test:missing" in info.value.message
         with pytest.raises(ActorError) as info:
             await node.spawn("test:alive", "test:nohost")
-        assert info.value.kind == "NOT_FOUND"
+        assert info.value.kind == "NotFound"
         assert "test:nohost" in info.value.message
         await still_running(node, app)
 
@@ -151,12 +151,12 @@ async def test_host_max_processes_is_a_limit(app, autojump_clock):
         await node.spawn("test:idle", app.host)
         await node.spawn("test:third", app.host, monitor_by=me.pid)      # the second process
         ev = await recv(me)
-        assert ev.payload["result"]["value"] == {"pid_nil": True, "kind": "UNAVAILABLE"}
+        assert ev.payload["result"]["value"] == {"pid_nil": True, "kind": "Unavailable"}
         assert node.process_count(app.host) == 1
         await node.spawn("test:idle", app.host)
         with pytest.raises(ActorError) as info:
             await node.spawn("test:idle", app.host)
-        assert info.value.kind == "UNAVAILABLE"
+        assert info.value.kind == "Unavailable"
         assert node.process_count(app.host) == 2
 
 
@@ -256,7 +256,7 @@ async def test_listen_twice_on_a_topic_is_an_error(app, autojump_clock):
         return { ok = ok, kind = err:kind() }
     """)
     async with Node.open(app.root) as node:
-        assert await node.exec("test:twice", app.host) == {"ok": False, "kind": "ALREADY_EXISTS"}
+        assert await node.exec("test:twice", app.host) == {"ok": False, "kind": "AlreadyExists"}
 
 
 async def test_python_mailbox_gets_message_objects(app, autojump_clock):
@@ -532,7 +532,7 @@ async def test_unserializable_payload_is_refused_with_invalid(app, autojump_cloc
     async with Node.open(app.root) as node:
         out = await node.exec("test:refuse", app.host)
         assert out.get("ok") is None
-        assert out["kind"] == "INVALID", out
+        assert out["kind"] == "Invalid", out
         assert out["message"]
         assert out["delivered"] is False
         await still_running(node, app)
@@ -561,7 +561,7 @@ async def test_userdata_if_reachable_is_refused(app, autojump_clock):
     """)
     async with Node.open(app.root) as node:
         out = await node.exec("test:userdata", app.host)
-        assert all(kind == "INVALID" for kind in out.get("results", [])), out
+        assert all(kind == "Invalid" for kind in out.get("results", [])), out
 
 
 async def test_unserializable_python_payload_to_a_process_is_refused(app, autojump_clock):
@@ -627,7 +627,7 @@ async def test_bad_topics_are_invalid_in_lua(app, autojump_clock):
     add_alive(app)
     async with Node.open(app.root) as node:
         out = await node.exec("test:topics", app.host)
-        assert out == [[True, "INVALID"]] * 8
+        assert out == [[True, "Invalid"]] * 8
         await still_running(node, app)
 
 
@@ -640,7 +640,7 @@ async def test_bad_topics_are_invalid_from_python(app, autojump_clock, topic):
         for dest in (pid, me.pid):
             with pytest.raises(ActorError) as info:
                 await node.send(dest, topic, "x")
-            assert info.value.kind == "INVALID"
+            assert info.value.kind == "Invalid"
         await still_running(node, app)
 
 
@@ -669,11 +669,11 @@ async def test_send_to_an_unknown_name_is_not_found(app, autojump_clock):
     add_alive(app)
     async with Node.open(app.root) as node:
         out = await node.exec("test:nameless", app.host)
-        assert out["kind"] == "NOT_FOUND" and "nobody-here" in out["message"]
+        assert out["kind"] == "NotFound" and "nobody-here" in out["message"]
         assert "ok" not in out
         with pytest.raises(ActorError) as info:
             await node.send("nobody-here", "t", 1)
-        assert info.value.kind == "NOT_FOUND"
+        assert info.value.kind == "NotFound"
         await still_running(node, app)
 
 
@@ -687,7 +687,7 @@ async def test_send_to_a_non_string_destination_is_invalid(app, autojump_clock):
         return out
     """)
     async with Node.open(app.root) as node:
-        assert await node.exec("test:baddest", app.host) == ["INVALID", "INVALID", "INVALID"]
+        assert await node.exec("test:baddest", app.host) == ["Invalid", "Invalid", "Invalid"]
 
 
 # -- exit results ----------------------------------------------------------------------
@@ -730,7 +730,7 @@ async def test_return_nil_and_error_object_keeps_its_kind(app, autojump_clock):
     async with Node.open(app.root) as node, node.mailbox() as me:
         with pytest.raises(ActorError) as info:
             await node.exec("test:typed_fail", app.host)
-        assert info.value.kind == "CONFLICT"
+        assert info.value.kind == "Conflict"
         assert info.value.message == "version clash"
         assert info.value.retryable is True
         assert info.value.details == {"have": 1, "want": 2}
@@ -739,7 +739,7 @@ async def test_return_nil_and_error_object_keeps_its_kind(app, autojump_clock):
         await node.send(pid, "go")
         ev = await recv(me)
         error = ev.payload["result"]["error"]
-        assert error["kind"] == "CONFLICT" and error["message"] == "version clash"
+        assert error["kind"] == "Conflict" and error["message"] == "version clash"
 
 
 async def test_raised_lua_error_has_message_and_traceback(app, autojump_clock):
@@ -778,7 +778,7 @@ async def test_raised_runtime_error_becomes_an_error_object(app, autojump_clock)
         out = await node.exec("test:watcher", app.host)
         assert "attempt to index" in out["message"]
         assert out["has_stack"] is True
-        assert out["kind"] in ("INTERNAL", "UNKNOWN")
+        assert out["kind"] in ("Internal", "Unknown")
         assert "value" not in out
 
 
@@ -789,7 +789,7 @@ async def test_raised_error_object_keeps_its_kind(app, autojump_clock):
     async with Node.open(app.root) as node:
         with pytest.raises(ActorError) as info:
             await node.exec("test:raise_obj", app.host)
-        assert (info.value.kind, info.value.message) == ("PERMISSION_DENIED", "nope")
+        assert (info.value.kind, info.value.message) == ("PermissionDenied", "nope")
         with pytest.raises(ActorError) as info:
             await node.exec("test:raise_table", app.host)
         assert info.value.message  # some description, not a crash of the node
@@ -803,7 +803,7 @@ async def test_an_unserializable_return_value_fails_cleanly(app, autojump_clock)
         with pytest.raises(ActorError) as info:
             with trio.fail_after(60):
                 await node.exec("test:returns_function", app.host)
-        assert info.value.kind == "INVALID"
+        assert info.value.kind == "Invalid"
         await still_running(node, app)
 
 
@@ -845,7 +845,7 @@ async def test_error_objects_in_payloads_are_copied_and_checked(app, autojump_cl
     async with Node.open(app.root) as node, node.mailbox() as me:
         with trio.fail_after(60):
             out = await node.exec("test:sends_errors", app.host, me.pid)
-        assert out == {"sender_sees": 1, "local_kind": "INVALID", "python_kind": "INVALID"}
+        assert out == {"sender_sees": 1, "local_kind": "Invalid", "python_kind": "Invalid"}
         await still_running(node, app)
 
 

@@ -1,3 +1,4 @@
+import itertools
 import tempfile
 import textwrap
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_source_paths_are_relative_to_the_yaml_file(good):
     assert "return { str = function(v)" in good["app.lib:base"].source_text
     assert good["app:processes"].source_path is None
     with pytest.raises(ValueError, match="no file:// source"):
-        good["app:processes"].source_text
+        _ = good["app:processes"].source_text
 
 
 def test_get_reads_dotted_fields_with_declared_defaults(good):
@@ -763,7 +764,7 @@ def test_import_cycles_are_reported_exactly_when_present(graph):
     for problem in problems:
         chain = problem.message.split(": ", 1)[1].split(" -> ")
         assert chain[0] == chain[-1] == problem.entry
-        for source, target in zip(chain, chain[1:]):
+        for source, target in itertools.pairwise(chain):
             assert target.removeprefix("app:") in graph[source.removeprefix("app:")]
 
 

@@ -170,7 +170,7 @@ async def test_python_monitor_of_a_dead_pid(app, autojump_clock):
         assert await node.exec("test:returns", HOST, 1) == 1
         me.monitor("{luactor@test:host|1}")
         ev = await recv(me)
-        assert ev.topic == "@exit" and ev.payload["result"]["error"]["kind"] == "NOT_FOUND"
+        assert ev.topic == "@exit" and ev.payload["result"]["error"]["kind"] == "NotFound"
 
 
 async def test_lua_monitors_a_python_mailbox(app, autojump_clock):
@@ -325,7 +325,7 @@ async def test_set_options_checks_its_argument(app, autojump_clock):
         process.set_options({ trap_links = false })
         return { ok = ok, kind = err:kind(), kept = kept, now = process.get_options().trap_links }
     """)
-    assert out == {"ok": False, "kind": "INVALID", "kept": True, "now": False}
+    assert out == {"ok": False, "kind": "Invalid", "kept": True, "now": False}
 
 
 async def test_spawn_linked_monitored_gets_both_events(app, autojump_clock):
@@ -586,7 +586,7 @@ async def test_cancel_reason_must_be_plain_data(app, autojump_clock):
         process.send(pid, "go", true)
         return { ok_nil = ok == nil, kind = err and err:kind() }
     """)
-    assert out == {"ok_nil": True, "kind": "INVALID"}
+    assert out == {"ok_nil": True, "kind": "Invalid"}
 
 
 async def test_lua_cancels_a_python_mailbox(app, autojump_clock):
@@ -624,7 +624,7 @@ async def test_terminate_ends_a_process_at_once(app, autojump_clock):
         assert (await recv(me)).topic == "tick"
         out = await node.exec("test:terminator", HOST, victim)
         assert out["ok"] is True and out["kind"] == "EXIT" and out["value_nil"] is True
-        assert out["error"] and out["error_kind"] in ("CANCELED", "TERMINATED", "INTERNAL", "UNKNOWN")
+        assert out["error"] and out["error_kind"] in ("Canceled", "TERMINATED", "Internal", "Unknown")
         await nothing_arrives(me, wait=7200)           # neither its coroutine nor its main runs on
         assert node.process_count(HOST) == 0
 
@@ -706,13 +706,13 @@ async def test_a_taken_name_is_already_exists(app, autojump_clock):
     async with Node.open(app.root) as node, node.mailbox() as me:
         holder = await node.spawn("test:idle", HOST, name="taken")
         out = await node.exec("test:claims", HOST)
-        assert out["kind"] == "ALREADY_EXISTS" and "taken" in out["message"] and "ok" not in out
+        assert out["kind"] == "AlreadyExists" and "taken" in out["message"] and "ok" not in out
         with pytest.raises(ActorError) as info:
             node.register_name("taken", me.pid)
-        assert info.value.kind == "ALREADY_EXISTS"
+        assert info.value.kind == "AlreadyExists"
         with pytest.raises(ActorError) as info:
             await node.spawn("test:idle", HOST, name="taken")
-        assert info.value.kind == "ALREADY_EXISTS"
+        assert info.value.kind == "AlreadyExists"
         assert node.lookup("taken") == holder
 
 
@@ -721,11 +721,11 @@ async def test_lookup_of_an_unknown_name_is_not_found(app, autojump_clock):
         local pid, err = process.registry.lookup("nobody")
         return { pid_nil = pid == nil, kind = err:kind(), message = err:message() }
     """)
-    assert out["pid_nil"] is True and out["kind"] == "NOT_FOUND" and "nobody" in out["message"]
+    assert out["pid_nil"] is True and out["kind"] == "NotFound" and "nobody" in out["message"]
     async with Node.open(app.root) as node:
         with pytest.raises(ActorError) as info:
             node.lookup("nobody")
-        assert info.value.kind == "NOT_FOUND"
+        assert info.value.kind == "NotFound"
 
 
 async def test_unregister(app, autojump_clock):
@@ -737,7 +737,7 @@ async def test_unregister(app, autojump_clock):
         local send_ok, send_err = process.send("temp", "t", 1)
         return { removed = removed, kind = err:kind(), again = again, send_kind = send_err:kind() }
     """)
-    assert out == {"removed": True, "kind": "NOT_FOUND", "again": False, "send_kind": "NOT_FOUND"}
+    assert out == {"removed": True, "kind": "NotFound", "again": False, "send_kind": "NotFound"}
 
 
 async def test_names_are_released_when_the_process_exits(app, autojump_clock):
@@ -764,7 +764,7 @@ async def test_names_are_released_when_the_process_exits(app, autojump_clock):
             for name in (f"first-{how}", f"second-{how}"):
                 with pytest.raises(ActorError) as info:
                     node.lookup(name)
-                assert info.value.kind == "NOT_FOUND", (how, name)
+                assert info.value.kind == "NotFound", (how, name)
             assert await node.exec("test:reclaims", HOST, f"first-{how}") is True
 
 
@@ -782,7 +782,7 @@ async def test_register_a_name_for_another_process(app, autojump_clock):
     common(app)
     async with Node.open(app.root) as node:
         assert await node.exec("test:registrar", HOST) == {
-            "ok": True, "found": True, "released": "NOT_FOUND", "dead": "NOT_FOUND"}
+            "ok": True, "found": True, "released": "NotFound", "dead": "NotFound"}
 
 
 @pytest.mark.parametrize("name", ["42", "{}", "true", '""', '"{luactor@test:host|1}"'])
@@ -791,7 +791,7 @@ async def test_names_must_be_non_empty_strings(app, autojump_clock, name):
         local ok, err = process.registry.register({name})
         return {{ ok = ok, kind = err and err:kind() }}
     """)
-    assert out == {"kind": "INVALID"}
+    assert out == {"kind": "Invalid"}
 
 
 async def test_lookup_and_unregister_of_non_strings_are_invalid(app, autojump_clock):
@@ -800,7 +800,7 @@ async def test_lookup_and_unregister_of_non_strings_are_invalid(app, autojump_cl
         local b, e2 = process.registry.unregister({})
         return { e1:kind(), e2:kind() }
     """)
-    assert out == ["INVALID", "INVALID"]
+    assert out == ["Invalid", "Invalid"]
 
 
 async def test_python_name_registry(app, autojump_clock):
@@ -808,10 +808,10 @@ async def test_python_name_registry(app, autojump_clock):
     async with Node.open(app.root) as node, node.mailbox() as me:
         with pytest.raises(ActorError) as info:
             node.register_name(42, me.pid)
-        assert info.value.kind == "INVALID"
+        assert info.value.kind == "Invalid"
         with pytest.raises(ActorError) as info:
             node.register_name("", me.pid)
-        assert info.value.kind == "INVALID"
+        assert info.value.kind == "Invalid"
         node.register_name("py-me", me.pid)
         assert node.lookup("py-me") == me.pid
         assert node.unregister_name("py-me") is True
@@ -830,7 +830,7 @@ async def test_a_name_given_from_python_is_released_on_exit(app, autojump_clock)
         assert (await recv(me)).topic == "@exit"
         with pytest.raises(ActorError) as info:
             node.lookup("given-by-python")
-        assert info.value.kind == "NOT_FOUND"
+        assert info.value.kind == "NotFound"
 
 
 async def test_named_python_mailbox_is_reachable_and_released(app, autojump_clock):
@@ -844,7 +844,7 @@ async def test_named_python_mailbox_is_reachable_and_released(app, autojump_cloc
             assert await node.exec("test:to_python", HOST) is True
             msg = await recv(box)
             assert (msg.topic, msg.payload) == ("hello", "from lua")
-        assert await node.exec("test:to_python_later", HOST) == "NOT_FOUND"
+        assert await node.exec("test:to_python_later", HOST) == "NotFound"
 
 
 async def test_relationship_calls_accept_names(app, autojump_clock):
@@ -868,7 +868,7 @@ async def test_relationship_calls_accept_names(app, autojump_clock):
         return { kinds = kinds, b_exit = ev.from == b and ev.result.error ~= nil,
                  unknown = err:kind(), bad = err2:kind() }
     """)
-    assert out == {"kinds": ["EXIT", "LINK_DOWN"], "b_exit": True, "unknown": "NOT_FOUND", "bad": "INVALID"}
+    assert out == {"kinds": ["EXIT", "LINK_DOWN"], "b_exit": True, "unknown": "NotFound", "bad": "Invalid"}
 
 
 # -- spawner builders ----------------------------------------------------------------------------
@@ -882,7 +882,7 @@ async def test_with_name_registers_before_the_spawn_returns(app, autojump_clock)
         process.send("worker-1", "go", true)
         return { found = found == pid, dup_nil = pid2 == nil, kind = err and err:kind() }
     """)
-    assert out == {"found": True, "dup_nil": True, "kind": "ALREADY_EXISTS"}
+    assert out == {"found": True, "dup_nil": True, "kind": "AlreadyExists"}
 
 
 async def test_a_name_clash_starts_no_process(app, autojump_clock):
@@ -1012,7 +1012,7 @@ async def test_builder_arguments_are_checked(app, autojump_clock):
         try(function() return process.with_options({}):with_message("t", coroutine.create(print)) end)
         return results
     """)
-    assert out == ["INVALID"] * 7
+    assert out == ["Invalid"] * 7
 
 
 async def test_builder_spawn_variants(app, autojump_clock):
@@ -1047,7 +1047,7 @@ async def test_process_exec_returns_result_and_error(app, autojump_clock):
     """)
     assert out["v"] == {"deep": [1, 2]} and out["err_nil"] is True
     assert out["v2_nil"] is True and "exec failure" in out["err2"]
-    assert out["err3"] == "NOT_FOUND" and out["err4"] == "NOT_FOUND"
+    assert out["err3"] == "NotFound" and out["err4"] == "NotFound"
 
 
 async def test_exec_blocks_only_the_calling_coroutine(app, autojump_clock):
@@ -1070,7 +1070,7 @@ async def test_node_exec_with_context(app, autojump_clock):
         assert "python exec failure" in info.value.message
         with pytest.raises(ActorError) as info:
             await node.exec("test:missing", HOST)
-        assert info.value.kind == "NOT_FOUND"
+        assert info.value.kind == "NotFound"
 
 
 # -- across hosts -----------------------------------------------------------------------------------
@@ -1138,7 +1138,7 @@ async def test_monitor_across_hosts_gets_an_error_object(app, autojump_clock):
                  message = tostring(select(2, pcall(function() return e:message() end))) }
     """)
     assert out["v"] == {"v": 1} and out["from1"] is True and out["from2"] is True
-    assert out["kind"] in ("INTERNAL", "UNKNOWN"), "the error in a remote EXIT is an error object, as locally"
+    assert out["kind"] in ("Internal", "Unknown"), "the error in a remote EXIT is an error object, as locally"
     assert "remote failure" in out["message"]
 
 

@@ -75,7 +75,7 @@ async def test_sleep_of_zero_returns_at_once(app, autojump_clock):
 @pytest.mark.parametrize("bad", ['"soon"', '"10"', "{}", "true", '"1x"'])
 async def test_bad_duration_is_invalid(app, autojump_clock, bad):
     err = await run_error(app, f"time.sleep({bad})")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
 
 
 async def test_sleeps_in_coroutines_run_concurrently(app, autojump_clock):
@@ -310,7 +310,7 @@ async def test_ticker_drops_ticks_a_slow_reader_misses(app, autojump_clock):
 
 async def test_ticker_needs_a_positive_duration(app, autojump_clock):
     err = await run_error(app, 'time.ticker(0)')
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
 
 
 async def test_ticker_in_a_loop_with_select(app, autojump_clock):
@@ -352,7 +352,7 @@ async def test_parse_duration_of_garbage_returns_an_error(app, autojump_clock):
         local d, err = time.parse_duration("whenever")
         return { d_nil = d == nil, kind = err:kind() }
     """)
-    assert result == {"d_nil": True, "kind": "INVALID"}
+    assert result == {"d_nil": True, "kind": "Invalid"}
 
 
 async def test_duration_constants(app, autojump_clock):

@@ -82,7 +82,7 @@ async def test_a_started_workflow_id_cannot_be_started_again(app, tmp_path, auto
         await node.spawn("test:order", "test:workflows", {"amount": 1}, name="once")
         with pytest.raises(ActorError) as failure:
             await node.spawn("test:order", "test:workflows", {"amount": 1}, name="once")
-        assert failure.value.kind == "ALREADY_EXISTS"
+        assert failure.value.kind == "AlreadyExists"
 
 
 CRASHING_NODE = """
@@ -166,7 +166,7 @@ async def test_with_name_from_lua_is_an_idempotent_start(app, tmp_path, autojump
     async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
         out = await node.exec("test:starter", app.host, "from-lua")
     assert out["first"] == "{luactor@test:workflows|from-lua}"
-    assert out.get("again") is None and out["kind"] == "ALREADY_EXISTS"
+    assert out.get("again") is None and out["kind"] == "AlreadyExists"
 
 
 async def test_a_corrupt_record_fails_only_its_workflow_naming_the_record(app, tmp_path, autojump_clock):
@@ -204,7 +204,7 @@ async def test_a_terminated_workflow_is_stored_as_terminated_and_not_recovered(a
         me.monitor(pid)
         await node.terminate(pid)
         event = (await me.receive()).payload
-    assert event["result"]["error"]["kind"] == "CANCELED"
+    assert event["result"]["error"]["kind"] == "Canceled"
     async with Node.open(app.root, functions=functions) as node:
         assert node.process_count("test:workflows") == 0
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
@@ -244,7 +244,7 @@ async def test_workflow_exec_runs_a_child_workflow_and_returns_its_result(app, t
         assert await node.exec("test:parent", "test:workflows", 20) == 41
         with pytest.raises(ActorError) as failure:
             await node.exec("test:parent", "test:workflows", -1)
-        assert failure.value.kind == "INVALID" and "negative" in failure.value.message
+        assert failure.value.kind == "Invalid" and "negative" in failure.value.message
 
 
 async def test_workflow_exec_waits_across_a_restart(app, tmp_path, autojump_clock):
@@ -307,9 +307,9 @@ async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
         assert (await node.exec("test:policies", app.host, "use_existing", 9, "temporal."))["pid"] == first
         with pytest.raises(ActorError) as failure:
             await node.spawn("test:order", "test:workflows", {"amount": 9}, options={"workflow.id": "policy-test"})
-        assert failure.value.kind == "ALREADY_EXISTS" and "policy-test" in failure.value.message
+        assert failure.value.kind == "AlreadyExists" and "policy-test" in failure.value.message
         failed = await node.exec("test:policies", app.host, "fail", 9)
-        assert failed["kind"] == "ALREADY_EXISTS" and "policy-test" in failed["message"]
+        assert failed["kind"] == "AlreadyExists" and "policy-test" in failed["message"]
         assert runs_of(node, "policy-test") == [(1, "running", 1)]
 
         # terminate_existing from Python: the running one ends as terminated, its monitor
@@ -318,7 +318,7 @@ async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
             "temporal.workflow.id": "policy-test", "temporal.workflow.id_conflict_policy": "terminate_existing"})
         assert second == first
         ended = (await me.receive()).payload
-        assert ended["kind"] == "EXIT" and ended["result"]["error"]["kind"] == "CANCELED"
+        assert ended["kind"] == "EXIT" and ended["result"]["error"]["kind"] == "Canceled"
         assert "terminate_existing" in ended["result"]["error"]["message"]
         assert runs_of(node, "policy-test") == [(1, "terminated", 1), (2, "running", 2)]
 
@@ -328,7 +328,7 @@ async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
         assert runs_of(node, "policy-test") == [(1, "terminated", 1), (2, "terminated", 2), (3, "running", 3)]
 
         bad = await node.exec("test:policies", app.host, "sometimes", 9)
-        assert bad["kind"] == "INVALID" and "sometimes" in bad["message"]
+        assert bad["kind"] == "Invalid" and "sometimes" in bad["message"]
         await trio.sleep(5)   # run 3 charged and slept; it waits for approval
 
     # after a restart only the current run is recovered, from its own events
@@ -361,7 +361,7 @@ async def test_a_workflow_cannot_replace_itself(app, tmp_path, autojump_clock):
     """, method="run", kind="workflow.lua", modules=["workflow"])
     async with Node.open(app.root) as node:
         out = await node.exec("test:selfish", "test:workflows")
-    assert out["kind"] == "INVALID" and "cannot replace itself" in out["message"]
+    assert out["kind"] == "Invalid" and "cannot replace itself" in out["message"]
 
 
 PATIENT = """
@@ -385,7 +385,7 @@ async def test_a_call_timeout_in_a_workflow_is_a_durable_timer(app, tmp_path, au
     functions = {"py:slow": slow, "py:quick": lambda: "fast"}
     async with Node.open(app.root, functions=functions) as node:
         out = await node.exec("test:patient", "test:workflows")
-    assert out == {"kind": "TIMEOUT", "quick": "fast"}
+    assert out == {"kind": "Timeout", "quick": "fast"}
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
         events = [e for _, e in store.events(store.headers()[0].id)]
     assert [e["type"] for e in events if e["type"] != "batch"] == ["call", "timer", "call", "timer"]
@@ -411,12 +411,12 @@ async def test_a_call_canceled_in_the_turn_that_made_it_never_runs(app, tmp_path
     ran = []
     async with Node.open(app.root, functions={"py:effect": ran.append}) as node:
         out = await node.exec("test:hasty", "test:workflows")
-    assert out == {"kind": "CANCELED"}
+    assert out == {"kind": "Canceled"}
     assert ran == [2]
     with HistoryStore.open(tmp_path / "store", readonly=True) as store:
         events = [e for _, e in store.events(store.headers()[0].id)]
     results = [ev for e in events if e["type"] == "batch" for ev in e["events"] if ev["kind"] == "result"]
-    assert [(r["id"], r.get("error", {}).get("kind")) for r in results] == [(1, "CANCELED"), (2, None)]
+    assert [(r["id"], r.get("error", {}).get("kind")) for r in results] == [(1, "Canceled"), (2, None)]
 
 
 async def test_a_mailbox_send_to_a_workflow_returns_once_stored(app, tmp_path, autojump_clock):
@@ -525,7 +525,7 @@ async def test_a_watched_workflow_that_ended_unheard_is_heard_after_a_restart(ap
         batch = store.batch()
         for pid, status, result, error in (
                 (children["monitored"], "completed", "fine", None),
-                (children["linked"], "failed", None, {"kind": "INVALID", "message": "linked gave up"})):
+                (children["linked"], "failed", None, {"kind": "Invalid", "message": "linked gave up"})):
             header = store.header(pid[pid.rindex("|") + 1:-1])
             header.status, header.result, header.error = status, result, error
             batch.put_header(header)

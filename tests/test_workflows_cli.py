@@ -50,7 +50,7 @@ def store(tmp_path) -> Path:
         batch.append("order-1", {"type": "signal", "payload": {"note": "x" * 300}})
         batch.put_header(header("order-2", status="completed", result={"shipped": True}, parent="order-1"))
         batch.put_header(header("order-3", status="failed", error={
-            "kind": "INTERNAL", "message": "card declined", "stack": "saga.lua:12: in charge\nsaga.lua:40: in main"}))
+            "kind": "Internal", "message": "card declined", "stack": "saga.lua:12: in charge\nsaga.lua:40: in main"}))
         history.commit(batch)
     return path
 
@@ -103,7 +103,7 @@ def test_show_prints_the_header_result_and_error(store):
     assert fields["created"] == "2023-11-14T22:13:20.000Z" and fields["events"] == "0"
 
     failed = workflows("show", store, "order-3")
-    assert "error    INTERNAL: card declined" in failed.stdout
+    assert "error    Internal: card declined" in failed.stdout
     assert "  saga.lua:12: in charge" in failed.stdout and "  saga.lua:40: in main" in failed.stdout
 
 

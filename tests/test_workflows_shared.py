@@ -46,7 +46,7 @@ class Ledger:
     def charge(self, amount, ctx):
         self.keys.append(ctx["idempotency_key"])
         if amount < 0:
-            raise ActorError("INVALID", f"cannot charge {amount}")
+            raise ActorError("Invalid", f"cannot charge {amount}")
         return f"receipt for {amount}"
 
 
@@ -84,7 +84,7 @@ async def test_a_failing_call_reaches_the_workflow_with_kind_and_message(durable
     with trio.fail_after(WAIT):
         async with Node.open(durable.root, functions={"py:charge": Ledger().charge}) as node:
             result = await node.exec("test:order", "test:wf", -3)
-    assert result == {"kind": "INVALID", "message": "cannot charge -3"}
+    assert result == {"kind": "Invalid", "message": "cannot charge -3"}
 
 
 async def test_messages_arrive_once_each_in_the_order_sent(durable):
@@ -218,11 +218,11 @@ async def test_workflow_id_and_conflict_policies(durable, prefix):
             assert pid.endswith(f"|{wid}}}")
             with pytest.raises(ActorError) as refused:
                 await node.spawn("test:waiter", "test:wf", options=options("fail"))
-            assert refused.value.kind == "ALREADY_EXISTS"
+            assert refused.value.kind == "AlreadyExists"
             assert await node.spawn("test:waiter", "test:wf", options=options("use_existing")) == pid
             with pytest.raises(ActorError) as bad:
                 await node.spawn("test:waiter", "test:wf", options=options("replace"))
-            assert bad.value.kind == "INVALID" and "replace" in bad.value.message
+            assert bad.value.kind == "Invalid" and "replace" in bad.value.message
             # terminate_existing: the running one ends (its monitor hears), a new run takes the id
             assert await node.spawn("test:waiter", "test:wf", options=options("terminate_existing")) == pid
             assert (await me.receive()).payload["result"]["error"] is not None
@@ -329,4 +329,4 @@ async def test_a_process_on_another_host_starts_workflows_and_hears_their_end(du
         async with Node.open(durable.root) as node:
             result = await node.exec("test:starter", "test:host", "test:wf", wid)
     assert result["pid"].endswith(f"|{wid}}}") and result["value"] == "hello there"
-    assert (result["taken"], result["missing"]) == ("ALREADY_EXISTS", "NOT_FOUND")
+    assert (result["taken"], result["missing"]) == ("AlreadyExists", "NotFound")

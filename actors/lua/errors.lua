@@ -13,17 +13,17 @@ return function() -- the factory takes no deps
   local math_type = math.type
 
   local errors = {
-    NOT_FOUND = "NOT_FOUND",
-    ALREADY_EXISTS = "ALREADY_EXISTS",
-    INVALID = "INVALID",
-    PERMISSION_DENIED = "PERMISSION_DENIED",
-    UNAVAILABLE = "UNAVAILABLE",
-    INTERNAL = "INTERNAL",
-    CANCELED = "CANCELED",
-    CONFLICT = "CONFLICT",
-    TIMEOUT = "TIMEOUT",
-    RATE_LIMITED = "RATE_LIMITED",
-    UNKNOWN = "UNKNOWN",
+    NOT_FOUND = "NotFound",
+    ALREADY_EXISTS = "AlreadyExists",
+    INVALID = "Invalid",
+    PERMISSION_DENIED = "PermissionDenied",
+    UNAVAILABLE = "Unavailable",
+    INTERNAL = "Internal",
+    CANCELED = "Canceled",
+    CONFLICT = "Conflict",
+    TIMEOUT = "Timeout",
+    RATE_LIMITED = "RateLimited",
+    UNKNOWN = "Unknown",
   }
 
   -- error object -> {message, kind, retryable, details, stack, cause}
@@ -42,7 +42,7 @@ return function() -- the factory takes no deps
 
   function Error.__tostring(err)
     local f = fields[err]
-    if f.kind == "UNKNOWN" then
+    if f.kind == "Unknown" then
       return f.message
     end
     return f.kind .. ": " .. f.message
@@ -89,7 +89,7 @@ return function() -- the factory takes no deps
       error(fname .. ": message must be a string, got " .. type(message), 3)
     end
     if kind == nil then
-      kind = "UNKNOWN"
+      kind = "Unknown"
     elseif type(kind) ~= "string" or kind == "" then
       error(fname .. ": kind must be a non-empty string", 3)
     end
@@ -116,7 +116,7 @@ return function() -- the factory takes no deps
     end
     local tv = type(v)
     if tv == "string" or tv == "number" then
-      return make({ message = tostring(v), kind = "UNKNOWN", retryable = false })
+      return make({ message = tostring(v), kind = "Unknown", retryable = false })
     elseif tv == "table" then
       return make(fields_from_table(v, "errors.new"))
     end
@@ -188,7 +188,7 @@ return function() -- the factory takes no deps
     message = message or ("(error object is a " .. tv .. " value)")
     return make({
       message = message,
-      kind = "INTERNAL",
+      kind = "Internal",
       retryable = false,
       stack = type(traceback) == "string" and traceback or nil,
     })
@@ -212,11 +212,20 @@ return function() -- the factory takes no deps
   end
   errors.to_plain = to_plain
 
+  -- Kinds as stores written before luactor took Wippy's values hold them.
+  local LEGACY_KINDS = {
+    NOT_FOUND = "NotFound", ALREADY_EXISTS = "AlreadyExists", INVALID = "Invalid",
+    PERMISSION_DENIED = "PermissionDenied", UNAVAILABLE = "Unavailable", INTERNAL = "Internal",
+    CANCELED = "Canceled", CONFLICT = "Conflict", TIMEOUT = "Timeout", RATE_LIMITED = "RateLimited",
+    UNKNOWN = "Unknown",
+  }
+
   local function from_plain(t)
     if type(t) ~= "table" then
       error("errors.from_plain: expected a table, got " .. type(t), 2)
     end
     local f = fields_from_table(t, "errors.from_plain")
+    f.kind = LEGACY_KINDS[f.kind] or f.kind
     if t.cause ~= nil then
       f.cause = from_plain(t.cause)
     end

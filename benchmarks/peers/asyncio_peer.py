@@ -80,8 +80,8 @@ async def _skynet(parent: asyncio.Queue, num: int, size: int) -> None:
         return
     size //= 10
     inbox: asyncio.Queue = asyncio.Queue()
-    children = [asyncio.create_task(_skynet(inbox, num + i * size, size))
-                for i in range(10)]  # held: the loop keeps only weak refs
+    # held in a variable: the event loop keeps only weak references to tasks
+    children = [asyncio.create_task(_skynet(inbox, num + i * size, size)) for i in range(10)]  # noqa: F841
     total = 0
     for _ in range(10):
         total += await inbox.get()

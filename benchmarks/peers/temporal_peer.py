@@ -128,13 +128,12 @@ async def _run_workflows(client: Client, count: int) -> None:
 
 async def workflow_steps(n: int) -> Sample:
     n, note = clamp(n, MAX_WORKFLOWS, "dev server runs a few dozen workflows/s")
-    async with dev_server() as client:
-        async with Worker(client, task_queue=TASK_QUEUE,
-                          workflows=[ThreeStepsAndATimer], activities=[step]):
-            await _run_workflows(client, SCENARIOS["workflow_steps"].warmup_n(n))
-            t0 = time.perf_counter()
-            await _run_workflows(client, n)
-            elapsed = time.perf_counter() - t0
+    async with dev_server() as client, Worker(client, task_queue=TASK_QUEUE,
+                      workflows=[ThreeStepsAndATimer], activities=[step]):
+        await _run_workflows(client, SCENARIOS["workflow_steps"].warmup_n(n))
+        t0 = time.perf_counter()
+        await _run_workflows(client, n)
+        elapsed = time.perf_counter() - t0
     return Sample(STEPS_PER_WORKFLOW * n, elapsed, n, note)
 
 
