@@ -28,7 +28,7 @@ LEGACY_KINDS = {
 class ActorError(Exception):
     """An error raised by a process, a call, or the runtime itself."""
 
-    def __init__(self, kind: str, message: str, *, retryable: bool = False,
+    def __init__(self, kind: str, message: str, *, retryable: bool | None = None,
                  details: Any = None, stack: str | None = None):
         super().__init__(f"{kind}: {message}")
         self.kind = kind
@@ -44,11 +44,13 @@ class ActorError(Exception):
             return cls("Unknown", str(plain))
         kind = str(plain.get("kind") or "Unknown")
         return cls(LEGACY_KINDS.get(kind, kind), str(plain.get("message", "")),
-                   retryable=bool(plain.get("retryable", False)),
+                   retryable=plain.get("retryable") if isinstance(plain.get("retryable"), bool) else None,
                    details=plain.get("details"), stack=plain.get("stack"))
 
     def to_plain(self) -> dict:
-        plain = {"kind": self.kind, "message": self.message, "retryable": self.retryable}
+        plain: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        if self.retryable is not None:
+            plain["retryable"] = self.retryable
         if self.details is not None:
             plain["details"] = self.details
         return plain

@@ -300,8 +300,10 @@ class Router:
         finally:
             self.remove_endpoint(waiter.pid)
 
-    def log(self, level: str, pid: str | None, message: Any, fields: Any) -> None:
-        text = f"{pid} {message}" if pid else str(message)
+    def log(self, level: str, pid: str | None, message: Any, fields: Any, name: str | None = None) -> None:
+        """A log line from Lua: ``pid [name] message key=value...``."""
+        text = f"[{name}] {message}" if name else str(message)
+        text = f"{pid} {text}" if pid else text
         if fields:
             text += " " + " ".join(f"{k}={v!r}" for k, v in (fields.items() if isinstance(fields, dict) else enumerate(fields)))
         log.log(_LEVELS.get(level, logging.INFO), text)

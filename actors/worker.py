@@ -24,6 +24,7 @@ from lupa import lua54
 from .codec import PayloadError, arguments_from_lua, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
+from .payload_formats import PayloadFormats
 
 if TYPE_CHECKING:
     from .registry import Entry
@@ -81,9 +82,11 @@ class Worker:
             b"function(src, name) local f = assert(load(src, name, 't')); return f() end")
         self._wake_event = trio.Event()
         self._pending = False
+        self._requests: dict[int, trio.CancelScope] = {}  # requests being served, by id
         self._nursery: trio.Nursery | None = None
         self._clock = clock or trio.current_time
         names = router.names
+        formats = PayloadFormats(self.lua)
         deps = self.lua.table_from({
             b"host_id": host_id.encode(),
             b"pid_prefix": pid_prefix.encode(),
@@ -95,6 +98,8 @@ class Worker:
             b"wall_ns": router.wall_ns,
             b"random_bytes": os.urandom,
             b"is_durable_pid": lambda pid: router.is_durable_pid(pid.decode()),
+            b"payload_encode": formats.encode,
+            b"payload_decode": formats.decode,
             **(extra_deps or {}),
             b"names": self.lua.table_from({
                 b"register": names.register_from_lua,
@@ -134,13 +139,15 @@ class Worker:
             "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
             "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
             "log": self._on_log, "route_durable": self._on_route_durable,
+            "cancel_request": self._on_cancel_request,
             **(extra_commands or {}),
         }
         self._after_slice = after_slice
 
     def _load_module(self, name: bytes) -> Any:
         source = (_LUA_DIR / f"{name.decode()}.lua").read_bytes()
-        return self._load_chunk(source, b"@luactor/" + name + b".lua")
+        # "=" names a chunk literally; user sources are "@file", so none can pass for runtime code
+        return self._load_chunk(source, b"=luactor/" + name + b".lua")
 
     # -- the loop ---------------------------------------------------------
 
@@ -263,19 +270,32 @@ class Worker:
 
     def _on_log(self, cmd: Any) -> None:
         pid = cmd[3].decode() if cmd[3] is not None else None
-        self.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]))
+        self.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]), from_lua(cmd[6]))
 
     def _start_request(self, request_id: int, work: Callable[[], Any]) -> None:
-        """Run ``await work()`` and answer the request with its outcome."""
+        """Run ``await work()`` and answer the request with its outcome,
+        unless the kernel cancels the request first."""
+        scope = trio.CancelScope()
+        self._requests[request_id] = scope
+
         async def serve() -> None:
             try:
-                value = await work()
-            except Exception as error:  # noqa: BLE001 (any failure is the request's answer)
-                self._answer_failure(request_id, error)
-            else:
-                self.answer(request_id, True, value)
+                with scope:
+                    try:
+                        value = await work()
+                    except Exception as error:  # noqa: BLE001 (any failure is the request's answer)
+                        self._answer_failure(request_id, error)
+                    else:
+                        self.answer(request_id, True, value)
+            finally:
+                self._requests.pop(request_id, None)
         assert self._nursery is not None
         self._nursery.start_soon(serve)
+
+    def _on_cancel_request(self, cmd: Any) -> None:
+        scope = self._requests.pop(cmd[2], None)
+        if scope is not None:
+            scope.cancel()
 
     def _answer_failure(self, request_id: int, error: Exception) -> None:
         if isinstance(error, ActorError):

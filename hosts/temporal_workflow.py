@@ -371,7 +371,7 @@ class WorkflowRun:
     def _on_log(self, cmd: Any) -> None:
         if not workflow.unsafe.is_replaying():
             pid = cmd[3].decode() if cmd[3] is not None else None
-            self.env.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]))
+            self.env.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]), from_lua(cmd[6]))
 
 
 #: The environment of each host, by (namespace, task queue): the workflow

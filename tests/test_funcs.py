@@ -324,12 +324,15 @@ async def test_timed_out_function_process_is_stopped(app, autojump_clock):
 
 async def test_bad_executor_arguments_are_invalid(app, autojump_clock):
     out = await run(app, """
-        local ok1, e1 = pcall(function() return funcs.new():with_context("nope") end)
-        local ok2, e2 = pcall(function() return funcs.new():with_context({ f = print }) end)
-        local ok3, e3 = pcall(function() return funcs.new():with_options(5) end)
-        return { ok1, e1:kind(), ok2, e2:kind(), ok3, e3:kind() }
+        local x1, e1 = funcs.new():with_context("nope")
+        local x2, e2 = funcs.new():with_context({ f = print })
+        local x3, e3 = funcs.new():with_options(5)
+        local x4, e4 = funcs.new():with_options({ timeout = 0/0 })
+        local x5, e5 = funcs.new().call("test:f")
+        return { x1 == nil, e1:kind(), x2 == nil, e2:kind(), x3 == nil, e3:kind(), x4 == nil, e4:kind(),
+                 x5 == nil, e5:kind() }
     """)
-    assert out == [False, "Invalid", False, "Invalid", False, "Invalid"]
+    assert out == [True, "Invalid"] * 5
 
 
 # -- Python callables ---------------------------------------------------------------------------

@@ -350,7 +350,7 @@ async def test_pairs_over_proxies_shows_only_what_is_offered(app, autojump_clock
         return { os = os_keys, dump = string_has_dump, process_keys = process_keys > 5,
                  raw = rawget(string, "upper") }
     """)
-    assert out["os"] == ["clock", "date", "time"]
+    assert out["os"] == ["clock", "date", "difftime", "time"]
     assert out["dump"] is False
     assert out["process_keys"] is True
     assert out.get("raw") is None

@@ -55,6 +55,14 @@ return function(deps)
     pending[id] = nil
   end
 
+  --- Forget a request and ask Python to stop the work behind it (a call
+  --- its caller canceled or stopped waiting for).
+  function B.cancel(id)
+    if pending[id] == nil then return end
+    pending[id] = nil
+    emit({ "cancel_request", id })
+  end
+
   function B.reply(id, ok, value)
     local on_reply = pending[id]
     if on_reply == nil then return false end

@@ -264,12 +264,11 @@ return function(deps)
     end
   end
 
+  --- Close the channel; closing a closed channel does nothing.
   function Channel:close()
     local c = record_of(self)
-    if c.closed then
-      error(errors.new({ kind = errors.INVALID, message = "close of a closed channel" }), 2)
-    end
-    close(c)
+    if not c.closed then close(c) end
+    return true
   end
 
   function Channel:case_receive() record_of(self); return { ch = self, recv = true } end
@@ -304,7 +303,7 @@ return function(deps)
         return { channel = c.ch, value = c.value, ok = true }
       end
     end
-    if cases.default then return { default = true } end
+    if cases.default then return { default = true, ok = true } end
     local task = S.cur
     local sel = { task = task, done = false }
     for i = 1, n do
@@ -333,6 +332,7 @@ return function(deps)
 
   return {
     api = { new = new, select = select },
+    metatable = Channel,
     make = make,
     unbounded = unbounded,
     push = push,

@@ -8,7 +8,7 @@ return function(deps)
   local errors = deps.errors
   local type, next, tostring = type, next, tostring
   local getmetatable = debug.getmetatable -- sees through __metatable
-  local Payload = deps.Payload
+  local Payload, payload_data = deps.Payload, deps.payload_data
 
   local function refuse(what, path)
     return nil, errors.new({
@@ -23,7 +23,12 @@ return function(deps)
     local tv = type(v)
     if tv == "table" then
       local mt = getmetatable(v)
-      if mt == Payload then return copy_value(v[1], path, active) end
+      if mt == Payload then
+        -- a Payload stands for its data (decoded, for the text formats)
+        local data, e = payload_data(v)
+        if e then return nil, e end
+        return copy_value(data, path, active)
+      end
       if mt ~= nil then
         if errors.is_error(v) then return copy_value(errors.to_plain(v), path, active) end
         return refuse(mt.__name and (mt.__name .. " object") or "a table with a metatable", path)

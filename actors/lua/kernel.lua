@@ -14,19 +14,29 @@ return function(deps)
   local bridge = load_module("bridge")({ sched = sched })
   local timevalue = load_module("timevalue")({ errors = errors })
 
-  local Payload = { __name = "payload", __metatable = false }
-  Payload.__index = Payload
-  function Payload:data() return self[1] end
+  local copy -- set below; the payload module encodes copies for Python
+  local json_module
+  local payload = load_module("payload")({
+    errors = errors,
+    json = function() return json_module end,
+    encode = function(format, value)
+      local plain, e = copy(value)
+      if e then return nil, e:message() end
+      return deps.payload_encode(format, plain)
+    end,
+    decode = deps.payload_decode,
+  })
+  local wrap_payload = payload.wrap
   local Message = { __name = "message", __metatable = false }
   Message.__index = Message
   function Message:topic() return self[1] end
   function Message:from() return self[2] end
-  function Message:payload() return setmetatable({ self[3] }, Payload) end
+  function Message:payload() return wrap_payload(self[3]) end
 
-  local copy = load_module("copy")({ errors = errors, Payload = Payload })
+  copy = load_module("copy")({ errors = errors, Payload = payload.Payload, payload_data = payload.data_of })
 
-  local function log(level, pid, message, fields)
-    bridge.emit({ "log", level, pid, message, fields })
+  local function log(level, pid, message, fields, name)
+    bridge.emit({ "log", level, pid, message, fields, name })
   end
 
   local entries = {}
@@ -35,7 +45,7 @@ return function(deps)
     sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
     max_processes = deps.max_processes, Message = Message,
-    entries = entries, traceback = debug.traceback,
+    entries = entries,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
     seed = function() return deps.seed() end,
@@ -77,7 +87,7 @@ return function(deps)
 
   local funcs = load_module("funcs")({
     sched = sched, channel = channel, errors = errors, bridge = bridge,
-    process = process, entries = entries, now = deps.now, durable = durable,
+    process = process, entries = entries, now = deps.now, durable = durable, wrap_payload = wrap_payload,
   })
   local time = load_module("timemod")({
     sched = sched, channel = channel, errors = errors, timevalue = timevalue,
@@ -85,33 +95,27 @@ return function(deps)
   })
   local uuid = load_module("uuid")({ random_bytes = deps.random_bytes, now_ms = function() return deps.wall_ns() // 1000000 end })
   local json = load_module("json")({ errors = errors })
+  json_module = json
 
-  local ctx = {}
-  function ctx.get(key) return process.current_proc().ctx[key] end
-  function ctx.all()
-    local out = {}
-    for k, v in pairs(process.current_proc().ctx) do out[k] = v end
-    return out
-  end
-
-  local logger = {}
-  for _, level in ipairs({ "debug", "info", "warn", "error" }) do
-    logger[level] = function(message, fields)
+  local ctx = load_module("ctx")({ errors = errors, copy = copy, current_proc = process.current_proc })
+  local logger = load_module("logger")({
+    errors = errors, copy = copy,
+    emit = function(level, message, fields, name)
       if replaying() then return end
-      local fields_copy = nil
-      if fields ~= nil then
-        local e
-        fields_copy, e = copy(fields)
-        if e then error(e, 2) end
-      end
       local t = sched.cur
-      log(level, t and t.proc.pid, tostring(message), fields_copy)
-    end
+      log(level, t and t.proc.pid, message, fields, name)
+    end,
+  })
+  -- Objects of these kinds may be shared by processes: no rawset on them.
+  for _, mt in ipairs({ errors.metatable, channel.metatable, payload.Payload, Message, logger.Logger,
+                        funcs.metatables[1], funcs.metatables[2], process.metatables[1] }) do
+    sandbox.protect(mt)
   end
 
   sandbox.add_global("process", process.api)
   sandbox.add_global("channel", channel.api)
-  sandbox.add_global("errors", errors)
+  sandbox.add_global("errors", errors.api)
+  sandbox.add_global("payload", payload.api)
 
   -- Built-in modules, reachable through `require` when an entry lists them.
   local builtins = {
@@ -120,10 +124,11 @@ return function(deps)
     uuid = sandbox.readonly(uuid),
     json = sandbox.readonly(json),
     ctx = sandbox.readonly(ctx),
-    logger = sandbox.readonly(logger),
+    logger = logger.root,
     process = sandbox.base.process,
     channel = sandbox.base.channel,
     errors = sandbox.base.errors,
+    payload = sandbox.base.payload,
   }
 
   -- What a workflow sees instead of the shared nondeterministic parts:
@@ -135,7 +140,7 @@ return function(deps)
   local function math_for_workflows()
     if workflow_math == nil then
       local view = {}
-      for k, v in pairs(math) do view[k] = v end
+      for k, v in pairs(sandbox.math_lib) do view[k] = v end
       view.random = function(m, n)
         local wf = durable.current()
         if wf == nil then error("math.random of a workflow called outside it", 2) end
@@ -218,27 +223,38 @@ return function(deps)
     return env
   end
 
+  --- `require` for one entry: its imports first (the module the imported entry's
+  --- source returns, made once per process, in an environment like the process's
+  --- own), then the modules it lists. The always-present modules are globals as
+  --- well and need no listing.
   local function make_require(entry)
     return function(name)
-      local lib_id = entry.imports[name]
-      if lib_id ~= nil then
-        local proc = process.current_proc()
-        local libs = proc.libs
-        if libs == nil then
-          libs = {}
-          proc.libs = libs
+      local proc = process.current_proc()
+      local import_id = entry.imports[name]
+      if import_id ~= nil then
+        local instances = proc.libs
+        if instances == nil then
+          instances = {}
+          proc.libs = instances
         end
-        local instance = libs[lib_id]
+        local instance = instances[import_id]
         if instance == nil then
-          local lib = entries[lib_id]
-          instance = lib.chunk(sandbox.new_env(lib.require))
+          local imported = entries[import_id]
+          if imported == nil then
+            error(errors.new({
+              kind = errors.NOT_FOUND,
+              message = "require: " .. entry.id .. " imports '" .. tostring(name) .. "' from " .. import_id ..
+                ", which host " .. deps.host_id .. " does not load",
+            }), 2)
+          end
+          instance = imported.chunk(new_env(imported.require, proc))
           if instance == nil then instance = true end
-          libs[lib_id] = instance
+          instances[import_id] = instance
         end
         return instance
       end
-      if entry.modules[name] then
-        local module = module_for(process.current_proc(), name)
+      if entry.modules[name] or sandbox.base[name] ~= nil then
+        local module = module_for(proc, name)
         if module then return module end
       end
       error(errors.new({

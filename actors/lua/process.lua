@@ -24,6 +24,7 @@ return function(deps)
   local EXIT, LINK_DOWN, CANCEL = "EXIT", "LINK_DOWN", "CANCEL"
 
   local P = { procs = {}, count = 0 }
+  local message_payload -- (defined with the spawning helpers below)
   local procs = P.procs
   local next_id = 0
   local entries = deps.entries
@@ -131,18 +132,30 @@ return function(deps)
     return { value = value, error = failure and errors.to_plain(failure) or nil }
   end
 
+  --- A watcher's own copy of `failure`: error objects are immutable, but
+  --- their details are tables, which no two processes may share.
+  local function private_error(failure)
+    local plain = copy(failure)
+    if plain == nil then
+      return err(errors.kind_of(failure), errors.message_of(failure))
+    end
+    return errors.from_plain(plain)
+  end
+
   --- Everything that happens once when a process ends, normally or not.
-  local function finish(proc, value, failure)
+  --- `all`: the list of every value it returned, when there were several.
+  local function finish(proc, value, failure, all)
     if not proc.alive then return end
     proc.alive = false
     procs[proc.pid] = nil
     P.count = P.count - 1
     for task in next, proc.tasks do S.kill_task(task) end
     if proc.named then names.release(proc.pid) end
+    if proc.calls then P.caller_ended(proc) end
     if failure and not proc.quiet then
       log("warn", proc.pid, proc.entry.id .. " failed: " .. tostring(failure), nil)
     end
-    if proc.on_exit then proc.on_exit(value, failure) end
+    if proc.on_exit then proc.on_exit(value, failure, all) end
     local wf = proc.wf
     if wf then
       emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil, proc.outcome })
@@ -158,7 +171,8 @@ return function(deps)
       for pid in next, monitors do
         if procs[pid] then
           -- each monitor gets its own copy (the value was checked on exit)
-          send_event(pid, { kind = EXIT, from = proc.pid, result = { value = copy(value), error = failure } })
+          send_event(pid, { kind = EXIT, from = proc.pid,
+            result = { value = copy(value), error = failure and private_error(failure) } })
         else
           send_event(pid, { kind = EXIT, from = proc.pid, result = plain_result(value, failure) })
         end
@@ -170,7 +184,8 @@ return function(deps)
       for pid in next, links do
         local other = procs[pid]
         if other and other.links then other.links[proc.pid] = nil end
-        send_event(pid, { kind = LINK_DOWN, from = proc.pid, reason = reason })
+        local result = other and { error = private_error(failure) } or plain_result(nil, failure)
+        send_event(pid, { kind = LINK_DOWN, from = proc.pid, reason = reason, result = result })
       end
     elseif links then
       for pid in next, links do
@@ -210,43 +225,68 @@ return function(deps)
     })
   end
 
+  --- The text of a value a task raised or returned as its failure: its own
+  --- __tostring runs, bounded, outside the process (see sched.guarded).
+  local function describe(value)
+    local ok, text = S.guarded(tostring, value)
+    if ok and type(text) == "string" then return text end
+    return nil
+  end
+
   --- The error a failed task ends its process with: `e` as raised in `co`,
-  --- whose stack still holds the traceback.
+  --- whose stack still holds the frames it was raised in.
   local function task_error(e, co)
     if errors.is_error(e) then return e end
     if e == MEMORY_ERROR then return out_of_memory() end -- (the scheduler closed co)
-    return errors.from_lua(e, deps.traceback(co, tostring(e)))
+    return errors.from_lua(e, co, describe)
   end
 
   --- Load the entry and run its method: the body of a process's main task.
-  --- It ends by returning or raising into the scheduler (see on_task_end),
-  --- with no frame or closure of the runtime's below the user's code: an
-  --- idle process's memory counts.
+  --- The source returns a table of functions (`method` names the one to
+  --- run) or a single function. It ends by returning or raising into the
+  --- scheduler (see on_task_end), with no frame or closure of the runtime's
+  --- below the user's code: an idle process's memory counts.
   local function run_entry(proc, args)
-    local module = proc.entry.chunk(proc.env)
-    if type(module) ~= "table" then
-      error(err(errors.INVALID, proc.entry.id .. ": source must return a table of functions, got " .. type(module)))
-    end
-    local fn = module[proc.entry.method]
-    if type(fn) ~= "function" then
-      error(err(errors.INVALID, proc.entry.id .. ": method '" .. tostring(proc.entry.method) .. "' not found in the table its source returns"))
+    local entry = proc.entry
+    local module = entry.chunk(proc.env)
+    local fn = module
+    if type(module) == "table" then
+      fn = module[entry.method]
+      if type(fn) ~= "function" then
+        error(err(errors.INVALID, entry.id .. ": method '" .. tostring(entry.method) .. "' not found in the table its source returns"))
+      end
+    elseif type(module) ~= "function" then
+      error(err(errors.INVALID, entry.id .. ": source must return a table of functions or a function, got " .. type(module)))
     end
     return fn(unpack(args, 1, args.n))
   end
 
-  --- Finish `proc` with what its main function returned.
-  local function finish_returned(proc, value, failure)
-    if value == nil and failure ~= nil then
-      if not errors.is_error(failure) then failure = errors.new(tostring(failure)) end
+  --- Finish `proc` with what its main function returned: `value, failure`
+  --- and, packed, any values past those two. `nil, err` (err an error or
+  --- anything else) is a failure; otherwise the first value is the result,
+  --- and when there were several, the list of them all goes to `on_exit`
+  --- too (a future's result gives them all).
+  local function finish_returned(proc, value, failure, more)
+    if value == nil and failure ~= nil and more == nil then
+      if not errors.is_error(failure) then
+        local text = type(failure) == "string" and failure or describe(failure)
+        failure = errors.new(text or ("(error value is a " .. type(failure) .. ")"))
+      end
       finish(proc, nil, failure)
       return
     end
+    local all
+    if more ~= nil or failure ~= nil then
+      all = { value, failure }
+      for i = 1, more and more.n or 0 do all[i + 2] = more[i] end
+    end
     -- the result leaves the process: it must be plain data
     local result, e = copy(value)
+    if not e and all and proc.on_exit then all, e = copy(all) end
     if e then
       finish(proc, nil, errors.wrap(e, proc.entry.id .. ": exit value"))
     else
-      finish(proc, result, nil)
+      finish(proc, result, nil, all)
     end
   end
 
@@ -256,7 +296,7 @@ return function(deps)
   --- returned (`ok` true, the main function's value and error) or raised
   --- (`ok` false, the error). The main task's end finishes its process; a
   --- failing `coroutine.spawn` task takes its process down with it.
-  function P.on_task_end(task, ok, value, failure)
+  function P.on_task_end(task, ok, value, failure, more)
     local proc = task.proc
     local main = proc.tasks[task] == MAIN
     proc.tasks[task] = nil
@@ -264,7 +304,7 @@ return function(deps)
     if not ok then
       kill(proc, task_error(value, task.co))
     elseif main then
-      finish_returned(proc, value, failure)
+      finish_returned(proc, value, failure, more)
     end
   end
 
@@ -302,6 +342,7 @@ return function(deps)
       ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name and true,
     }
     if opts.quiet then proc.quiet = true end
+    if opts.frame_id then proc.frame_id = opts.frame_id end
     local workflow = opts.workflow
     if workflow then
       P.durable.attach(proc, workflow.id, workflow.run, workflow.now, workflow.seed, workflow.history, workflow.signals,
@@ -328,6 +369,12 @@ return function(deps)
     local spawn = opts.short and S.spawn_short_task or S.spawn_task
     proc.tasks[spawn(proc, run_entry, proc, args)] = MAIN
     return pid
+  end
+
+  --- The private payload of a message of `n` values (see send).
+  message_payload = function(n, ...)
+    if n > 1 then return copy({ ... }) end
+    return copy((...))
   end
 
   --- Copies of call arguments, packed as `{n=, ...}`; nil, error if one
@@ -626,7 +673,9 @@ return function(deps)
     return true
   end
 
-  local function send(dest, topic, payload)
+  --- process.send(dest, topic, ...): the payload is the one value given,
+  --- or the list of them when there are several.
+  local function send(dest, topic, payload, ...)
     local task = S.cur
     if task == nil then error("no process is running", 2) end
     local e
@@ -634,6 +683,7 @@ return function(deps)
       e = check_topic(topic)
       if e then return nil, e end
     end
+    if select("#", ...) > 0 then payload = { payload, ... } end
     local tp = type(payload)
     if tp == "table" or tp == "function" or tp == "thread" or tp == "userdata" then
       payload, e = copy(payload)
@@ -674,6 +724,8 @@ return function(deps)
   api.send = send
 
   function api.pid() return current_proc().pid end
+  --- The id of the call chain: a process's own PID, which the functions
+  --- it calls (and theirs) share.
   function api.id() local p = current_proc(); return p.frame_id or p.pid end
 
   function api.inbox() return inbox_of(current_proc()).handle end
@@ -757,7 +809,7 @@ return function(deps)
 
   local function spec_of(handle)
     local spec = specs[handle]
-    if spec == nil then error(err(errors.INVALID, "expected a spawner, got " .. type(handle)), 3) end
+    if spec == nil then return nil, err(errors.INVALID, "expected a spawner (call its methods with ':'), got " .. type(handle)) end
     return spec
   end
 
@@ -776,10 +828,12 @@ return function(deps)
 
   --- `old` overlaid with a copy of the table `new` (for with_context /
   --- with_options); raises INVALID at the caller's level.
+  --- `old` overlaid with a copy of the table `new` (for with_context /
+  --- with_options), or nil and an Invalid error.
   local function merged(old, new, what)
-    if type(new) ~= "table" then error(err(errors.INVALID, what .. " expects a table"), 3) end
+    if type(new) ~= "table" then return nil, err(errors.INVALID, what .. " expects a table, got " .. type(new)) end
     local data, e = copy(new)
-    if e then error(e, 3) end
+    if e then return nil, e end
     local out = {}
     if old then for k, v in next, old do out[k] = v end end
     for k, v in next, data do out[k] = v end
@@ -788,49 +842,72 @@ return function(deps)
 
   P.merged = merged
 
+  -- Builder methods return a new spawner, or nil and an Invalid error.
   function Spawner:with_context(t)
-    local spec = spec_of(self)
-    return handle_for(derive(spec, "ctx", merged(spec.ctx or current_proc().ctx, t, "with_context")))
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    local ctx
+    ctx, e = merged(spec.ctx or current_proc().ctx, t, "with_context")
+    if not ctx then return nil, e end
+    return handle_for(derive(spec, "ctx", ctx))
   end
   function Spawner:with_options(t)
-    local spec = spec_of(self)
-    return handle_for(derive(spec, "options", merged(spec.options, t, "with_options")))
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    local options
+    options, e = merged(spec.options, t, "with_options")
+    if not options then return nil, e end
+    return handle_for(derive(spec, "options", options))
   end
   function Spawner:with_name(name)
-    local spec = spec_of(self)
-    if type(name) ~= "string" or name == "" then error(err(errors.INVALID, "with_name expects a non-empty string"), 2) end
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    if type(name) ~= "string" or name == "" then return nil, err(errors.INVALID, "with_name expects a non-empty string") end
     return handle_for(derive(spec, "name", name))
   end
-  function Spawner:with_message(topic, payload)
-    local spec = spec_of(self)
-    local e = check_topic(topic)
-    if e then error(e, 2) end
+  function Spawner:with_message(topic, ...)
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    e = check_topic(topic)
+    if e then return nil, e end
     local data
-    data, e = copy(payload)
-    if e then error(e, 2) end
+    data, e = message_payload(select("#", ...), ...)
+    if e then return nil, e end
     local messages = {}
     if spec.messages then for i, m in ipairs(spec.messages) do messages[i] = m end end
     messages[#messages + 1] = { topic, data }
     return handle_for(derive(spec, "messages", messages))
   end
 
-  function Spawner:spawn(id, host, ...) return spawn_from_lua(spec_of(self), id, host, ...) end
+  function Spawner:spawn(id, host, ...)
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    return spawn_from_lua(spec, id, host, ...)
+  end
   function Spawner:spawn_monitored(id, host, ...)
-    return spawn_from_lua(derive(spec_of(self), "monitor", true), id, host, ...)
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    return spawn_from_lua(derive(spec, "monitor", true), id, host, ...)
   end
   function Spawner:spawn_linked(id, host, ...)
-    return spawn_from_lua(derive(spec_of(self), "link", true), id, host, ...)
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    return spawn_from_lua(derive(spec, "link", true), id, host, ...)
   end
   function Spawner:spawn_linked_monitored(id, host, ...)
-    return spawn_from_lua(derive(derive(spec_of(self), "link", true), "monitor", true), id, host, ...)
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
+    return spawn_from_lua(derive(derive(spec, "link", true), "monitor", true), id, host, ...)
   end
 
   --- Spawn, wait for the end, return `result, err`.
   function Spawner:exec(id, host, ...)
-    local spec = spec_of(self)
+    local spec, e = spec_of(self)
+    if not spec then return nil, e end
     local parent = current_proc()
     if host ~= host_id or not spawns_here then
-      local args, e = copy_args(select("#", ...), ...)
+      local args
+      args, e = copy_args(select("#", ...), ...)
       if not args then return nil, e end
       local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
         ctx = spec.ctx or parent.ctx, name = spec.name, messages = spec.messages, options = spec.options,
@@ -845,7 +922,8 @@ return function(deps)
       done, value, failure = true, v, f
       if not task.dead then S.ready(task) end
     end)
-    local pid, e = spawn_from_lua(s, id, host, ...)
+    local pid
+    pid, e = spawn_from_lua(s, id, host, ...)
     if not pid then return nil, e end
     while not done do S.block() end
     return value, failure
@@ -863,12 +941,28 @@ return function(deps)
 
   -- Names -------------------------------------------------------------------
 
-  local registry = {}
-  function registry.register(name, pid)
+  -- Name scopes. A standalone node has LOCAL only; the cluster scopes are
+  -- refused until the node is in a cluster.
+  local LOCAL, EVENTUAL, CONSISTENT, STRONG = 0, 1, 2, 3
+  local SCOPE_NAMES = { [LOCAL] = "LOCAL", [EVENTUAL] = "EVENTUAL", [CONSISTENT] = "CONSISTENT", [STRONG] = "STRONG" }
+
+  --- nil for a scope this node serves, else the error.
+  local function check_scope(scope, fname)
+    if scope == nil or scope == LOCAL then return nil end
+    if SCOPE_NAMES[scope] then
+      return err(errors.UNAVAILABLE, fname .. ": scope " .. SCOPE_NAMES[scope] .. " needs a cluster; this node runs alone")
+    end
+    return err(errors.INVALID, fname .. ": unknown scope " .. tostring(scope) .. " (use process.registry.LOCAL, EVENTUAL, CONSISTENT or STRONG)")
+  end
+
+  local registry = { LOCAL = LOCAL, EVENTUAL = EVENTUAL, CONSISTENT = CONSISTENT, STRONG = STRONG }
+  function registry.register(name, pid, scope)
     if type(name) ~= "string" or name == "" then
       return nil, err(errors.INVALID, "name must be a non-empty string, got " .. type(name))
     end
     if is_pid(name) then return nil, err(errors.INVALID, "a name cannot look like a PID: " .. name) end
+    local e = check_scope(scope, "process.registry.register")
+    if e then return nil, e end
     local self = current_proc()
     local target = self
     if pid ~= nil then
@@ -886,12 +980,18 @@ return function(deps)
     if pid == nil then return nil, err(errors.NOT_FOUND, "no process registered as '" .. name .. "'") end
     return pid
   end
-  function registry.unregister(name)
+  --- Release a name the calling process holds; false for a name it does
+  --- not hold (a process may not take another's name away).
+  function registry.unregister(name, scope)
     if type(name) ~= "string" then return nil, err(errors.INVALID, "name must be a string, got " .. type(name)) end
+    local e = check_scope(scope, "process.registry.unregister")
+    if e then return nil, e end
+    if names.lookup(name) ~= current_proc().pid then return false end
     return names.unregister(name)
   end
   api.registry = registry
 
   P.api = api
+  P.metatables = { Spawner }
   return P
 end

@@ -72,7 +72,7 @@ return function(deps)
   local function resume(co, ...)
     check_user_coroutine(co)
     local r = pack(co_resume(co, ...))
-    while r[1] and r[2] == BLOCK and co_status(co) == "suspended" do
+    while r[1] and rawequal(r[2], BLOCK) and co_status(co) == "suspended" do
       forwarding[co] = true
       local a, b = co_yield(BLOCK)
       forwarding[co] = nil
@@ -128,12 +128,34 @@ return function(deps)
     return setmetatable(t, mt)
   end
 
+  -- Metatables of the runtime's objects (errors, loggers, channels...):
+  -- such an object may be shared by several processes, so none may plant a
+  -- field on it with rawset (a method planted there would run as whoever
+  -- calls it next).
+  local protected = setmetatable({}, { __mode = "k" })
+  local real_metatable = debug.getmetatable
+
   local function safe_rawset(t, k, v)
-    if proxies[t] then error("attempt to modify read-only table", 2) end
+    if proxies[t] or protected[real_metatable(t)] then error("attempt to modify read-only table", 2) end
     return rawset(t, k, v)
   end
 
-  local os_lib = { time = os.time, clock = os.clock, date = os.date }
+  local os_lib = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+
+  -- Lua 5.4's math, plus the names of earlier versions Wippy's users write.
+  local math_lib = {}
+  for k, v in next, math do math_lib[k] = v end
+  math_lib.pow = function(x, y) return x ^ y end
+  math_lib.log10 = function(x) return math.log(x, 10) end
+  math_lib.atan2 = function(y, x) return math.atan(y, x) end
+  local exp = math.exp
+  math_lib.sinh = function(x) return (exp(x) - exp(-x)) / 2 end
+  math_lib.cosh = function(x) return (exp(x) + exp(-x)) / 2 end
+  math_lib.tanh = function(x)
+    if x > 20 then return 1.0 elseif x < -20 then return -1.0 end
+    local a, b = exp(x), exp(-x)
+    return (a - b) / (a + b)
+  end
 
   local base = {
     _VERSION = _VERSION,
@@ -145,23 +167,31 @@ return function(deps)
     coroutine = readonly(coroutine_lib),
     string = readonly(string, function(_, v) return tostring(v) end),
     table = readonly(table),
-    math = readonly(math),
+    math = readonly(math_lib),
     utf8 = readonly(utf8),
     os = readonly(os_lib),
   }
 
   local env_mt = { __index = base, __metatable = false }
 
-  local M = { readonly = readonly, base = base, os_lib = os_lib }
+  local M = { readonly = readonly, base = base, os_lib = os_lib, math_lib = math_lib }
+
+  --- Mark `mt` as the metatable of runtime objects user code may hold.
+  function M.protect(mt)
+    protected[mt] = true
+  end
 
   --- Add an always-present global (a runtime module, as a read-only proxy).
   function M.add_global(name, module)
     base[name] = readonly(module)
   end
 
-  --- A fresh global table for one process or library instance.
+  --- A fresh global table for one process or library instance; `_G` is
+  --- the table itself.
   function M.new_env(require_fn)
-    return setmetatable({ require = require_fn }, env_mt)
+    local env = setmetatable({ require = require_fn, _G = false }, env_mt)
+    env._G = env
+    return env
   end
 
   return M

@@ -39,7 +39,7 @@ return function(deps)
   -- fires every HOOK_EVERY instructions and adds them to the task's count
   -- for the current turn; past BUDGET the task is tripped: from then on every
   -- instruction of user code raises, so no pcall can keep it alive, while
-  -- runtime code (the "@luactor/" chunks) unwinds and finishes the process.
+  -- runtime code (the "=luactor/" chunks: a user source is always named "@...") unwinds and finishes the process.
   --
   -- Lua 5.4 checks a trap on every instruction of a coroutine that has a
   -- count hook, which costs ~40% of message throughput. So task coroutines
@@ -72,7 +72,7 @@ return function(deps)
       sethook(coroutine.running(), hook, "", 1)
     end
     local source = getinfo(2, "S").source
-    if source:sub(1, 9) ~= "@luactor/" then error(tripped, 0) end
+    if source:sub(1, 9) ~= "=luactor/" then error(tripped, 0) end
   end
 
   local task_every = HOOK_EVERY -- the count a task's hook starts with (0: disarmed)
@@ -93,10 +93,16 @@ return function(deps)
   -- task it ran. A task that raised leaves its coroutine dead: that one is
   -- not reused (a tripped task always raises: see the runaway guard).
   local ENDED = setmetatable({}, { __name = "luactor.ended" })
-  local ended_value, ended_failure
+  local ended_value, ended_failure, ended_more
+  -- A function may return more than two values: those past the second
+  -- leave packed (a call's result is then the list of them all).
+  local function ended(value, failure, ...)
+    ended_value, ended_failure = value, failure
+    if select("#", ...) > 0 then ended_more = table.pack(...) end
+  end
   local function task_loop(body, a, b)
     while true do
-      ended_value, ended_failure = body(a, b)
+      ended(body(a, b))
       body, a, b = nil, nil, nil -- luacheck: ignore 311 (let go while idle)
       body, a, b = co_yield(ENDED)
     end
@@ -142,6 +148,35 @@ return function(deps)
   local function bury(co)
     buried = buried + 1
     graveyard[buried] = co
+  end
+
+  -- User code the runtime must run outside any task (the __tostring of an
+  -- error object a task raised, say) runs in a coroutine of its own under a
+  -- small budget: past it, every instruction of user code raises, as for a
+  -- tripped task, so neither a loop nor a pcall around one can hold the
+  -- worker; a yield (a receive, a sleep) ends it too.
+  local GUARDED_BUDGET = 1000000
+  local OVER_BUDGET = setmetatable({}, { __name = "luactor.over_budget" })
+  local function over_budget_every_instruction()
+    if getinfo(2, "S").source:sub(1, 9) ~= "=luactor/" then error(OVER_BUDGET, 0) end
+  end
+  local function over_budget()
+    sethook(coroutine.running(), over_budget_every_instruction, "", 1)
+    error(OVER_BUDGET, 0)
+  end
+
+  --- `fn(a)` outside any task, bounded: returns true and its first result,
+  --- or false if it raised, yielded or ran past the budget.
+  function S.guarded(fn, a)
+    local co = co_create(fn)
+    sethook(co, over_budget, "", GUARDED_BUDGET)
+    local saved = S.cur
+    S.cur = nil
+    local ok, r = co_resume(co, a)
+    S.cur = saved
+    if co_status(co) ~= "dead" then ok = false end
+    co_close(co)
+    return ok, r
   end
 
   --- A coroutine for user code, guarded from its first instruction.
@@ -356,15 +391,15 @@ return function(deps)
         running[1] = idle
         S.cur = nil
         if n_deferred > 0 then run_deferred() end
-        if r1 == ENDED then
-          local value, failure = ended_value, ended_failure
-          ended_value, ended_failure = nil, nil
+        if rawequal(r1, ENDED) then
+          local value, failure, more = ended_value, ended_failure, ended_more
+          ended_value, ended_failure, ended_more = nil, nil, nil
           -- dead to whoever still holds it: its coroutine goes on elsewhere
           task.dead = true
           n_idle = n_idle + 1
           idle_coroutines[n_idle] = co
-          on_task_end(task, true, value, failure)
-        elseif r1 ~= BLOCK then
+          on_task_end(task, true, value, failure, more)
+        elseif not rawequal(r1, BLOCK) then
           -- it returned or raised. After a memory error the coroutine holds
           -- what filled the state: let go of it before anything here
           -- allocates (even a deeper call may). Any other error keeps its
