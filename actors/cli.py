@@ -1,13 +1,13 @@
-"""The ``luactor`` command line (SPEC §7).
+"""The ``luactor`` command line.
 
 This module only parses arguments and prints; the work is done by
-:class:`actors.Node` and :func:`actors.registry.check_app`.
+:class:`actors.Node` and :func:`actors.registry.check_report`.
 
 Exit codes, the same for every command:
 
 * 0: success
 * 1: the command ran and found a failure: ``call`` got an error, ``test``
-  had a failing test, ``check`` found problems
+  had a failing test, ``check`` found problems (warnings alone do not fail it)
 * 2: the command could not run: bad usage, a missing application directory,
   an application that does not load (every problem is printed), a bad JSON
   argument, ``bench`` without the benchmarks package
@@ -44,7 +44,7 @@ from typing import Any
 import trio
 
 from .errors import ActorError, NodeFailure
-from .registry import RegistryError, check_app
+from .registry import RegistryError, check_report
 
 __all__ = ["main", "to_json"]
 
@@ -255,18 +255,24 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    """Print each problem, then each warning (``warning: ...``), one per line."""
     _app_dir(args.app)
-    problems = check_app(args.app)
-    if problems:
-        for problem in problems:
-            print(problem)
-        sys.stdout.flush()
-        count = len(problems)
-        _error(f"{count} problem{'s' if count != 1 else ''} in {args.app}")
+    report = check_report(args.app)
+    for problem in report.problems:
+        print(problem)
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    sys.stdout.flush()
+    if report.problems:
+        _error(f"{_count(report.problems, 'problem')} in {args.app}")
         return EXIT_FAILED
-    from .registry import load_app
-    print(f"ok: {len(load_app(args.app))} entries")
+    ignored = f" ({_count(report.warnings, 'warning')})" if report.warnings else ""
+    print(f"ok: {len(report.registry)} entries{ignored}")
     return EXIT_OK
+
+
+def _count(items: list[Any], noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
 
 
 def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:

@@ -94,7 +94,10 @@ class Node:
         starts: recovered workflows may call them at once.
         Raises ``RegistryError`` listing every problem if the app does not load.
         """
-        node = cls(load_app(app_dir), name=name, data_dir=Path(data_dir) if data_dir else None)
+        registry = load_app(app_dir)
+        for warning in registry.warnings:
+            log.warning("%s", warning)
+        node = cls(registry, name=name, data_dir=Path(data_dir) if data_dir else None)
         for fn_id, fn in (functions or {}).items():
             node.register_function(fn_id, fn)
         # Built before anything starts, so a host or component that refuses

@@ -11,7 +11,8 @@ from typing import Any
 import trio
 
 from actors.pid import pid_prefix
-from actors.registry import Entry, parse_byte_size
+from actors.registry import Entry
+from actors.sizes import parse_byte_size
 from actors.worker import LUA_KINDS, Worker
 
 from .worker_host import WorkerHost
@@ -28,7 +29,7 @@ class ProcessHost(WorkerHost):
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*LUA_KINDS),
             max_processes=entry.get("host.max_processes", None),
-            max_instructions=entry.get("host.max_instructions", 10_000_000),
+            max_instructions=entry.get("host.max_instructions"),
             source_root=node.registry.app_dir.parent,
             max_memory=parse_byte_size(max_memory) if max_memory is not None else None,
         )

@@ -97,7 +97,7 @@ class WorkflowHost(WorkerHost):
         self.path = Path(store) if store else node.data_dir / entry.id.replace(":", "_")
         if not self.path.is_absolute():
             self.path = entry.file.parent / self.path
-        self.sync = bool(entry.get("sync", True))
+        self.sync = bool(entry.get("sync"))
         self.store: HistoryStore | None = None
         self._batch: Batch | None = None
         self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit

@@ -1,9 +1,10 @@
 """What a ``process.service`` or ``supervisor`` entry asks for, in seconds and enums.
 
 The loader has checked each field's type; this module turns the fields into
-the values supervision runs with, applies the defaults of SPEC §4, and
-reports what the loader cannot see (``period: 0``, an unknown key under
-``lifecycle.restart``) as a ``Problem`` naming the file and entry.
+the values supervision runs with (a missing field takes the default its kind
+declares in ``supervision.kinds``), and reports what the loader cannot see
+(``period: 0``, an unknown key under ``lifecycle.restart``) as a ``Problem``
+naming the file and entry.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from actors.registry import Entry
 
 from .policy import RestartPolicy
 from .strategy import Strategy
-
-DEFAULT_START_TIMEOUT = 10.0
-DEFAULT_STOP_TIMEOUT = 10.0
 
 
 class ConfigError(ValueError):
@@ -48,15 +46,15 @@ class ServiceSpec:
             policy = RestartPolicy.from_mapping(lifecycle)
         except ValueError as error:
             raise ConfigError("lifecycle.restart", str(error)) from None
-        start_timeout = _seconds(entry, "lifecycle.start_timeout", DEFAULT_START_TIMEOUT)
+        start_timeout = _seconds(entry, "lifecycle.start_timeout")
         if start_timeout <= 0:
             raise ConfigError("lifecycle.start_timeout",
                               f"must be longer than zero, got {entry.get('lifecycle.start_timeout')!r}")
         return cls(
             id=entry.id, process=entry.get("process"), host=entry.get("host"),
-            args=tuple(entry.get("args", None) or ()),
+            args=tuple(entry.get("input") or ()),
             start_timeout=start_timeout,
-            stop_timeout=_seconds(entry, "lifecycle.stop_timeout", DEFAULT_STOP_TIMEOUT),
+            stop_timeout=_seconds(entry, "lifecycle.stop_timeout"),
             policy=policy,
         )
 
@@ -72,13 +70,11 @@ class SupervisorSpec:
 
     @classmethod
     def from_entry(cls, entry: Entry) -> SupervisorSpec:
-        period = _seconds(entry, "period", 5.0)
+        period = _seconds(entry, "period")
         if period <= 0:
             raise ConfigError("period", f"must be longer than zero, got {entry.get('period')!r}")
-        return cls(entry.id, Strategy(entry.get("strategy", "one_for_one")),
-                   entry.get("intensity", 3), period)
+        return cls(entry.id, Strategy(entry.get("strategy")), entry.get("intensity"), period)
 
 
-def _seconds(entry: Entry, path: str, default: float) -> float:
-    value = entry.get(path, None)
-    return default if value is None else parse_duration(value) / SECOND
+def _seconds(entry: Entry, path: str) -> float:
+    return parse_duration(entry.get(path)) / SECOND

@@ -7,58 +7,34 @@ import lupa.lua54
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from registry_helpers import OK_LUA, isolate_kinds, located, only_problem, write_app
 
-from actors import registry as registry_module
 from actors.durations import SECOND
 from actors.registry import (
-    KINDS,
-    Duration,
     Entry,
-    Field,
-    Integer,
-    KindSpec,
-    ListOf,
     Problem,
-    Ref,
     Registry,
     RegistryError,
     check_app,
     load_app,
-    parse_byte_size,
+)
+from actors.registry.schema import (
+    Duration,
+    Field,
+    Integer,
+    KindSpec,
+    ListOf,
+    Ref,
     register_kind,
 )
+from actors.sizes import parse_byte_size
 
 APPS = Path(__file__).parent / "apps"
 
 
-def write_app(root: Path, files: dict[str, str]) -> Path:
-    """Write an application under root/app from {relative path: text} and return its directory."""
-    app = root / "app"
-    app.mkdir(exist_ok=True)
-    for name, text in files.items():
-        path = app / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return app
-
-
-def located(problems: list[Problem]) -> set[tuple[str, str | None, str | None]]:
-    return {(problem.file, problem.entry, problem.field) for problem in problems}
-
-
-def only_problem(app: Path) -> Problem:
-    problems = check_app(app)
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
-OK_LUA = "return { main = function() end }\n"
-
-
 @pytest.fixture
 def private_kinds(monkeypatch):
-    """Let a test register kinds without leaking them into other tests."""
-    monkeypatch.setattr(registry_module, "KINDS", dict(KINDS))
+    isolate_kinds(monkeypatch)
 
 
 # --------------------------------------------------------------------------- a good app
@@ -132,7 +108,7 @@ def test_get_falls_back_to_the_kinds_default(tmp_path):
     assert registry["app:host"].get("host.workers") == 1
     assert registry["app:host"].get("lifecycle.auto_start") is False
     assert registry["app:host"].get("lifecycle.auto_start", None) is None
-    assert registry["app:sup"].get("period") == 5 * SECOND
+    assert registry["app:sup"].get("period") == "5s"
     assert registry["app:sup"].get("strategy") == "one_for_one"
 
 
@@ -451,11 +427,14 @@ def test_lua_byte_order_mark_is_accepted(tmp_path):
     [
         ("method: 7", "method", "non-empty string"),
         ("modules: time", "modules", "must be a list"),
-        ("modules: [time, http]", "modules[1]", "must be one of"),
-        ("modules: [workflow]", "modules[0]", "got 'workflow'"),
+        ("modules: [time, http]", "modules[1]", "module 'http' is not provided by luactor"),
+        ("modules: [time, jsn]", "modules[1]", "unknown module 'jsn' (did you mean 'json'?"),
+        ("modules: [workflow]", "modules[0]", "module 'workflow' is only for workflow.lua entries"),
+        ("modules: [7]", "modules[0]", "must be a module name"),
         ("imports: [app:lib]", "imports", "must be a mapping"),
         ("imports: {lib: 7}", "imports.lib", "entry id"),
-        ("imports: {lib: nonamespace}", "imports.lib", "entry id"),
+        ("imports: {lib: 'two words'}", "imports.lib", "entry id"),
+        ("imports: {lib: 'a:b:c'}", "imports.lib", "entry id"),
     ],
 )
 def test_wrong_field_types_of_lua_entries(tmp_path, fields, field, fragment):
@@ -521,7 +500,8 @@ def test_reference_to_entry_of_wrong_kind(tmp_path):
           - {name: svc, kind: process.service, process: app:host, host: app:worker}
     """, "ok.lua": OK_LUA})
     assert [(p.entry, p.field, p.message) for p in check_app(app)] == [
-        ("app:lib", "imports.h", "app:host is a process.host, expected library.lua"),
+        ("app:lib", "imports.h",
+         "app:host is a process.host, expected process.lua or function.lua or workflow.lua or library.lua"),
         ("app:svc", "process", "app:host is a process.host, expected process.lua or workflow.lua"),
         ("app:svc", "host",
          "app:worker is a process.lua, expected process.host or workflow.host or temporal.worker"),
