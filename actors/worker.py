@@ -24,6 +24,7 @@ from lupa import lua54
 from .codec import PayloadError, arguments_from_lua, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
+from .kinds import LUA_KINDS  # what a process host loads: every Lua kind, as entries may import any
 from .payload_formats import PayloadFormats
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LUA_KINDS", "Worker"]
 
-#: Registry kinds whose source is loaded into every worker.
-LUA_KINDS = ("process.lua", "function.lua", "library.lua")
 
 _LUA_DIR = resources.files("actors") / "lua"
 
