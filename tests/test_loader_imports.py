@@ -84,6 +84,7 @@ async def test_always_present_modules_are_required_without_listing(app):
     app.lua("plain", """
         return { main = function()
           return require("process") == process and require("channel") == channel and require("errors") == errors
+            and require("payload") == payload
         end }
     """)
     async with Node.open(app.root) as node:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .schema import kind_spec, source_path
 
-__all__ = ["Entry", "Problem", "Registry", "RegistryError", "entry_problem", "lookup"]
+__all__ = ["Entry", "Problem", "Registry", "RegistryError", "entry_problem", "lookup", "read_source"]
 
 _UNSET: Any = object()
 
