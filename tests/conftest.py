@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
+from lupa import lua54
+
+import actors
 
 
 class AppBuilder:
@@ -61,6 +64,25 @@ def app(tmp_path: Path) -> AppBuilder:
     builder = AppBuilder(tmp_path / "app")
     builder._write()
     return builder
+
+
+class LuaLibrary:
+    """A Lua state for unit tests of the runtime's library modules: each is
+    loaded from actors/lua as a worker loads it, and ``errors`` is ready.
+    Strings cross as ``str`` here (a worker passes bytes)."""
+
+    def __init__(self) -> None:
+        self.rt = lua54.LuaRuntime(register_eval=False, register_builtins=False, unpack_returned_tuples=True)
+        self._load = self.rt.eval("function(src, name) return assert(load(src, name, 't'))() end")
+        self.errors = self.load("errors")
+
+    def load(self, name: str, **deps: Any) -> Any:
+        """The module ``name`` made by its factory from ``deps``."""
+        source = (Path(actors.__file__).parent / "lua" / f"{name}.lua").read_text()
+        return self._load(source, f"=luactor/{name}.lua")(self.rt.table_from(deps))
+
+    def run(self, code: str, *args: Any) -> Any:
+        return self.rt.execute(code, *args)
 
 
 @pytest.fixture(scope="session")

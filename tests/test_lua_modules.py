@@ -1,4 +1,4 @@
-"""The pure-Lua library modules in actors/lua: errors, json, uuid, timevalue.
+"""The pure-Lua library modules in actors/lua: errors, json, timevalue.
 
 Each module is loaded the way the runtime loads it: the chunk is compiled
 with `load(text, "=luactor/<name>.lua", "t", env)` in an environment holding
@@ -9,9 +9,7 @@ and the factory it returns is called with the module's deps.
 
 import datetime
 import json
-import os
 import re
-import uuid as pyuuid
 from pathlib import Path
 
 import pytest
@@ -44,8 +42,8 @@ EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 class Lua:
-    """A Lua state with the four modules loaded and set as globals
-    `errors`, `json`, `uuid` and `time`, for snippets run with `run`."""
+    """A Lua state with the three modules loaded and set as globals
+    `errors`, `json` and `time`, for snippets run with `run`."""
 
     def __init__(self):
         self.rt = lua54.LuaRuntime(register_eval=False, register_builtins=False)
@@ -53,9 +51,8 @@ class Lua:
         self.errors = self.load("errors")
         self.json = self.load("json", errors=self.errors)
         self.time = self.load("timevalue", errors=self.errors)
-        self.uuid = self.load("uuid", random_bytes=os.urandom, now_ms=lambda: 1_700_000_000_000)
         g = self.rt.globals()
-        g.errors, g.json, g.uuid, g.time = self.errors, self.json, self.uuid, self.time
+        g.errors, g.json, g.time = self.errors, self.json, self.time
 
     def load(self, name, **deps):
         text = (LUA_DIR / f"{name}.lua").read_text()
@@ -540,123 +537,6 @@ def test_decode_of_encode_is_identity_in_lua(lua, value):
         local decoded, err = json.decode(text)
         return err == nil and json.encode(decoded) == text
     """, lua.to_lua(value))
-
-
-# --------------------------------------------------------------------------
-# uuid
-
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def test_v4_format_version_and_variant(lua):
-    values = [lua.uuid.v4() for _ in range(200)]
-    assert len(set(values)) == len(values)
-    for value in values:
-        assert UUID_RE.match(value)
-        parsed = pyuuid.UUID(value)
-        assert parsed.version == 4 and parsed.variant == pyuuid.RFC_4122
-
-
-def test_v7_layout(lua):
-    value = lua.uuid.v7()
-    assert UUID_RE.match(value)
-    parsed = pyuuid.UUID(value)
-    assert parsed.version == 7 and parsed.variant == pyuuid.RFC_4122
-    assert parsed.int >> 80 == 1_700_000_000_000
-
-
-def make_v7(lua, clock):
-    return lua.load("uuid", random_bytes=os.urandom, now_ms=lambda: clock[0]).v7
-
-
-def test_v7_increases_within_a_millisecond_and_across_counter_overflow(lua):
-    clock = [1_800_000_000_000]
-    v7 = make_v7(lua, clock)
-    values = [v7() for _ in range(5000)]
-    assert values == sorted(values) and len(set(values)) == len(values)
-    timestamps = [pyuuid.UUID(v).int >> 80 for v in values]
-    assert timestamps[0] == clock[0]
-    assert timestamps[-1] > clock[0]  # 5000 > 4096 - 0x7ff: borrowed from the next ms
-
-
-def test_v7_increases_when_the_clock_goes_back(lua):
-    clock = [1_800_000_000_000]
-    v7 = make_v7(lua, clock)
-    values = []
-    for now in [5, 5, 3, 9, 0, 9, 10]:
-        clock[0] = 1_800_000_000_000 + now
-        values.append(v7())
-    assert values == sorted(values) and len(set(values)) == len(values)
-    assert pyuuid.UUID(values[-1]).int >> 80 == 1_800_000_000_010
-
-
-def test_v7_sorts_by_time(lua):
-    clock = [0]
-    v7 = make_v7(lua, clock)
-    values = []
-    for ms in [1, 2, 1000, 2**40, 2**48 - 1]:
-        clock[0] = ms
-        values.append(v7())
-        assert pyuuid.UUID(values[-1]).int >> 80 == ms
-    assert values == sorted(values)
-
-
-def test_v7_accepts_float_milliseconds(lua):
-    clock = [1_800_000_000_000.75]
-    assert pyuuid.UUID(make_v7(lua, clock)()).int >> 80 == 1_800_000_000_000
-
-
-def test_output_is_determined_by_deps(lua):
-    make = lua.run("""
-        local load_uuid, text = ...
-        return function()
-          local next_byte = 0
-          local function random_bytes(n)
-            local out = {}
-            for i = 1, n do next_byte = (next_byte + 37) % 256; out[i] = string.char(next_byte) end
-            return table.concat(out)
-          end
-          local u = load_uuid("uuid", text, {random_bytes = random_bytes, now_ms = function() return 42 end})
-          return u.v4() .. u.v7() .. u.v7()
-        end
-    """, lua._load, (LUA_DIR / "uuid.lua").read_text())
-    assert make() == make()
-
-
-def test_bad_random_source_is_reported(lua):
-    broken = lua.load("uuid", random_bytes=lambda n: b"short", now_ms=lambda: 0)
-    with pytest.raises(lua54.LuaError, match=r"random_bytes\(16\)"):
-        broken.v4()
-
-
-@pytest.mark.parametrize("value", [
-    "00000000-0000-0000-0000-000000000000",
-    "01234567-89ab-cdef-0123-456789abcdef",
-    "01234567-89AB-CDEF-0123-456789ABCDEF",
-    str(pyuuid.uuid4()),
-    str(pyuuid.uuid1()).upper(),
-])
-def test_validate_accepts(lua, value):
-    assert lua.uuid.validate(value) is True
-
-
-@pytest.mark.parametrize("value", [
-    "",
-    "0123456789abcdef0123456789abcdef",
-    "{01234567-89ab-cdef-0123-456789abcdef}",
-    "urn:uuid:01234567-89ab-cdef-0123-456789abcdef",
-    "01234567-89ab-cdef-0123-456789abcdeg",
-    "01234567-89ab-cdef-0123-456789abcde",
-    "01234567-89ab-cdef-0123-456789abcdef0",
-    "01234567-89ab-cdef-0123-456789abcdef\n",
-    "0123456789-ab-cdef-0123-456789abcdef",
-    "01234567_89ab_cdef_0123_456789abcdef",
-    " 1234567-89ab-cdef-0123-456789abcdef",
-    42,
-    None,
-])
-def test_validate_rejects(lua, value):
-    assert lua.uuid.validate(value) is False
 
 
 # --------------------------------------------------------------------------

@@ -93,7 +93,9 @@ return function(deps)
     sched = sched, channel = channel, errors = errors, timevalue = timevalue,
     now = deps.now, wall_ns = deps.wall_ns, durable = durable,
   })
-  local uuid = load_module("uuid")({ random_bytes = deps.random_bytes, now_ms = function() return deps.wall_ns() // 1000000 end })
+  local uuid = load_module("uuid")({
+    errors = errors, random_bytes = deps.random_bytes, now_ns = deps.wall_ns, digest = deps.digest,
+  })
   local json = load_module("json")({ errors = errors })
   json_module = json
 
@@ -202,8 +204,9 @@ return function(deps)
     if wf then
       if name == "uuid" then
         wf.uuid = wf.uuid or sandbox.readonly(load_module("uuid")({
+          errors = errors, digest = deps.digest,
           random_bytes = function(n) return durable.random_bytes(wf, n) end,
-          now_ms = function() return wf.now // 1000000 end,
+          now_ns = function() return wf.now end,
         }))
         return wf.uuid
       elseif name == "workflow" then
