@@ -98,6 +98,7 @@ class Worker:
             b"wall_ns": router.wall_ns,
             b"random_bytes": os.urandom,
             b"digest": lua_support.digest,
+            b"validate_json": lua_support.validate_json,
             b"is_durable_pid": lambda pid: router.is_durable_pid(pid.decode()),
             b"payload_encode": formats.encode,
             b"payload_decode": formats.decode,

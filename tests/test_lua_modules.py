@@ -1,4 +1,4 @@
-"""The pure-Lua library modules in actors/lua: errors, json, timevalue.
+"""The pure-Lua library modules in actors/lua: errors, timevalue.
 
 Each module is loaded the way the runtime loads it: the chunk is compiled
 with `load(text, "=luactor/<name>.lua", "t", env)` in an environment holding
@@ -8,7 +8,6 @@ and the factory it returns is called with the module's deps.
 """
 
 import datetime
-import json
 import re
 from pathlib import Path
 
@@ -42,17 +41,16 @@ EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 class Lua:
-    """A Lua state with the three modules loaded and set as globals
-    `errors`, `json` and `time`, for snippets run with `run`."""
+    """A Lua state with the two modules loaded and set as globals
+    `errors` and `time`, for snippets run with `run`."""
 
     def __init__(self):
         self.rt = lua54.LuaRuntime(register_eval=False, register_builtins=False)
         self._load = self.rt.execute(LOADER)
         self.errors = self.load("errors")
-        self.json = self.load("json", errors=self.errors)
         self.time = self.load("timevalue", errors=self.errors)
         g = self.rt.globals()
-        g.errors, g.json, g.time = self.errors, self.json, self.time
+        g.errors, g.time = self.errors, self.time
 
     def load(self, name, **deps):
         text = (LUA_DIR / f"{name}.lua").read_text()
@@ -64,16 +62,6 @@ class Lua:
     def eval(self, expression, *args):
         return self.rt.execute("return " + expression, *args)
 
-    def to_lua(self, value):
-        """Python JSON value -> Lua value; None becomes json.null."""
-        if value is None:
-            return self.json.null
-        if isinstance(value, list):
-            return self.rt.table_from([self.to_lua(v) for v in value])
-        if isinstance(value, dict):
-            return self.rt.table_from({k: self.to_lua(v) for k, v in value.items()})
-        return value
-
 
 def from_lua(value):
     """Lua value -> Python, every table as a dict keyed as in Lua."""
@@ -82,43 +70,10 @@ def from_lua(value):
     return value
 
 
-def assert_same(actual, expected):
-    """Equality that also tells integers from floats."""
-    assert type(actual) is type(expected), (actual, expected)
-    if isinstance(expected, dict):
-        assert actual.keys() == expected.keys()
-        for key in expected:
-            assert_same(actual[key], expected[key])
-    elif isinstance(expected, list):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            assert_same(a, e)
-    else:
-        assert actual == expected
-
-
 @pytest.fixture(scope="module")
 def lua():
     return Lua()
 
-
-def json_strategy(scalars):
-    return st.recursive(
-        scalars,
-        lambda children: st.lists(children, max_size=5)
-        | st.dictionaries(st.text(max_size=8), children, max_size=5),
-        max_leaves=25,
-    )
-
-
-json_scalars = (
-    st.booleans()
-    | st.integers(INT64_MIN, INT64_MAX)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-json_values = json_strategy(st.none() | json_scalars)
-json_values_without_null = json_strategy(json_scalars)  # null does not survive decoding
 
 
 # --------------------------------------------------------------------------
@@ -290,253 +245,6 @@ def test_from_plain_reads_the_kinds_of_earlier_stores(lua):
         local e = errors.from_plain({ message = "gone", kind = "NOT_FOUND", cause = { kind = "INTERNAL" } })
         return e:kind(), e:unwrap():kind(), errors.is(e, errors.NOT_FOUND)
     """) == ("NotFound", "Internal", True)
-
-
-# --------------------------------------------------------------------------
-# json: encoding
-
-
-@pytest.mark.parametrize("expression, text", [
-    ("nil", "null"),
-    ("json.null", "null"),
-    ("true", "true"),
-    ("42", "42"),
-    ("math.maxinteger", "9223372036854775807"),
-    ("1.0", "1.0"),
-    ("0.1", "0.1"),
-    ("-0.0", "-0.0"),
-    ("1/3", "0.3333333333333333"),
-    ("1e300", "1e+300"),
-    ("{}", "{}"),
-    ("{1, 'two', {3}}", '[1,"two",[3]]'),
-    ("{1, json.null, 3}", "[1,null,3]"),
-    ("{b=1, a=2, [10]=3}", '{"10":3,"a":2,"b":1}'),
-    ("{[1]='a', [3]='c'}", '{"1":"a","3":"c"}'),
-    ("{1, 2, x=3}", '{"1":1,"2":2,"x":3}'),
-    ("{[0]='zero'}", '{"0":"zero"}'),
-])
-def test_encode_examples(lua, expression, text):
-    assert lua.eval(f"json.encode({expression})") == text
-
-
-def test_encode_escapes(lua):
-    assert lua.eval(r'json.encode("q\" b\\ s/ \n\r\t\b\f \0\1\31\127 é😀")') == (
-        r'"q\" b\\ s/ \n\r\t\b\f \u0000\u0001\u001f\u007f é😀"')
-
-
-def test_encode_output_does_not_depend_on_insertion_order(lua):
-    assert lua.run("""
-        local a, b = {}, {}
-        for i = 1, 200 do a["k" .. i] = i end
-        for i = 200, 1, -1 do b["k" .. i] = i end
-        return json.encode(a) == json.encode(b)
-    """)
-
-
-def test_encode_shared_subtables_are_not_cycles(lua):
-    assert lua.eval('(function() local t = {1}; return json.encode({a=t, b={t, t}}) end)()') == (
-        '{"a":[1],"b":[[1],[1]]}')
-
-
-def test_encode_error_object_as_plain(lua):
-    assert json.loads(lua.eval('json.encode({e = errors.new{message="m", kind="Timeout"}})')) == {
-        "e": {"message": "m", "kind": "Timeout"}}
-
-
-def test_encode_ignores_metamethods(lua):
-    assert lua.run("""
-        local t = setmetatable({a=1}, {
-          __pairs = function() error("called __pairs") end,
-          __index = function() error("called __index") end,
-          __len = function() error("called __len") end,
-        })
-        return json.encode({t, t})
-    """) == '[{"a":1},{"a":1}]'
-
-
-@pytest.mark.parametrize("setup, value, fragment", [
-    ("", "{f = print}", "cannot encode a function at $.f"),
-    ("", "{1, {coroutine.create(print)}}", "cannot encode a thread at $[2][1]"),
-    ("local c = {}; c.self = {list = {c}}", "c", "cycle: a table contains itself at $.self.list[1]"),
-    ("", "{x = 0/0}", "cannot encode NaN at $.x"),
-    ("", "{math.huge}", "cannot encode inf at $[1]"),
-    ("", "{[1.5] = 1}", "cannot encode a key of type float at $"),
-    ("", "{a = {[true] = 1}}", "cannot encode a key of type boolean at $.a"),
-    ("", '{["odd key"] = "\\255"}', 'string is not valid UTF-8 at $["odd key"]'),
-    ("", '{["\\255"] = 1}', 'string is not valid UTF-8 at $["\\xff"]'),
-    ("", '{["a\\nb"] = {1, 0/0}}', 'cannot encode NaN at $["a\\nb"][2]'),
-    ("", '{[1] = "a", ["1"] = "b", [3] = "c"}', 'keys 1 and "1" collide'),
-])
-def test_encode_failures_are_invalid_errors_naming_the_path(lua, setup, value, fragment):
-    result, kind, message = lua.run(f"""
-        {setup}
-        local result, err = json.encode({value})
-        return result, err:kind(), err:message()
-    """)
-    assert result is None
-    assert kind == "Invalid"
-    assert message.startswith("json.encode: ")
-    assert fragment in message
-
-
-def test_encode_nesting_limit(lua):
-    assert lua.run("""
-        local function nest(depth)
-          local root = {}
-          local t = root
-          for _ = 2, depth do t[1] = {}; t = t[1] end
-          return root
-        end
-        local ok = json.encode(nest(1000))
-        local fail, err = json.encode(nest(1001))
-        return #ok, fail, err:message():match("nesting deeper than 1000 levels") ~= nil
-    """) == (2000, None, True)
-
-
-@given(json_values)
-def test_encode_is_read_by_python(lua, value):
-    def expected(v):  # Lua has one empty table, and it encodes as {}
-        if isinstance(v, list):
-            return [expected(x) for x in v] if v else {}
-        if isinstance(v, dict):
-            return {k: expected(x) for k, x in v.items()}
-        return v
-
-    text = lua.json.encode(lua.to_lua(value))
-    assert isinstance(text, str), text
-    assert_same(json.loads(text), expected(value))
-
-
-def significant_digits(number_text):
-    mantissa = re.split("[eE]", number_text)[0]
-    return mantissa.replace("-", "").replace(".", "").strip("0")
-
-
-@given(st.floats(allow_nan=False, allow_infinity=False))
-def test_encode_floats_round_trip_exactly_and_shortly(lua, x):
-    text = lua.json.encode(x)
-    assert float(text) == x and isinstance(json.loads(text), float)
-    ours, shortest = significant_digits(text), significant_digits(repr(x))
-    assert len(ours) <= 17
-    if len(shortest) <= 15 and (x == 0 or abs(x) >= 2.2250738585072014e-308):
-        assert ours == shortest  # %.15g is the shortest form for normal numbers
-
-
-# --------------------------------------------------------------------------
-# json: decoding
-
-
-def test_decode_scalars_and_number_types(lua):
-    assert lua.run("""
-        local a = json.decode('[1, -0, 2.5, 1e2, 1E-2, 12345678901234567890, -9223372036854775808, "s", true, false]')
-        local types = {}
-        for i = 1, 7 do types[i] = math.type(a[i]) end
-        return table.concat(types, " "), a[4], a[6], a[7], a[8], a[9], a[10]
-    """) == ("integer integer float float float float integer", 100.0,
-             12345678901234567890.0, INT64_MIN, "s", True, False)
-
-
-def test_decode_nulls(lua):
-    assert lua.run("""
-        local v = json.decode('{"a": null, "list": [null, 2, null, 4, null], "b": 1}')
-        local list = v.list
-        return json.decode("null"), v.a, v.b, list[1], list[2], list[3], list[4], next(list, 4)
-    """) == (None, None, 1, None, 2, None, 4, None)
-
-
-def test_decode_strings_and_escapes(lua):
-    assert lua.run(r"""
-        return json.decode([["a\"b\\c\/d\b\f\n\r\t \u00e9 \u20AC \ud83d\ude00 é😀"]])
-    """) == 'a"b\\c/d\b\f\n\r\t é € 😀 é😀'
-
-
-def test_decode_lone_surrogates_become_replacement_characters(lua):
-    assert lua.eval(r'json.decode([["\ud800 \udc00 \ud800\u0041 \ud83d"]])') == (
-        "\ufffd \ufffd \ufffdA \ufffd")
-
-
-def test_decode_objects(lua):
-    assert lua.run("""
-        local v = json.decode(' { "a" : { "b" : [ ] } , "a2": {}, "k": 1, "k": 2, "1": "one" } ')
-        return next(v.a.b), next(v.a2), v.k, v["1"], v[1]
-    """) == (None, None, 2, "one", None)
-
-
-@pytest.mark.parametrize("text, fragment, line, column", [
-    ("", "unexpected end of input", 1, 1),
-    ("   ", "unexpected end of input", 1, 4),
-    ("[1,]", "unexpected character ']'", 1, 4),
-    ("[1 2]", "unexpected character '2'", 1, 4),
-    ('{"a" 1}', "unexpected character '1'", 1, 6),
-    ("{a:1}", "unexpected character 'a'", 1, 2),
-    ('{"a":1,}', "unexpected character '}'", 1, 8),
-    ("[1", "unexpected end of input", 1, 3),
-    ('"abc', "unterminated string", 1, 1),
-    ('"a\tb"', "control character in string", 1, 3),
-    (r'"\x"', "invalid escape", 1, 2),
-    (r'"\u12"', "invalid \\u escape", 1, 2),
-    ("01", "leading zero in number", 1, 1),
-    ("-01", "leading zero in number", 1, 2),
-    ("1.", "digits expected after decimal point", 1, 1),
-    ("1e+", "digits expected in exponent", 1, 1),
-    ("-", "unexpected end of input", 1, 2),
-    ("+1", "unexpected character '+'", 1, 1),
-    (".5", "unexpected character '.'", 1, 1),
-    ("nul", "unexpected character 'n'", 1, 1),
-    ("truex", "unexpected character 'x'", 1, 5),
-    ("NaN", "unexpected character 'N'", 1, 1),
-    ("[1]\n  [2]", "unexpected character '['", 2, 3),
-    ('{\n"a":\n  tru}', "unexpected character 't'", 3, 3),
-])
-def test_decode_failures_give_the_position(lua, text, fragment, line, column):
-    result, kind, message, details = lua.run("""
-        local result, err = json.decode(...)
-        return result, err:kind(), err:message(), err:details()
-    """, text)
-    assert result is None and kind == "Invalid"
-    assert message.startswith("json.decode: " + fragment)
-    assert f"at line {line}, column {column}" in message
-    assert (details.line, details.column) == (line, column)
-
-
-def test_decode_rejects_invalid_utf8_and_non_strings(lua):
-    assert lua.run("""
-        local _, bad_utf8 = json.decode('["ok", "\\255"]')
-        local _, not_string = json.decode(42)
-        return bad_utf8:message(), not_string:message()
-    """) == ("json.decode: invalid UTF-8 at line 1, column 9 (byte 9)",
-             "json.decode: expected a string, got number")
-
-
-def test_decode_nesting_limit(lua):
-    assert lua.run("""
-        local ok = json.decode(string.rep("[", 1000) .. string.rep("]", 1000))
-        local fail, err = json.decode(string.rep("[", 1001) .. string.rep("]", 1001))
-        return type(ok), fail, err:message():match("nesting deeper than 1000 levels") ~= nil
-    """) == ("table", None, True)
-
-
-@given(json_values, st.booleans())
-def test_decode_reads_python_output(lua, value, ensure_ascii):
-    def expected(v):  # null drops object members and leaves holes in arrays
-        if isinstance(v, list):
-            return {i: expected(x) for i, x in enumerate(v, 1) if x is not None}
-        if isinstance(v, dict):
-            return {k: expected(x) for k, x in v.items() if x is not None}
-        return v
-
-    text = json.dumps(value, ensure_ascii=ensure_ascii, indent=None if ensure_ascii else 1)
-    assert_same(from_lua(lua.json.decode(text)), expected(value))
-
-
-@given(json_values_without_null)
-def test_decode_of_encode_is_identity_in_lua(lua, value):
-    assert lua.run("""
-        local value = ...
-        local text = assert(json.encode(value))
-        local decoded, err = json.decode(text)
-        return err == nil and json.encode(decoded) == text
-    """, lua.to_lua(value))
 
 
 # --------------------------------------------------------------------------

@@ -1,17 +1,19 @@
 -- luactor/json.lua: the `json` module.
 --
 -- Encoding:
---   * A table whose keys are exactly 1..n (n >= 1) is an array; any other
---     table is an object. The empty table encodes as {} (an object): Lua
---     cannot tell an empty list from an empty map, and {} is the safer guess
---     for records. Integer keys of an object become strings ({[3]="x"} ->
---     {"3":"x"}); other non-string keys (floats, booleans, tables) fail.
+--   * A table whose keys are exactly 1..n is an array, and so is the empty
+--     table ([]); a table whose keys are all strings is an object. Other
+--     tables fail: numeric and string keys mixed, integer keys with gaps or
+--     outside 1..n (sparse arrays), keys of other types.
 --   * Object keys are written in sorted order. pairs() order depends on a
 --     per-state hash seed, and workflows replay, so output must not.
---   * json.null encodes null. An error object encodes as its plain form
---     (errors.to_plain). Functions, coroutines, userdata, cycles, NaN/inf
---     and strings that are not valid UTF-8 fail with an INVALID error that
---     names the path ($.a[2]); Lua indices in paths are 1-based.
+--   * NaN and infinities encode as null, as does json.null. An error object
+--     encodes as its plain form (errors.to_plain).
+--   * Functions, coroutines, userdata, runtime objects (tables whose
+--     metatable is protected: channels, futures, times...), cycles, nesting
+--     deeper than 128 levels and strings that are not valid UTF-8 fail with
+--     an INTERNAL error that names the path ($.a[2]); Lua indices in paths
+--     are 1-based.
 --   * Floats always carry a '.' or an exponent (1.0 -> "1.0") so that they
 --     decode back as floats; they use the shortest of %.15g/%.16g/%.17g
 --     that reads back exactly.
@@ -26,10 +28,14 @@
 --   * \uXXXX escapes (surrogate pairs too) become UTF-8; a lone surrogate
 --     becomes U+FFFD, as in Go's encoding/json. The text must be UTF-8.
 --   * Duplicate keys: the last one wins.
---   * Errors are INVALID and give line, column and byte offset; details
---     hold {position=, line=, column=}.
+--   * Errors are INTERNAL and give line, column and byte offset; details
+--     hold {position=, line=, column=}. Nesting deeper than 128 levels
+--     fails too, before any deeper level is read.
 --
--- Both directions allow 1000 levels of nesting.
+-- Schema validation: the schema (a table or JSON text) and the data are
+-- turned into JSON text here and handed to deps.validate(schema_text,
+-- data_text), which answers nil when the data is valid, else the kind and
+-- message of the error. So only strings cross into Python.
 return function(deps)
   local errors = deps.errors
   local is_error, to_plain = errors.is_error, errors.to_plain
@@ -43,7 +49,7 @@ return function(deps)
   local math_type, huge = math.type, math.huge
   local utf8_len, utf8_char = utf8.len, utf8.char
 
-  local MAX_DEPTH = 1000
+  local MAX_DEPTH = 128
 
   local json = {}
 
@@ -91,7 +97,8 @@ return function(deps)
     return key
   end
 
-  -- Deep paths keep their first 16 and last 8 steps.
+  -- Deep paths keep their first 16 and last 8 steps, long keys their first
+  -- 64 bytes.
   local function path_string(depth)
     local parts = { "$" }
     for d = 1, depth do
@@ -102,6 +109,8 @@ return function(deps)
         end
       elseif math_type(key) == "integer" then
         parts[#parts + 1] = "[" .. key .. "]"
+      elseif #key > 64 then
+        parts[#parts + 1] = '["' .. printable(sub(key, 1, 64)) .. '..."]'
       elseif find(key, "^[%a_][%w_]*$") then
         parts[#parts + 1] = "." .. key
       else
@@ -128,11 +137,9 @@ return function(deps)
     n = n + 3
   end
 
-  local function format_float(x, depth)
-    if x ~= x then
-      encode_failure("cannot encode NaN", depth)
-    elseif x == huge or x == -huge then
-      encode_failure("cannot encode " .. (x > 0 and "inf" or "-inf"), depth)
+  local function format_float(x)
+    if x ~= x or x == huge or x == -huge then
+      return "null"
     end
     local s = format("%.15g", x)
     if tonumber(s) ~= x then
@@ -164,26 +171,8 @@ return function(deps)
     buf[n] = "]"
   end
 
-  local function encode_object(t, depth)
-    local names, count = {}, 0
-    local by_integer_name -- values of integer keys, by their string form
-    for key, value in next, t do
-      if type(key) == "string" then
-        count = count + 1
-        names[count] = key
-      elseif math_type(key) == "integer" then
-        local name = tostring(key)
-        if rawget(t, name) ~= nil then
-          encode_failure(format('keys %s and "%s" collide', name, name), depth)
-        end
-        by_integer_name = by_integer_name or {}
-        by_integer_name[name] = value
-        count = count + 1
-        names[count] = name
-      else
-        encode_failure("cannot encode a key of type " .. (math_type(key) or type(key)), depth)
-      end
-    end
+  -- names holds the table's keys, all strings; they are written sorted.
+  local function encode_object(t, names, count, depth)
     sort(names)
     n = n + 1
     buf[n] = "{"
@@ -197,16 +186,14 @@ return function(deps)
       encode_string(name, depth + 1)
       n = n + 1
       buf[n] = ":"
-      local value = by_integer_name and by_integer_name[name]
-      if value == nil then
-        value = rawget(t, name)
-      end
-      encode_value(value, depth + 1)
+      encode_value(rawget(t, name), depth + 1)
     end
     n = n + 1
     buf[n] = "}"
   end
 
+  -- Sorts the keys out before writing anything: which kinds there are
+  -- decides between array, object and failure, whatever order next() gives.
   local function encode_table(t, depth)
     if in_progress[t] then
       encode_failure("cycle: a table contains itself", depth)
@@ -214,24 +201,46 @@ return function(deps)
       encode_failure("nesting deeper than " .. MAX_DEPTH .. " levels", depth)
     end
     in_progress[t] = true
-    -- An array needs count positive integer keys whose maximum is count.
-    local count, max_index = 0, 0
+    local names, strings = {}, 0
+    local indices, max_index = 0, 0
+    local odd_number -- a numeric key that cannot be an array index
     for key in next, t do
-      if math_type(key) ~= "integer" or key < 1 then
-        max_index = -1
-        break
-      end
-      count = count + 1
-      if key > max_index then
-        max_index = key
+      local tk = type(key)
+      if tk == "string" then
+        strings = strings + 1
+        names[strings] = key
+      elseif math_type(key) == "integer" and key >= 1 then
+        indices = indices + 1
+        if key > max_index then
+          max_index = key
+        end
+      elseif tk == "number" then
+        odd_number = key
+      else
+        encode_failure("cannot encode a key of type " .. tk, depth)
       end
     end
-    if count > 0 and max_index == count then
-      encode_array(t, count, depth)
+    if strings > 0 and (indices > 0 or odd_number) then
+      encode_failure("cannot encode a table with both numeric and string keys", depth)
+    elseif odd_number then
+      encode_failure(format("cannot encode a table with numeric key %.14g (not an array index)", odd_number), depth)
+    elseif max_index > indices then
+      encode_failure(format("cannot encode a sparse array (%d elements, highest index %d)", indices, max_index),
+        depth)
+    elseif strings > 0 then
+      encode_object(t, names, strings, depth)
     else
-      encode_object(t, depth)
+      encode_array(t, indices, depth)
     end
     in_progress[t] = nil
+  end
+
+  -- A table whose metatable is protected (getmetatable gives the
+  -- __metatable field, read raw, instead of the metatable) is a runtime
+  -- object such as a channel or a time: its fields are not its value.
+  local function is_opaque(v)
+    local mt = getmetatable(v)
+    return mt ~= nil and type(mt) ~= "table"
   end
 
   encode_value = function(v, depth)
@@ -240,22 +249,26 @@ return function(deps)
       encode_string(v, depth)
     elseif tv == "number" then
       n = n + 1
-      buf[n] = math_type(v) == "integer" and tostring(v) or format_float(v, depth)
+      buf[n] = math_type(v) == "integer" and tostring(v) or format_float(v)
     elseif tv == "boolean" then
       n = n + 1
       buf[n] = v and "true" or "false"
     elseif tv == "nil" or rawequal(v, null) then
       n = n + 1
       buf[n] = "null"
-    elseif tv == "table" then
-      encode_table(is_error(v) and to_plain(v) or v, depth)
-    else
+    elseif tv ~= "table" then
       encode_failure("cannot encode a " .. tv, depth)
+    elseif is_error(v) then
+      encode_table(to_plain(v), depth)
+    elseif is_opaque(v) then
+      encode_failure("cannot encode a runtime object (a table with a protected metatable)", depth)
+    else
+      encode_table(v, depth)
     end
   end
 
-  -- json.encode(value) -> string, or nil and an INVALID error.
-  function json.encode(value)
+  -- value -> JSON text, or nil and the reason.
+  local function encode(value)
     buf, n, path, in_progress = {}, 0, {}, {}
     local ok, failure = pcall(encode_value, value, 0)
     local out = ok and concat(buf, "", 1, n)
@@ -263,9 +276,16 @@ return function(deps)
     if ok then
       return out
     elseif getmetatable(failure) == Failure then
-      return nil, errors.new({ kind = errors.INVALID, message = "json.encode: " .. failure.message })
+      return nil, failure.message
     end
     error(failure, 0)
+  end
+
+  -- json.encode(value) -> string, or nil and an INTERNAL error.
+  function json.encode(value)
+    local out, problem = encode(value)
+    if out then return out end
+    return nil, errors.new({ kind = errors.INTERNAL, message = "json.encode: " .. problem })
   end
 
   ---------------------------------------------------------------------------
@@ -486,14 +506,15 @@ return function(deps)
     end
     local column = position - line_start + 1
     return errors.new({
-      kind = errors.INVALID,
+      kind = errors.INTERNAL,
       message = format("json.decode: %s at line %d, column %d (byte %d)",
         message, line, column, position),
       details = { position = position, line = line, column = column },
     })
   end
 
-  -- json.decode(text) -> value, or nil and an INVALID error.
+  -- json.decode(text) -> value, or nil and an INTERNAL error (INVALID when
+  -- text is not a string).
   function json.decode(text)
     if type(text) ~= "string" then
       return nil, errors.new({
@@ -514,6 +535,59 @@ return function(deps)
       return nil, decode_error(result.message, result.position, text)
     end
     error(result, 0)
+  end
+
+  ---------------------------------------------------------------------------
+  -- Schema validation.
+
+  local validate = deps.validate
+
+  local function invalid(message)
+    return false, errors.new({ kind = errors.INVALID, message = message })
+  end
+
+  -- A schema as JSON text, or nil and the error.
+  local function schema_text(fname, schema)
+    local ts = type(schema)
+    if ts == "string" then
+      return schema
+    elseif ts ~= "table" then
+      return invalid(fname .. ": schema must be a table or a string, got " .. ts)
+    end
+    local text, problem = encode(schema)
+    if not text then
+      return invalid(fname .. ": schema cannot be compiled: " .. problem)
+    end
+    return text
+  end
+
+  local function check(fname, schema_json, data_json)
+    local kind, message = validate(schema_json, data_json)
+    if kind == nil then return true end
+    return false, errors.new({ kind = kind, message = fname .. ": " .. message })
+  end
+
+  -- json.validate(schema, data) -> true, or false and an INVALID error
+  -- (INTERNAL when data cannot be encoded).
+  function json.validate(schema, data)
+    local schema_json, e = schema_text("json.validate", schema)
+    if not schema_json then return false, e end
+    local text, problem = encode(data)
+    if not text then
+      return false, errors.new({ kind = errors.INTERNAL, message = "json.validate: data: " .. problem })
+    end
+    return check("json.validate", schema_json, text)
+  end
+
+  -- json.validate_string(schema, json_str): as validate, for JSON text;
+  -- text that is not JSON is an INTERNAL error.
+  function json.validate_string(schema, json_str)
+    local schema_json, e = schema_text("json.validate_string", schema)
+    if not schema_json then return false, e end
+    if type(json_str) ~= "string" then
+      return invalid("json.validate_string: json_str must be a string, got " .. type(json_str))
+    end
+    return check("json.validate_string", schema_json, json_str)
   end
 
   return json
