@@ -216,7 +216,9 @@ class Router:
         elif op == "terminate":
             endpoint.close()
             for linked in endpoint.links:
-                self.deliver_event(linked, {"kind": "LINK_DOWN", "from": dest, "reason": f"terminated by {sender}"})
+                error = {"kind": "Canceled", "message": f"terminated by {sender}"}
+                self.deliver_event(linked, {"kind": "LINK_DOWN", "from": dest, "reason": f"terminated by {sender}",
+                                            "result": {"error": error}})
 
     def mark_named(self, pid: str) -> None:
         """Tell ``pid``'s host to release its names on exit."""
@@ -229,7 +231,8 @@ class Router:
         if op == "monitor":
             self.deliver_event(sender, {"kind": "EXIT", "from": dest, "result": {"error": error}})
         else:
-            self.deliver_event(sender, {"kind": "LINK_DOWN", "from": dest, "reason": f"NotFound: no such process: {dest}"})
+            self.deliver_event(sender, {"kind": "LINK_DOWN", "from": dest, "reason": f"NotFound: no such process: {dest}",
+                                        "result": {"error": error}})
 
     # -- work on behalf of Lua --------------------------------------------
 

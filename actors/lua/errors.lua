@@ -85,7 +85,15 @@ return function() -- the factory takes no deps
     for i = 1, #frames do
       local frame = frames[i]
       local where = frame.line and frame.line > 0 and (frame.source .. ":" .. frame.line) or frame.source
-      lines[#lines + 1] = "\t" .. where .. ": in " .. (frame.name and ("function '" .. frame.name .. "'") or "main chunk")
+      local what
+      if frame.name then
+        what = "function '" .. frame.name .. "'"
+      elseif frame.defined and frame.defined > 0 then
+        what = "function <" .. frame.source .. ":" .. frame.defined .. ">"
+      else
+        what = "main chunk"
+      end
+      lines[#lines + 1] = "\t" .. where .. ": in " .. what
     end
     return concat(lines, "\n")
   end
@@ -215,7 +223,8 @@ return function() -- the factory takes no deps
       if info == nil then break end
       local source = info.source
       if source:sub(1, #RUNTIME) ~= RUNTIME and info.what ~= "C" then
-        frames[#frames + 1] = { source = info.short_src, line = info.currentline, name = info.name }
+        frames[#frames + 1] = { source = info.short_src, line = info.currentline, name = info.name,
+          defined = info.linedefined }
       end
       level = level + 1
     end

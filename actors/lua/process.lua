@@ -22,6 +22,8 @@ return function(deps)
   local co_yield = coroutine.yield
 
   local EXIT, LINK_DOWN, CANCEL = "EXIT", "LINK_DOWN", "CANCEL"
+  -- (no process is ever sent OUTDATED: code is not reloaded while running)
+  local OUTDATED = "OUTDATED"
 
   local P = { procs = {}, count = 0 }
   local message_payload -- (defined with the spawning helpers below)
@@ -549,7 +551,8 @@ return function(deps)
         target.links = target.links or {}
         target.links[from] = true
       else
-        send_event(from, { kind = LINK_DOWN, from = pid, reason = tostring(noproc(pid)) })
+        local e = noproc(pid)
+        send_event(from, { kind = LINK_DOWN, from = pid, reason = tostring(e), result = { error = errors.to_plain(e) } })
       end
     elseif op == "unlink" then
       if target and target.links then target.links[from] = nil end
@@ -720,7 +723,7 @@ return function(deps)
 
   -- The `process` module ----------------------------------------------------
 
-  local api = { event = { EXIT = EXIT, LINK_DOWN = LINK_DOWN, CANCEL = CANCEL } }
+  local api = { event = { EXIT = EXIT, LINK_DOWN = LINK_DOWN, CANCEL = CANCEL, OUTDATED = OUTDATED } }
   api.send = send
 
   function api.pid() return current_proc().pid end
@@ -777,7 +780,7 @@ return function(deps)
   end
 
   function api.set_options(options)
-    if type(options) ~= "table" then error(err(errors.INVALID, "set_options expects a table"), 2) end
+    if type(options) ~= "table" then return nil, err(errors.INVALID, "set_options expects a table, got " .. type(options)) end
     local proc = current_proc()
     if options.trap_links ~= nil then proc.trap_links = options.trap_links == true end
     return true
