@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from lupa import lua54
 
-from . import lua_support
+from . import lua_support, zones
 from .codec import PayloadError, arguments_from_lua, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
@@ -97,6 +97,7 @@ class Worker:
             b"now": lambda: self._clock(),
             b"wall_ns": router.wall_ns,
             b"random_bytes": os.urandom,
+            b"zone": zones.lookup,
             b"digest": lua_support.digest,
             b"validate_json": lua_support.validate_json,
             b"is_durable_pid": lambda pid: router.is_durable_pid(pid.decode()),

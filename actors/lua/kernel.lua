@@ -2,7 +2,8 @@
 -- together inside a Lua state and gives Python a small, batched interface.
 --
 -- `deps` comes from Python: host_id, pid_prefix, max_processes, reductions,
--- callbacks now() / wall_ns() / random_bytes(n) / log(...) / names.*, and
+-- callbacks now() / wall_ns() / random_bytes(n) / log(...) / names.* /
+-- zone(name, sec, wall) (see actors/zones.py), and
 -- load_module(name) returning the factory of a Lua file next to this one.
 return function(deps)
   local load_module = deps.load_module
@@ -12,7 +13,6 @@ return function(deps)
   })
   local channel = load_module("channel")({ sched = sched, errors = errors })
   local bridge = load_module("bridge")({ sched = sched })
-  local timevalue = load_module("timevalue")({ errors = errors })
 
   local copy -- set below; the payload module encodes copies for Python
   local json_module
@@ -88,6 +88,9 @@ return function(deps)
   local funcs = load_module("funcs")({
     sched = sched, channel = channel, errors = errors, bridge = bridge,
     process = process, entries = entries, now = deps.now, durable = durable, wrap_payload = wrap_payload,
+  })
+  local timevalue = load_module("timevalue")({
+    errors = errors, layout = load_module("timelayout")(), readonly = sandbox.readonly, zone = deps.zone,
   })
   local time = load_module("timemod")({
     sched = sched, channel = channel, errors = errors, timevalue = timevalue,
