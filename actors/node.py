@@ -83,6 +83,11 @@ class Node:
         self.components: list[Any] = []
         self._root: Endpoint = self.router.new_endpoint(Endpoint)
 
+    @property
+    def pid(self) -> str:
+        """The node's own PID: the sender of what the node itself sends (and of CANCEL at shutdown)."""
+        return self._root.pid
+
     @classmethod
     @asynccontextmanager
     async def open(cls, app_dir: str | Path, data_dir: str | Path | None = None, *,
@@ -253,4 +258,3 @@ class Node:
     @property
     def host_ids(self) -> list[str]:
         return list(self.router.hosts)
-

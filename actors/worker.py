@@ -83,6 +83,7 @@ class Worker:
         self._wake_event = trio.Event()
         self._pending = False
         self._requests: dict[int, trio.CancelScope] = {}  # requests being served, by id
+        self._emptied: trio.Event | None = None  # set once no process is left (while shutting down)
         self._nursery: trio.Nursery | None = None
         self._clock = clock or trio.current_time
         names = router.names
@@ -161,6 +162,8 @@ class Worker:
             task_status.started()
             while True:
                 more, deadline = self.step()
+                if self._emptied is not None and self._count() == 0:
+                    self._emptied.set()
                 if more:
                     await trio.lowlevel.checkpoint()
                     continue
@@ -245,6 +248,17 @@ class Worker:
 
     def is_alive(self, pid: str) -> bool:
         return bool(self._alive(pid.encode()))
+
+    async def cancel_all(self, sender: str, reason: str, timeout: float) -> None:
+        """Deliver CANCEL to every process that listens to its events, and give
+        them ``timeout`` seconds to end before :meth:`terminate_all`."""
+        if not self.kernel[b"cancel_all"](sender.encode(), reason.encode()):
+            return
+        self._emptied = trio.Event()
+        self.wake()
+        with trio.move_on_after(timeout):
+            await self._emptied.wait()
+        self._emptied = None
 
     def terminate_all(self, reason: str) -> None:
         self._terminate_all(reason.encode())

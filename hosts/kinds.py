@@ -36,6 +36,8 @@ KINDS = {
         Field("host.max_memory", ByteSize()),
         MAX_INSTRUCTIONS,
         AUTO_START,
+        # at node shutdown, how long processes that listen to their events get to end after CANCEL
+        Field("lifecycle.stop_timeout", Duration(), default="5s"),
     )),
     "workflow.host": KindSpec((
         Field("store", String()),

@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from actors.durations import SECOND, parse_duration
 from actors.pid import pid_prefix
 from actors.registry import Entry
 from actors.sizes import parse_byte_size
@@ -25,6 +26,8 @@ class ProcessHost(WorkerHost):
 
     def __init__(self, entry: Entry, node: Any):
         self.id = entry.id
+        self._node_pid = node.pid
+        self._stop_timeout = parse_duration(entry.get("lifecycle.stop_timeout")) / SECOND
         max_memory = entry.get("host.max_memory", None)
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*LUA_KINDS),
@@ -38,7 +41,10 @@ class ProcessHost(WorkerHost):
         await nursery.start(self.worker.run)
 
     async def stop(self) -> None:
-        """End every process; monitors and links hear about it."""
+        """Deliver CANCEL to every process, wait (``lifecycle.stop_timeout`` at
+        most) for those that listen to their events to end, then end the rest;
+        monitors and links hear about it."""
+        await self.worker.cancel_all(self._node_pid, "node shutting down", self._stop_timeout)
         self.worker.terminate_all("node shutting down")
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:

@@ -404,6 +404,19 @@ return function(deps)
   end
   function K.alive(pid) return process.procs[pid] ~= nil end
 
+  --- Deliver CANCEL to every process that listens to its events (node
+  --- shutdown: they may finish on their own); returns how many do.
+  function K.cancel_all(from, reason)
+    local listening = 0
+    for pid, proc in pairs(process.procs) do
+      if proc.events and not proc.wf then
+        listening = listening + 1
+        process.send_event(pid, { kind = "CANCEL", from = from, reason = reason })
+      end
+    end
+    return listening
+  end
+
   --- End every process (node shutdown).
   function K.terminate_all(reason)
     local all = {}
