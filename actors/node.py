@@ -198,10 +198,14 @@ class Node:
 
     async def _run_to_end(self, host: str, entry_id: str, args: list, options: dict) -> Any:
         waiter = self.router.new_endpoint(ExitWaiter)
+        pid = None
         try:
-            await self.router.start(host, entry_id, args, {**options, "monitor_by": waiter.pid})
+            pid = await self.router.start(host, entry_id, args, {**options, "monitor_by": waiter.pid})
             return await waiter.value()
         finally:
+            if pid is not None and options.get("call") and not waiter._done.is_set():
+                # a function is cancelled with its caller (here, the awaiting task)
+                self.router.signal("terminate", waiter.pid, pid, None)
             self.router.remove_endpoint(waiter.pid)
 
     async def send(self, dest: str, topic: str, payload: Any = None) -> None:

@@ -144,6 +144,14 @@ return function() -- the factory takes no deps
     return { message = message, kind = kind, retryable = retryable, details = details, stack = stack }
   end
 
+  -- Whether the runtime's errors of a kind may be retried when their maker
+  -- does not say: the kinds Wippy lists as not retryable are not; a timeout
+  -- and an unavailable service typically are; of the others nothing is known.
+  local RETRYABLE = {
+    Invalid = false, NotFound = false, PermissionDenied = false, AlreadyExists = false,
+    Timeout = true, Unavailable = true,
+  }
+
   --- The runtime's own constructor: `{kind=, message=, ...}` or a message.
   --- Raises on malformed input (runtime code passes literals).
   function errors.new(v)
@@ -156,6 +164,7 @@ return function() -- the factory takes no deps
     elseif tv == "table" then
       local f, problem = fields_from_table(v)
       if f == nil then error("errors.new: " .. problem, 2) end
+      if f.retryable == nil then f.retryable = RETRYABLE[f.kind] end
       return make(f)
     end
     error("errors.new: expected a string or a table, got " .. tv, 2)

@@ -39,6 +39,14 @@ return function(deps)
     return out
   end
 
+  --- Put the outcome of done call `f` on its response channel: the result
+  --- (which stays the channel's only value: it is not closed after it, so
+  --- a select over several futures' channels never picks a spent one), or
+  --- on failure nothing, the channel closed.
+  local function deliver(f)
+    if f.failure == nil then chan.push(f.c, wrap_payload(f.value)) else chan.close(f.c) end
+  end
+
   local function complete(f, value, failure, all)
     if f.done then return end
     f.done, f.value, f.failure, f.all = true, value, failure, all
@@ -49,10 +57,7 @@ return function(deps)
       local calls = caller.calls
       if calls then calls[f] = nil end
     end
-    if f.c then
-      if failure == nil then chan.push(f.c, wrap_payload(value)) end
-      chan.close(f.c)
-    end
+    if f.c then deliver(f) end
     local task = f.waiter
     if task then
       f.waiter = nil
@@ -194,10 +199,7 @@ return function(deps)
     local f = state_of(self)
     if not f.c then
       f.c = chan.make(1)
-      if f.done then
-        if f.failure == nil then chan.push(f.c, wrap_payload(f.value)) end
-        chan.close(f.c)
-      end
+      if f.done then deliver(f) end
     end
     return f.c.handle
   end

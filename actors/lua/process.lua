@@ -953,7 +953,8 @@ return function(deps)
   local function check_scope(scope, fname)
     if scope == nil or scope == LOCAL then return nil end
     if SCOPE_NAMES[scope] then
-      return err(errors.UNAVAILABLE, fname .. ": scope " .. SCOPE_NAMES[scope] .. " needs a cluster; this node runs alone")
+      return errors.new({ kind = errors.UNAVAILABLE, retryable = false,
+        message = fname .. ": scope " .. SCOPE_NAMES[scope] .. " needs a cluster; this node runs alone" })
     end
     return err(errors.INVALID, fname .. ": unknown scope " .. tostring(scope) .. " (use process.registry.LOCAL, EVENTUAL, CONSISTENT or STRONG)")
   end

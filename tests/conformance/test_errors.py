@@ -303,3 +303,23 @@ async def test_errors_cross_processes_with_their_fields(lua, autojump_clock):
         return { err:kind(), err:message(), err:retryable(), err:details().id, errors.is(err, errors.CONFLICT) }
     """)
     assert out == ["Conflict", "taken", False, 7, True]
+
+
+async def test_runtime_errors_follow_the_retryable_table(lua, autojump_clock):
+    # INVALID, NOT_FOUND and ALREADY_EXISTS are not retryable, TIMEOUT typically is
+    lua.function("slow", 'time.sleep("10s")', modules=("time",))
+    out = await lua.run("""
+        local _, invalid = process.send(process.pid(), "@reserved", 1)
+        local _, not_found = process.registry.lookup("nobody")
+        process.registry.register("held_by_main")
+        local other = process.spawn("test:alive", "test:host")
+        local _, exists = process.registry.register("held_by_main", other)
+        local _, timeout = funcs.new():with_options({ timeout = 100 }):call("test:slow")
+        return {
+            { invalid:kind(), invalid:retryable() },
+            { not_found:kind(), not_found:retryable() },
+            { exists:kind(), exists:retryable() },
+            { timeout:kind(), timeout:retryable() },
+        }
+    """)
+    assert out == [["Invalid", False], ["NotFound", False], ["AlreadyExists", False], ["Timeout", True]]
