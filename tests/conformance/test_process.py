@@ -445,6 +445,16 @@ async def test_relationship_calls_with_an_unknown_name_are_not_found(lua, autoju
     assert out == [True, "NotFound"]
 
 
+@pytest.mark.parametrize("call", ["process.terminate()", "process.cancel(nil, 'r')", "process.monitor()",
+                                  "process.unmonitor(42)", "process.link({})", "process.unlink()"])
+async def test_relationship_calls_without_a_destination_are_invalid(lua, autojump_clock, call):
+    out = await lua.run(f"""
+        local ok, err = {call}
+        return {{ ok == nil, err:kind() }}
+    """, modules=())
+    assert out == [True, "Invalid"]
+
+
 # -- process options --------------------------------------------------------------------
 
 
