@@ -1,4 +1,4 @@
-"""A node for code that is not async: ``BlockingNode`` (SPEC §6, blocking helpers).
+"""A node for code that is not async: ``BlockingNode`` (blocking helpers).
 
 ``BlockingNode(app_dir)`` runs ``Node.open(app_dir)`` inside ``trio.run`` on a
 background thread and offers the Node API as plain blocking methods. Every

@@ -1,7 +1,7 @@
 """The Python face of the runtime's error objects.
 
 Lua code sees errors as objects with a kind, a message and a few more
-fields (SPEC §3); Python code gets the same information as an exception.
+fields; Python code gets the same information as an exception.
 """
 
 from __future__ import annotations

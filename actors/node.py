@@ -2,7 +2,7 @@
 
 ``Node.open(app_dir)`` loads the registry, starts every host (the kinds that
 packages declare under the ``luactor.hosts`` entry point group) and any
-other node components, and gives Python code the SPEC §6 API: spawn, send,
+other node components, and gives Python code its API: spawn, send,
 mailboxes, calls, names, monitors and links, cancel and terminate.
 """
 

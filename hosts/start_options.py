@@ -1,6 +1,6 @@
 """The spawn options that name a workflow, read the same way by every
 durable host: ``workflow.id`` and ``workflow.id_conflict_policy``, also under
-the ``temporal.`` prefix (SPEC §5)."""
+the ``temporal.`` prefix."""
 
 from __future__ import annotations
 

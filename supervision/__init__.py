@@ -1,4 +1,4 @@
-"""Supervision (SPEC §4): restart policies, ``process.service`` lifecycles, supervisor trees.
+"""Supervision: restart policies, ``process.service`` lifecycles, supervisor trees.
 
 ``services(node)`` is the Python API of a running node; the node builds the
 tree itself through the ``luactor.components`` entry point.

@@ -1,6 +1,6 @@
 """The operator's view of supervision: list services, start, stop and restart one.
 
-Nothing else changes at runtime (SPEC §4 and the issue): the tree, the
+Nothing else changes at runtime: the tree, the
 policies and the order come from the registry.  Requests run inside the
 owning supervisor's loop, so they never race a restart in progress.
 """

@@ -1,4 +1,4 @@
-"""OTP restart intensity: a supervisor that restarts too often gives up (SPEC §4).
+"""OTP restart intensity: a supervisor that restarts too often gives up.
 
 Restarting forever hides a fault that restarts cannot fix; past ``intensity``
 restarts within ``period`` seconds the supervisor stops its children and fails,

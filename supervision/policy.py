@@ -1,4 +1,4 @@
-"""Restart policy of a ``process.service`` (SPEC §4): when, and how soon, to restart.
+"""Restart policy of a ``process.service``: when, and how soon, to restart.
 
 Everything here is pure: time comes from an injected ``clock`` and jitter from
 an injected ``random``, so backoff can be tested without waiting and the

@@ -1,4 +1,4 @@
-"""One ``process.service``: its process, its state and its restart bookkeeping (SPEC §4).
+"""One ``process.service``: its process, its state and its restart bookkeeping.
 
 A service runs its process on its host and watches it through a Python
 endpoint that monitors every incarnation.  It does not decide alone what
@@ -164,6 +164,6 @@ def _describe(error: dict | None) -> str | None:
 
 
 def _terminated_from_outside(error: dict | None) -> bool:
-    """``terminate`` by someone other than the supervisor: final, as SPEC §4 says of the operator's."""
+  """``terminate`` by someone other than the supervisor: final, as the operator's is."""
     return (error is not None and error.get("kind") == "Canceled"
             and str(error.get("message", "")).startswith("terminated by "))

@@ -1,6 +1,6 @@
 """Lifecycle states of services and supervisors, and the one-line log of each change.
 
-Operators read a supervised node through these states (SPEC §4), so every
+Operators read a supervised node through these states, so every
 change is checked against the transitions below and logged on one line of
 the ``luactor`` logger: id, old -> new state, attempt, delay and error.
 """

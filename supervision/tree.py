@@ -1,4 +1,4 @@
-"""The shape of the supervision tree and the order its members start in (SPEC §4).
+"""The shape of the supervision tree and the order its members start in.
 
 Pure: reads registry entries, runs nothing.  A ``supervisor`` entry owns the
 services and supervisors that name it in ``supervisor:``; entries that name

@@ -1,4 +1,4 @@
-"""SPEC §3: channels, ``channel.select`` and coroutines inside a process.
+"""Channels, ``channel.select`` and coroutines inside a process.
 
 Channels are Go-style: ``channel.new(size)`` (0 = unbuffered), ``send``,
 ``receive`` returning ``value, ok``, ``close``, ``case_send`` /

@@ -1,4 +1,4 @@
-"""SPEC §3 and §6: ``funcs``, ``function.lua`` entries and Python callables.
+"""``funcs``, ``function.lua`` entries and Python callables.
 
 ``funcs.call(id, ...)`` returns ``result, err``; ``funcs.async`` returns a
 Future; ``funcs.new():with_context(t):with_options({timeout=ms})`` builds an

@@ -1,4 +1,4 @@
-"""SPEC §3 (first part): processes, messages, payloads and exit results.
+"""Processes, messages, payloads and exit results.
 
 Each test builds a small app with the ``app`` fixture, runs it on a node and
 checks what a user of the spec is promised: how a process is started, how it

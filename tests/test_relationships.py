@@ -1,4 +1,4 @@
-"""SPEC §3 (second part): monitors, links, cancel, terminate, names, spawner
+"""Monitors, links, cancel, terminate, names, spawner
 builders and ``process.exec`` — from Lua and from Python.
 
 Lifecycle events reach a Lua process on ``process.events()`` as

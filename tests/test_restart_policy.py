@@ -1,4 +1,4 @@
-"""Restart policy of a process.service (SPEC §4): modes, backoff, max_attempts, stable runs."""
+"""Restart policy of a process.service: modes, backoff, max_attempts, stable runs."""
 
 import pytest
 import trio

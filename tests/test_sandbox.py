@@ -1,4 +1,4 @@
-"""SPEC §2: the Lua environment a process runs in.
+"""The Lua environment a process runs in.
 
 Each process has its own global table; the shared standard libraries and
 runtime modules cannot be changed; ``io``, ``debug``, ``load``, ``package``,

@@ -1,4 +1,4 @@
-"""SPEC §4 at runtime: process.service lifecycles, restart policies, supervisor trees.
+"""At runtime: process.service lifecycles, restart policies, supervisor trees.
 
 Every test runs a real node on trio's MockClock (``autojump_clock``), so
 backoff delays and timeouts are exact and no test waits on the wall clock.

@@ -1,4 +1,4 @@
-"""SPEC §4 before anything runs: the tree's shape and order, strategies, and bad input.
+"""Before anything runs: the tree's shape and order, strategies, and bad input.
 
 Bad input is refused when the app loads, naming the file and the entry:
 the loader catches most of it (cycles, missing or wrong-kind references,
