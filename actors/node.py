@@ -30,6 +30,9 @@ __all__ = ["Node"]
 
 log = logging.getLogger("luactor")
 
+#: The data directory of a node, inside its app directory, unless one is given.
+DATA_DIR = ".luactor"
+
 
 def host_kinds() -> dict[str, Any]:
     """Host entry points by registry kind (``luactor.hosts``), not loaded yet:
@@ -56,8 +59,9 @@ def component_factories() -> list[Any]:
     return [ep.load() for ep in sorted(entry_points(group="luactor.components"), key=lambda ep: ep.name)]
 
 
-def _sole_node_failure(group: BaseExceptionGroup) -> NodeFailure | None:
-    """The NodeFailure that is all ``group`` holds (however nested), else None."""
+def _sole_node_failure(group: BaseExceptionGroup) -> NodeFailure | ActorError | None:
+    """The NodeFailure or ActorError (a host that could not start) that is all ``group`` holds
+    (however nested), else None."""
     leaves: list[BaseException] = []
     pending: list[BaseException] = [group]
     while pending:
@@ -66,7 +70,7 @@ def _sole_node_failure(group: BaseExceptionGroup) -> NodeFailure | None:
             pending.extend(error.exceptions)
         else:
             leaves.append(error)
-    if len(leaves) == 1 and isinstance(leaves[0], NodeFailure):
+    if len(leaves) == 1 and isinstance(leaves[0], (NodeFailure, ActorError)):
         return leaves[0]
     return None
 
@@ -77,7 +81,7 @@ class Node:
     def __init__(self, registry: Registry, *, name: str = "luactor", data_dir: Path | None = None):
         self.registry = registry
         self.name = name
-        self.data_dir = Path(data_dir) if data_dir is not None else registry.app_dir / ".luactor"
+        self.data_dir = Path(data_dir) if data_dir is not None else registry.app_dir / DATA_DIR
         self.router = Router(name)
         self._hosts: list[Any] = []
         self.components: list[Any] = []
@@ -97,7 +101,8 @@ class Node:
 
         ``functions`` are Python callables to register before anything
         starts: recovered workflows may call them at once.
-        Raises ``RegistryError`` listing every problem if the app does not load.
+        Raises ``RegistryError`` listing every problem if the app does not load,
+        and the ``ActorError`` of a host that cannot start (a store it cannot open).
         """
         registry = load_app(app_dir)
         for warning in registry.warnings:

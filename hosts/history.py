@@ -36,6 +36,12 @@ One process writes a store at a time, enforced by an exclusive ``flock`` on
 the store directory (:class:`StoreBusyError` otherwise), because sequence
 numbers are assigned before the commit. Any number of read-only stores
 (``luactor workflows``) may be open beside the writer, in other processes.
+
+What goes wrong is a :class:`HistoryError`, an ``ActorError`` whose message
+is one line naming the store and what to do: a path that cannot hold a
+store, a directory this user may not write, another format, a page LMDB
+cannot read, a full disk. LMDB's own exceptions never leave this module,
+and a refused open or a failed commit writes nothing.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ from actors.errors import ActorError
 
 __all__ = [
     "FORMAT", "STATUSES", "UPGRADABLE", "Batch", "CorruptRecordError", "HistoryError", "HistoryStore",
-    "StoreBusyError", "StoreFormatError", "StoreFullError", "StoreNotFoundError", "WorkflowHeader", "event_key",
+    "StoreBusyError", "StoreDamagedError", "StoreFormatError", "StoreFullError", "StoreNotFoundError",
+    "WorkflowHeader", "check_store", "event_key",
 ]
 
 FORMAT = 2
@@ -77,12 +84,23 @@ _DATA_DBS = (_DB_WORKFLOWS, _DB_RUNS, _DB_EVENTS)
 # --------------------------------------------------------------------------- errors
 
 
-class HistoryError(Exception):
-    """A workflow store cannot do what was asked."""
+class HistoryError(ActorError):
+    """A workflow store cannot do what was asked; the message is one line that names the store.
+
+    An :class:`ActorError`, so that whoever opens a node catches one kind of
+    exception for what the runtime refuses; each subclass has its kind.
+    """
+
+    default_kind = "Unavailable"
+
+    def __init__(self, message: str, kind: str | None = None):
+        super().__init__(kind or self.default_kind, message)
 
 
 class StoreNotFoundError(HistoryError):
     """A read-only open of a directory that holds no store."""
+
+    default_kind = "NotFound"
 
 
 class StoreBusyError(HistoryError):
@@ -91,6 +109,8 @@ class StoreBusyError(HistoryError):
 
 class StoreFormatError(HistoryError):
     """The store was written in a format this code does not read; it was left untouched."""
+
+    default_kind = "Invalid"
 
     def __init__(self, path: Path, found: Any, supported: int = FORMAT):
         self.path, self.found, self.supported = path, found, supported
@@ -109,6 +129,12 @@ class StoreFullError(HistoryError):
     """A batch does not fit even at the largest map size allowed; none of it was written."""
 
 
+class StoreDamagedError(HistoryError):
+    """LMDB itself failed on the store (a damaged page, an I/O error); nothing was written by us."""
+
+    default_kind = "Internal"
+
+
 class CorruptRecordError(HistoryError):
     """A stored record does not decode. Names the database and key so one workflow can fail alone."""
 
@@ -119,7 +145,8 @@ class CorruptRecordError(HistoryError):
         where = f"workflow {workflow_id!r}" if workflow_id is not None else f"key {key!r}"
         if seq is not None:
             where += f" seq {seq}"
-        super().__init__(f"corrupt record in workflow store {path}, database {database!r}, {where}: {reason}")
+        super().__init__(f"corrupt record in workflow store {path}, database {database!r}, {where}: {reason}",
+                         "Internal")
 
 
 # --------------------------------------------------------------------------- records
@@ -439,13 +466,16 @@ class HistoryStore:
     # ---------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, sync: bool = True, readonly: bool = False,
+    def open(cls, path: str | os.PathLike, *, sync: bool = True, readonly: bool = False, lock: bool | None = None,
              map_size: int = 64 * MiB, max_map_size: int = 8 * GiB) -> HistoryStore:
         """Open (or, unless ``readonly``, create) the store in directory ``path``.
 
         Read-only opens are for other processes than the writer: LMDB (and
         py-lmdb) allow one open of an environment per process, so the
-        writing process reads through its own store.
+        writing process reads through its own store. A reader uses LMDB's
+        lock file when this user may write it (``lock`` says otherwise);
+        without it, a read that overlaps two commits of a running writer may
+        find a page the writer has reused, and fails as damaged: read again.
 
         ``sync=False`` skips the fsync of each commit: a crash of the machine
         (not of the process) may then lose the last commits. ``map_size`` is
@@ -458,29 +488,29 @@ class HistoryStore:
         if readonly:
             _require_store_dir(path)
         else:
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise HistoryError(f"workflow store {path} is not a directory") from None
+            _make_store_dir(path)
         dir_lock = None if readonly else _lock_dir(path)
         try:
             # Look at the format without LMDB's lock file or touching a byte,
             # so a store of another format is refused exactly as it was found.
             stored_map_size = _probe(path) if (path / "data.mdb").exists() else 0
             env = lmdb.open(
-                str(path), subdir=True, readonly=readonly, create=not readonly, lock=True,
-                max_dbs=8, sync=sync, metasync=sync,
+                str(path), subdir=True, readonly=readonly, create=not readonly,
+                lock=not readonly or (_may_lock(path) if lock is None else lock), max_dbs=8, sync=sync, metasync=sync,
                 map_size=0 if readonly else max(map_size, stored_map_size),
             )
         except lmdb.Error as error:
             _unlock_dir(dir_lock)
-            raise HistoryError(f"cannot open workflow store {path}: {error}") from None
+            raise _lmdb_failure(path, "opened", error) from None
         except BaseException:
             _unlock_dir(dir_lock)
             raise
         store = cls(path, env, readonly=readonly, sync=sync, max_map_size=max_map_size, dir_lock=dir_lock)
         try:
             store._initialize()
+        except lmdb.Error as error:
+            store.close()
+            raise _lmdb_failure(path, "opened", error) from None
         except BaseException:
             store.close()
             raise
@@ -564,6 +594,8 @@ class HistoryStore:
                 break
             except lmdb.MapFullError:
                 self._grow(batch)
+            except lmdb.Error as error:
+                raise _lmdb_failure(self.path, "written", error, batch_lost=True) from None
         for header in batch._headers.values():
             if header.status == "running":
                 self._running[header.id] = header
@@ -595,9 +627,12 @@ class HistoryStore:
             raise StoreFullError(
                 f"workflow store {self.path} is full: a batch of {len(batch._events)} event(s) "
                 f"({size} bytes) and {len(batch._headers)} header(s) does not fit in "
-                f"{_human_size(current)}, the largest map allowed (max_map_size); none of it was written "
+                f"{_human_size(current)}, the most it may grow to (max_size); none of it was written "
                 "and the stored history is intact")
-        self._env.set_mapsize(min(current * 2, self.max_map_size))
+        try:
+            self._env.set_mapsize(min(current * 2, self.max_map_size))
+        except lmdb.Error as error:
+            raise _lmdb_failure(self.path, "grown", error, batch_lost=True) from None
 
     # ---------------------------------------------------------------- reading
 
@@ -723,23 +758,29 @@ class HistoryStore:
 
     @contextmanager
     def _read(self) -> Iterator[lmdb.Transaction]:
+        """A read transaction; LMDB's own failures (a damaged page, an I/O error) leave it as
+        :class:`StoreDamagedError` naming the store."""
         if self._env is None:
             raise HistoryError(f"workflow store {self.path} is closed")
-        if not self.readonly:
-            # The one writer reads what it committed last: one read
-            # transaction serves every read until the next commit ends it
-            # (beginning one per read would cost more than most reads).
-            if self._snapshot is None:
-                self._snapshot = self._begin()
-            yield self._snapshot
-            return
         try:
-            txn = self._begin()
-        except lmdb.MapResizedError:
-            self._env.set_mapsize(0)        # the writer grew the map: adopt its size
-            txn = self._begin()
-        with txn:
-            yield txn
+            if not self.readonly:
+                # The one writer reads what it committed last: one read
+                # transaction serves every read until the next commit ends it
+                # (beginning one per read would cost more than most reads).
+                if self._snapshot is None:
+                    self._snapshot = self._begin()
+                yield self._snapshot
+                return
+            try:
+                txn = self._begin()
+            except lmdb.MapResizedError:
+                self._env.set_mapsize(0)        # the writer grew the map: adopt its size
+                txn = self._begin()
+            with txn:
+                yield txn
+        except lmdb.Error as error:
+            self._end_snapshot()
+            raise _lmdb_failure(self.path, "read", error) from None
 
     def _end_snapshot(self) -> None:
         if self._snapshot is not None:
@@ -828,6 +869,9 @@ def _probe(path: Path) -> int:
     The look is lock-free (no lock file opened), so a result other than our
     format is confirmed by a second look before it is believed.
     """
+    if not (path / "data.mdb").is_file():
+        raise StoreFormatError(path, _NotAStore("its data.mdb is not a file"))
+
     def look() -> tuple[Any, int]:
         try:
             env = lmdb.open(str(path), subdir=True, readonly=True, lock=False, max_dbs=8, map_size=0)
@@ -856,6 +900,80 @@ def _require_store_dir(path: Path) -> None:
         raise StoreNotFoundError(f"no workflow store at {path}: it is not a directory")
     if not (path / "data.mdb").exists():
         raise StoreNotFoundError(f"no workflow store at {path}: the directory has no data.mdb")
+
+
+def check_store(path: str | os.PathLike) -> None:
+    """Raise the :class:`HistoryError` a writer's open of ``path`` would raise about where the
+    store is, who may write it and what format it has; creates and changes nothing."""
+    path = Path(path)
+    _check_place(path)
+    if (path / "data.mdb").exists():
+        try:
+            _probe(path)
+        except lmdb.Error as error:
+            raise _lmdb_failure(path, "opened", error) from None
+
+
+def _check_place(path: Path) -> None:
+    """Refuse a store path that cannot hold a store this user writes: a file in the way, or a
+    directory (the store's, or the nearest one that exists above it) this user may not write."""
+    if path.exists():
+        if not path.is_dir():
+            raise HistoryError(f"workflow store {path} is not a directory but a file: move the file away "
+                               "or choose another store path", "Invalid")
+        _require_writable(path)
+        return
+    above = next(parent for parent in path.parents if parent.exists())
+    if not above.is_dir():
+        raise HistoryError(f"workflow store {path} cannot be created: {above} is a file, not a directory; "
+                           "move it away or choose another store path", "Invalid")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise HistoryError(f"workflow store {path} cannot be created: this user may not write in {above}; "
+                           "choose a store path it may write", "PermissionDenied")
+
+
+def _make_store_dir(path: Path) -> None:
+    """Create the store directory (and its parents), or say in one line what is in the way."""
+    _check_place(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:    # something changed since the look
+        raise HistoryError(f"workflow store {path} cannot be created: {error.strerror}") from None
+
+
+def _require_writable(path: Path) -> None:
+    """A writer needs the directory and LMDB's files in it writable; say which one is not."""
+    for item, mode in ((path, os.R_OK | os.W_OK | os.X_OK), (path / "data.mdb", os.R_OK | os.W_OK),
+                       (path / "lock.mdb", os.R_OK | os.W_OK)):
+        if item.exists() and not os.access(item, mode):
+            what = "the directory" if item == path else item.name
+            raise HistoryError(f"workflow store {path} is not writable by this user ({what}): a node needs "
+                               "to write its store; `luactor workflows` can still read it", "PermissionDenied")
+
+
+def _may_lock(path: Path) -> bool:
+    """Whether a reader may use LMDB's lock file (create it, or open it for writing)."""
+    lock_file = path / "lock.mdb"
+    if lock_file.exists():
+        return os.access(lock_file, os.R_OK | os.W_OK)
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _lmdb_failure(path: Path, doing: str, error: lmdb.Error, *, batch_lost: bool = False) -> HistoryError:
+    """What LMDB's ``error`` means for the store at ``path``, in one line."""
+    outcome = ("none of the batch was written and what was committed before is intact" if batch_lost
+               else "nothing was written to it")
+    if isinstance(error, lmdb.DiskError):
+        return StoreFullError(f"workflow store {path} cannot be {doing}: the disk is full ({error}); {outcome}. "
+                              "Free some space, then start the node again")
+    if isinstance(error, lmdb.ReadonlyError):
+        return HistoryError(f"workflow store {path} cannot be {doing}: permission denied ({error})",
+                            "PermissionDenied")
+    if batch_lost:
+        return StoreDamagedError(f"workflow store {path} cannot be {doing}: LMDB failed ({error}); {outcome}. "
+                                 "Check the disk (space, errors), then start the node again")
+    return StoreDamagedError(f"workflow store {path} cannot be {doing}: LMDB failed ({error}); {outcome}. "
+                             "The store may be damaged: restore a copy of it, or move it away to start afresh")
 
 
 def _lock_dir(path: Path) -> int:

@@ -5,7 +5,9 @@ entry point group: :func:`register` adds the ``workflows`` subcommand and
 sets ``handler`` in the parsed arguments to the function that runs it.
 
 The store is opened read-only (a reader beside the node's writer, as LMDB
-allows), so inspecting never blocks or changes a running node's history.
+allows), so inspecting never blocks or changes a running node's history. A
+user who may read the store but not write its directory reads it without
+LMDB's lock file (see ``HistoryStore.open``).
 
 * ``list STORE [--status S]``: one line per workflow (its current run): id,
   entry, status, run, last update (UTC), number of events of that run.
@@ -29,7 +31,7 @@ Exit codes, as for every ``luactor`` command:
 
 * 0: success
 * 1: the store was read and what was asked is missing or damaged: an
-  unknown workflow id, or a corrupt record. What could be read is printed
+  unknown workflow id, a corrupt record, or a page LMDB cannot read. What could be read is printed
   first (a ``--json`` list stays valid JSON); each corrupt record is named
   on stderr with its database and key.
 * 2: it could not run: bad usage, no store at STORE (no such directory, or
@@ -98,11 +100,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         store = HistoryStore.open(args.store, readonly=True)
     except HistoryError as error:
-        _error(str(error))
+        _error(error.message)
         return EXIT_USAGE
     try:
         with store:
             return args.workflows_action(store, args)
+    except HistoryError as error:   # LMDB failed while reading (CorruptRecordError is handled per record)
+        _error(error.message)
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (`| head`): what it wanted was printed.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -126,7 +131,7 @@ def _list(store: HistoryStore, args: argparse.Namespace) -> int:
         which = f" with status {args.status}" if args.status else ""
         print(f"no workflows{which} in {store.path}")
     for error in corrupt:
-        _error(str(error))
+        _error(error.message)
     return EXIT_FAILED if corrupt else EXIT_OK
 
 
@@ -162,7 +167,7 @@ def _history(store: HistoryStore, args: argparse.Namespace) -> int:
     try:
         header = _find_run(store, args.id, args.run)
     except CorruptRecordError as error:   # the header is damaged; its events may still be readable
-        _error(str(error))
+        _error(error.message)
         header, status = None, EXIT_FAILED
     if header is None and status == EXIT_OK:
         _error(_missing(store, args.id, args.run))
@@ -175,7 +180,7 @@ def _history(store: HistoryStore, args: argparse.Namespace) -> int:
             emit(seq, event)
     except CorruptRecordError as error:
         finish(False)
-        _error(str(error))
+        _error(error.message)
         return EXIT_FAILED
     finish(True)
     return status
@@ -203,7 +208,7 @@ def _header(store: HistoryStore, workflow_id: str, run: int | None) -> WorkflowH
     try:
         header = _find_run(store, workflow_id, run)
     except CorruptRecordError as error:
-        _error(str(error))
+        _error(error.message)
         return EXIT_FAILED
     if header is None:
         _error(_missing(store, workflow_id, run))

@@ -11,6 +11,11 @@ class is the storage side of it:
   never sees a result that is not stored;
 - a message sent to a workflow is stored before the send returns;
 - on start, every unfinished workflow is replayed from its history.
+
+A store that fails under a running host (a full disk, a damaged page) stops
+the host as *Failed*: one log line says why, its workflows stop where their
+last commit left them (they resume at the next start), and spawns and sends
+to it are refused with UNAVAILABLE. The node's other hosts run on.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -32,9 +37,13 @@ from actors.pid import pid_prefix
 from actors.registry import Entry
 from actors.worker import Worker
 
-from .history import Batch, CorruptRecordError, HistoryStore, WorkflowHeader
+from .history import Batch, CorruptRecordError, HistoryError, HistoryStore, WorkflowHeader
 from .start_options import start_options
 from .worker_host import WorkerHost
+from .workflow_config import map_sizes, store_path
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["WorkflowHost"]
 
@@ -86,6 +95,32 @@ def _new_workflow_id() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
+class _CommitWait:
+    """A Python caller waiting for the next commit (an ``after_commit`` callback), told
+    whether the commit came or the host failed first."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.failed = False
+
+    def __call__(self) -> None:
+        self.done.set()
+
+    def fail(self) -> None:
+        self.failed = True
+        self.done.set()
+
+
+def _store_failure(group: BaseExceptionGroup) -> HistoryError | None:
+    """The HistoryError that is all ``group`` holds (however nested), else None."""
+    matched, rest = group.split(HistoryError)
+    if matched is None or rest is not None:
+        return None
+    while isinstance(matched, BaseExceptionGroup):
+        matched = matched.exceptions[0]
+    return matched
+
+
 class WorkflowHost(WorkerHost):
     kind = "workflow.host"
     durable = True
@@ -93,12 +128,11 @@ class WorkflowHost(WorkerHost):
     def __init__(self, entry: Entry, node: Any):
         self.id = entry.id
         self.node = node
-        store = entry.get("store", None)
-        self.path = Path(store) if store else node.data_dir / entry.id.replace(":", "_")
-        if not self.path.is_absolute():
-            self.path = entry.file.parent / self.path
+        self.path = store_path(entry, node.data_dir)
+        self.map_size, self.max_map_size = map_sizes(entry)
         self.sync = bool(entry.get("sync"))
         self.store: HistoryStore | None = None
+        self.failure: HistoryError | None = None   # why the store stopped the host, once it has
         self._batch: Batch | None = None
         self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit
         self._new_ids: set[str] = set()                     # ids made here whose start is not drained yet
@@ -116,10 +150,10 @@ class WorkflowHost(WorkerHost):
                 b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
             },
-            extra_commands={
+            extra_commands={name: self._unless_failed(handler) for name, handler in {
                 "history": self._on_history, "store_message": self._on_store_message,
                 "wf_start": self._on_start, "wf_done": self._on_done, "wf_watch": self._on_watch,
-            },
+            }.items()},
             after_slice=self._commit,
         )
         kernel = self.worker.kernel
@@ -131,15 +165,61 @@ class WorkflowHost(WorkerHost):
     # -- lifecycle --------------------------------------------------------
 
     async def start(self, nursery: trio.Nursery) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.store = HistoryStore.open(self.path, sync=self.sync)
-        self._batch = self.store.batch()
-        self._recover()
+        """Open the store and replay what it holds; a store that cannot be opened or
+        read raises its :class:`HistoryError` (an ActorError) and is left closed."""
+        self.store = HistoryStore.open(self.path, sync=self.sync, map_size=self.map_size,
+                                       max_map_size=self.max_map_size)
+        try:
+            self._batch = self.store.batch()
+            self._recover()
+        except BaseException:
+            self.store.close()
+            self.store = None
+            raise
         await nursery.start(self._run_worker)
 
     async def _run_worker(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as self._worker_scope:
-            await self.worker.run(task_status=task_status)
+            try:
+                await self.worker.run(task_status=task_status)
+            except BaseExceptionGroup as group:
+                failure = _store_failure(group)
+                if failure is None:
+                    raise
+                self._fail(failure)
+
+    def _fail(self, error: HistoryError) -> None:
+        """The store failed under the running host: say so once, stop the host, keep the store as it is.
+
+        What was not committed is dropped: no one was told it was stored.
+        The workflows' monitors and links get EXIT and LINK_DOWN (CANCELED,
+        naming the failure), as when a node goes down, though the workflows
+        resume at the next start. Python callers waiting for a commit get
+        UNAVAILABLE; spawns that Lua processes asked for meanwhile get no answer.
+        """
+        self.failure = error
+        log.error("%s: Running -> Failed: %s; its workflows stop here and resume from the store "
+                  "when the node starts again", self.id, error.message)
+        pending, self._after_commit = self._after_commit, []
+        for callback in pending:
+            if isinstance(callback, _CommitWait):
+                callback.fail()
+        self._batch = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.worker.terminate_all(f"workflow host {self.id} failed: {error.message}")
+
+    def _unless_failed(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A kernel command that records history: ignored once the store has failed."""
+        def run(cmd: Any) -> None:
+            if self.failure is None:
+                handler(cmd)
+        return run
+
+    def _refuse_if_failed(self) -> None:
+        if self.failure is not None:
+            raise ActorError("Unavailable", f"workflow host {self.id} has failed: {self.failure.message}")
 
     async def stop(self) -> None:
         """Stop running workflows (they stay unfinished and resume on the
@@ -208,11 +288,16 @@ class WorkflowHost(WorkerHost):
 
         Use :meth:`spawn_then` or :meth:`spawn_stored` to learn of that commit.
         """
+        self._refuse_if_failed()
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         action, value, run = self._claim(options.get("name"), None, options.get("options") or {})
         if action == "existing":
+            # the watchers a start would have set (spawn_monitored, exec) watch the existing one
+            for op, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
+                if watcher:
+                    self.signal(op, watcher, value, None)
             return value
         lua = self.worker.lua
         lua_args = to_lua(lua, list(args), "args")
@@ -247,32 +332,56 @@ class WorkflowHost(WorkerHost):
         self.worker.wake()
 
     async def _next_commit(self) -> None:
-        committed = trio.Event()
-        self.after_commit(committed.set)
-        await committed.wait()
+        """Return once what was recorded until now is committed; UNAVAILABLE if the host fails first."""
+        wait = _CommitWait()
+        self.after_commit(wait)
+        await wait.done.wait()
+        if wait.failed:
+            self._refuse_if_failed()
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """A send that need not wait: stored with the next commit.
 
         It goes through the kernel, so it is stored in order with the
-        starts and ends of workflows the kernel recorded before it.
+        starts and ends of workflows the kernel recorded before it. On a
+        failed host it is dropped, like a send to a process that has exited.
         """
-        self.worker.send(sender, dest, topic, payload)
+        if self.failure is None:
+            self.worker.send(sender, dest, topic, payload)
 
     async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Store a message for a workflow; return once it is committed."""
+        self._refuse_if_failed()
         self.send(sender, dest, topic, payload)
         await self._next_commit()
 
-    def _final_result(self, pid: bytes) -> Any:
-        """``{value, error}`` of a workflow of this host that has ended, else None."""
-        text = pid.decode()
-        if self.store is None or not text.startswith(self.worker.pid_prefix):
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
+        """To the kernel; but a monitor of a workflow that has ended (before this node
+        started, say) gets EXIT with the result its store holds, not NOT_FOUND."""
+        if op == "monitor" and not self.worker.is_alive(dest):
+            ended = self._ended(dest)
+            if ended is not None:
+                self.node.router.deliver_event(sender, {"kind": "EXIT", "from": dest, "result": ended})
+                return
+        self.worker.signal(op, sender, dest, data)
+
+    def _ended(self, pid: str) -> dict | None:
+        """``{value, error}`` of a workflow of this host that has ended, else None
+        (also when its header cannot be read: the commits that need it will say so)."""
+        if self.store is None or not pid.startswith(self.worker.pid_prefix):
             return None
-        header = self.store.header(self._workflow_id(text))
+        try:
+            header = self.store.header(self._workflow_id(pid))
+        except HistoryError:
+            return None
         if header is None or header.status == "running":
             return None
-        return to_lua(self.worker.lua, {"value": header.result, "error": header.error}, "result")
+        return {"value": header.result, "error": header.error}
+
+    def _final_result(self, pid: bytes) -> Any:
+        """``{value, error}`` of a workflow of this host that has ended, else None."""
+        ended = self._ended(pid.decode())
+        return None if ended is None else to_lua(self.worker.lua, ended, "result")
 
     def _pid(self, workflow_id: str) -> str:
         return f"{self.worker.pid_prefix}{workflow_id}}}"

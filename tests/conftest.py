@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
+import shutil
+import subprocess
+import sys
 import textwrap
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +102,86 @@ def temporal_server(tmp_path_factory):
     server = DevServer(tmp_path_factory.mktemp("temporal") / "dev.db")
     yield server
     server.stop()
+
+
+# --------------------------------------------------------------------------- the luactor command line
+
+LUACTOR_TIMEOUT = 60  # seconds a command, or a wait for one of its lines, may take before the test fails
+
+
+def luactor(*args: object, cwd: Path | None = None, timeout: float = LUACTOR_TIMEOUT) -> subprocess.CompletedProcess:
+    """``luactor ARGS`` run to its end in a subprocess, its output captured."""
+    return subprocess.run([sys.executable, "-m", "actors.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class LuactorProcess:
+    """``luactor ARGS`` running in a subprocess; its output lines (stdout and stderr
+    together, in ``seen``) read as they come. Leaving the block kills what still runs."""
+
+    def __init__(self, *args: object, **popen: Any):
+        self.process = subprocess.Popen([sys.executable, "-m", "actors.cli", *map(str, args)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(stream,), daemon=True)
+                         for stream in (self.process.stdout, self.process.stderr)]
+        for reader in self._readers:
+            reader.start()
+
+    def __enter__(self) -> LuactorProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, count: int = 1) -> None:
+        """Until ``count`` lines seen so far contain ``text``."""
+        end = time.monotonic() + LUACTOR_TIMEOUT
+        while sum(text in line for line in self.seen) < count:
+            try:
+                self.seen.append(self.lines.get(timeout=max(0.1, end - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"no {count} x {text!r} in time; the output:\n" + "\n".join(self.seen)) from None
+
+    def finish(self, timeout: float = LUACTOR_TIMEOUT) -> int:
+        """Wait for the exit; then ``seen`` holds every line. Returns the exit code."""
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code
+
+
+@contextlib.contextmanager
+def unwritable(*paths: Path) -> Iterator[None]:
+    """Make ``paths`` unwritable for this user, really: mode bits for a user, the
+    immutable attribute for root (whom mode bits do not stop); skips the test
+    where neither is possible."""
+    if os.geteuid() != 0:
+        modes = {path: path.stat().st_mode for path in paths}
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+        return
+    made = []
+    try:
+        for path in paths:
+            if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+                pytest.skip(f"running as root and cannot make {path} immutable (chattr +i), so nothing is unwritable")
+            made.append(path)
+        yield
+    finally:
+        for path in made:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
