@@ -13,7 +13,13 @@ Exit codes, the same for every command:
   argument, ``bench`` without the benchmarks package
 * 5: ``test`` selected no test (as pytest does): a test run that ran nothing
   must not pass silently
-* 130: interrupted (Ctrl-C) during ``call`` or ``test``
+* 130: interrupted (Ctrl-C) during ``call`` or ``test``, or a second signal
+  during the shutdown of ``run``
+
+A host that cannot start (its workflow store cannot be opened, say) is an
+application that does not load: one ``error:`` line, exit 2. Ctrl-C in
+``call`` and ``test`` shuts the node down in order and prints ``interrupted``;
+a second Ctrl-C exits at once.
 
 ``luactor call`` prints its result as one line of JSON on stdout. Lua
 strings arrive in Python as ``str`` when they are UTF-8 and as ``bytes``
@@ -35,11 +41,11 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -49,6 +55,8 @@ from .registry import RegistryError, check_report
 __all__ = ["main", "to_json"]
 
 log = logging.getLogger("luactor")
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -108,6 +116,40 @@ def _json_key(key: Any) -> str:
     return json.dumps(to_json(key))
 
 
+def _run_interruptible(work: Callable[[], Awaitable[T]]) -> T:
+    """``trio.run(work)`` where Ctrl-C cancels ``work`` (a node in it shuts down in
+    order) and then raises KeyboardInterrupt; a second Ctrl-C exits at once.
+
+    SIGINT arrives as an event, not as a KeyboardInterrupt raised wherever the
+    program is, which could be inside a Lua callback.
+    """
+    async def on_signals(signals: Any, scope: trio.CancelScope) -> None:
+        async for _ in signals:
+            if scope.cancel_called:
+                _error("interrupted again: exiting now")
+                os._exit(EXIT_INTERRUPTED)
+            scope.cancel()
+
+    async def run() -> T:
+        failure: Exception | None = None
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                with trio.CancelScope() as scope:
+                    nursery.start_soon(on_signals, signals, scope)
+                    try:
+                        result = await work()
+                    except Exception as error:  # noqa: BLE001 (raised below, outside the nursery's group)
+                        failure = error
+                nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        if scope.cancelled_caught:
+            raise KeyboardInterrupt
+        return result
+
+    return trio.run(run)
+
+
 def _setup_logging(level: str) -> None:
     """One line per record of the ``luactor`` logger, on stderr."""
     logger = logging.getLogger("luactor")
@@ -138,13 +180,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             os._exit(EXIT_INTERRUPTED)
 
-    async def run() -> RegistryError | NodeFailure | None:
+    up = False
+
+    async def run() -> RegistryError | NodeFailure | ActorError | None:
+        nonlocal up
         # Signals are caught from before startup, so one arriving while the
         # node starts still shuts it down in order.
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 try:
                     async with Node.open(app_dir, args.data) as node:
+                        up = True
                         hosts = len(node.host_ids)
                         log.info("node up: %d host%s (%s)", hosts, "" if hosts == 1 else "s",
                                  ", ".join(node.host_ids) or "none")
@@ -153,7 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                             break
                         # Shutdown is shielded; a second signal is the way out of a stuck one.
                         nursery.start_soon(force_on_second_signal, signals)
-                except (RegistryError, NodeFailure) as error:
+                except (RegistryError, NodeFailure, ActorError) as error:
                     return error
                 finally:
                     nursery.cancel_scope.cancel()
@@ -161,9 +207,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return None
 
     error = trio.run(run)
-    if isinstance(error, NodeFailure):
+    if isinstance(error, NodeFailure) or (isinstance(error, ActorError) and up):
         _error(f"node stopped: {error}")
         return EXIT_FAILED
+    if isinstance(error, ActorError):
+        raise error     # a host that could not start: main says so
     if error is not None:
         _print_registry_error(args.app, error)
         return EXIT_USAGE
@@ -196,7 +244,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
                 return ("error", error)
 
     try:
-        status, result = trio.run(call)
+        status, result = _run_interruptible(call)
     except RegistryError as error:
         _print_registry_error(args.app, error)
         return EXIT_USAGE
@@ -238,7 +286,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
         return passed, failed
 
     try:
-        passed, failed = trio.run(run_tests)
+        passed, failed = _run_interruptible(run_tests)
     except RegistryError as error:
         _print_registry_error(args.app, error)
         return EXIT_USAGE
@@ -301,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luactor", description="Run, call, test and check luactor applications.",
         epilog="exit codes: 0 ok, 1 failure (call error, failing test, problems found), "
-               "2 could not run (usage, app does not load), 5 no test selected",
+               "2 could not run (usage, app does not load, a host cannot start), 5 no test selected, "
+               "130 interrupted",
     )
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None,
                         help="level of the log lines on stderr (default: INFO for run, WARNING otherwise)")
@@ -356,6 +405,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args)
     except UsageError as error:
         _error(str(error))
+        return EXIT_USAGE
+    except NodeFailure as error:
+        _error(f"node stopped: {error}")
+        return EXIT_FAILED
+    except ActorError as error:     # a host could not start (the commands catch the errors they expect)
+        _error(error.message)
         return EXIT_USAGE
     except KeyboardInterrupt:
         _error("interrupted")
