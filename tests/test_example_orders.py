@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
+
+from conftest import LuactorProcess
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "orders"
 DEADLINE = 60  # seconds any one wait may take before the test fails
-
-
-class Node:
-    """`luactor run` in a subprocess, its log lines read as they come."""
-
-    def __init__(self, app: Path, data: Path):
-        self.process = subprocess.Popen([sys.executable, "-m", "actors.cli", "run", str(app), "--data", str(data)],
-                                        stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def __enter__(self) -> Node:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        """However the test went, leave no node running."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str, count: int = 1) -> None:
-        end = time.monotonic() + DEADLINE
-        while sum(text in line for line in self.seen) < count:
-            try:
-                self.seen.append(self.lines.get(timeout=max(0.1, end - time.monotonic())))
-            except queue.Empty:
-                raise AssertionError(f"no {count} x {text!r} in time; the log:\n" + "\n".join(self.seen)) from None
 
 
 ON_TEMPORAL = """  - name: temporal
@@ -79,14 +46,17 @@ def copy_example(tmp_path: Path, temporal_address: str | None = None) -> Path:
 
 def kill_mid_saga_and_finish(app: Path, data: Path) -> list[str]:
     """Run the app, SIGKILL it mid-saga, run it again until all orders ended; the log of both."""
-    with Node(app, data) as first:
+    with LuactorProcess("run", app, "--data", data) as first:
         first.wait_for("approved by the desk")  # mid-saga: some approved, none shipped yet
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=DEADLINE)
 
-    with Node(app, data) as second:
+    with LuactorProcess("run", app, "--data", data) as second:
         second.wait_for("shipped T-", count=3 - sum("shipped T-" in line for line in first.seen))
         second.wait_for("charge declined", count=2 - sum("charge declined" in line for line in first.seen))
+        # the desk learns how every order ended, those that ended before the kill too
+        second.wait_for("desk: all 5 orders are done: 3 shipped, 2 declined (stock released). "
+                        "Stop the node with Ctrl-C")
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(timeout=DEADLINE) == 0
 

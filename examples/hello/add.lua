@@ -1,1 +1,0 @@
-return { add = function(a, b) return a + b end }
