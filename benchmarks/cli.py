@@ -13,6 +13,21 @@ from benchmarks import harness, report
 from benchmarks.scenarios import PEERS, SCENARIOS
 
 
+def quick_note(scenarios: list[str] | None = None) -> str:
+    """What a --quick run's figures are, and what it leaves out (printed with them,
+    so no one takes them for RESULTS.md's)."""
+    chosen = [SCENARIOS[name] for name in scenarios or SCENARIOS]
+    shares = sorted({s.quick_n / s.n for s in chosen})
+    share = f"1/{round(1 / shares[0])}" if len(shares) == 1 else \
+        f"1/{round(1 / shares[-1])} to 1/{round(1 / shares[0])}"
+    full, quick = harness.FULL, harness.QUICK
+    return (f"Quick run: small-workload figures ({share} of the full workloads, {quick['runs']} run per cell, "
+            f"each capped at {quick['timeout_s']} s). Fixed costs, and the timers of the durable scenarios, "
+            "weigh more on small workloads: these figures are not comparable with RESULTS.md. Skipped: the "
+            f"full workloads, the warm-up run, the median of {full['runs']} runs, writing RESULTS.md and the "
+            "chart; `luactor bench` does all of that.")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="luactor bench",
@@ -31,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     results = harness.run(args.quick, args.scenario, args.peer,
                           progress=lambda line: print(line, file=sys.stderr,
                                                       flush=True))
+    if args.quick:
+        print(quick_note(args.scenario) + "\n")
     print(report.tables(results))
     # RESULTS.md and the chart show every scenario and peer: a run of some
     # of them must not replace them

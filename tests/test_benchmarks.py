@@ -34,6 +34,17 @@ def test_quick_filtered_or_no_write_runs_leave_the_results_alone(written, argv):
     assert written == []
 
 
+def test_a_quick_run_says_what_its_figures_are_and_what_it_skips(written, capsys):
+    assert cli.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "Quick run: small-workload figures (1/5 to 1/10 of the full workloads, 1 run per cell" in out
+    assert "not comparable with RESULTS.md" in out
+    assert ("Skipped: the full workloads, the warm-up run, the median of 3 runs, writing RESULTS.md and the "
+            "chart") in out
+    assert cli.main([]) == 0
+    assert "Quick run" not in capsys.readouterr().out
+
+
 async def test_the_workflow_driver_keeps_at_most_in_flight_running():
     """workflow_steady's driver starts the next workflow as one ends; without
     a bound it starts them all at once (workflow_steps)."""
