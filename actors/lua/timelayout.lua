@@ -3,9 +3,10 @@
 -- reads a layout.
 --
 -- These are pure functions of strings and numbers; timevalue turns the
--- fields into Times and resolves zones. Layouts and values are walked by
--- position, never by slicing off the rest, so the cost is linear in their
--- length.
+-- fields into Times and resolves zones. A layout is split into chunks
+-- (literal text, token) once and recent layouts' chunks are kept; values are
+-- walked by position, never by slicing off the rest, so the cost is linear
+-- in their length.
 --
 -- Tokens (anything else is literal text):
 --   2006 06            year, two-digit year
@@ -252,11 +253,12 @@ return function()
   ---------------------------------------------------------------------------
   -- Parsing
 
-  -- Long inputs are cut in error messages.
+  --- `s` in double quotes for an error message, cut if long.
   local function quote(s)
     if #s > 64 then s = sub(s, 1, 64) .. "..." end
     return '"' .. s .. '"'
   end
+  L.quote = quote
 
   --- The message of a parse failure of `value`, as Go words it.
   function L.failure(value, reason)

@@ -38,10 +38,7 @@ return function(deps)
     return errors.new({ kind = errors.INVALID, message = message })
   end
 
-  local function quote(s)
-    if #s > 64 then s = sub(s, 1, 64) .. "..." end
-    return '"' .. s .. '"'
-  end
+  local quote = layout.quote
 
   -- A whole number (an integer, or a float with an integral value) within
   -- +-limit, or nil and an INVALID error naming `what`.
