@@ -164,6 +164,6 @@ def _describe(error: dict | None) -> str | None:
 
 
 def _terminated_from_outside(error: dict | None) -> bool:
-  """``terminate`` by someone other than the supervisor: final, as the operator's is."""
+    """``terminate`` by someone other than the supervisor: final, as the operator's is."""
     return (error is not None and error.get("kind") == "Canceled"
             and str(error.get("message", "")).startswith("terminated by "))

@@ -1,4 +1,4 @@
-"""Supervisor restart intensity (as OTP): more than `intensity` restarts in `period` trips."""
+"""Supervisor restart intensity, as in OTP: more than `intensity` restarts in `period` trips."""
 
 import pytest
 import trio
