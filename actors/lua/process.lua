@@ -26,6 +26,9 @@ return function(deps)
   local OUTDATED = "OUTDATED"
 
   local P = { procs = {}, count = 0 }
+  local observer = deps.observer    -- told of every start and end (see observe.lua)
+  local delivered = 0               -- messages put into this host's mailboxes
+  function P.delivered() return delivered end
   local message_payload -- (defined with the spawning helpers below)
   local procs = P.procs
   local next_id = 0
@@ -158,6 +161,7 @@ return function(deps)
       log("warn", proc.pid, proc.entry.id .. " failed: " .. tostring(failure), nil)
     end
     if proc.on_exit then proc.on_exit(value, failure, all) end
+    observer.finished(proc, failure)
     local wf = proc.wf
     if wf then
       emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil, proc.outcome })
@@ -351,6 +355,7 @@ return function(deps)
         workflow.parent)
     end
     proc.env = deps.new_env(entry.require, proc)
+    observer.started(proc)
     procs[pid] = proc
     P.count = P.count + 1
     if opts.monitor_by then proc.monitors = { [opts.monitor_by] = true } end
@@ -649,6 +654,7 @@ return function(deps)
   function P.route(from, pid, topic, payload)
     local target = procs[pid]
     if target then
+      delivered = delivered + 1
       deliver_any(target, from, topic, payload)
     elseif not is_own_pid(pid) then
       emit({ "route", from, pid, topic, payload })
@@ -699,6 +705,7 @@ return function(deps)
       local topics = target.topics
       local ch = topics and topics[topic]
       if ch and not ch.message then push(ch, payload) else deliver(target, sender.pid, topic, payload) end
+      delivered = delivered + 1
     elseif sender.wf then
       -- A workflow's send, name lookup included, happens once per history;
       -- replay returns what it returned then.
@@ -783,11 +790,14 @@ return function(deps)
     if type(options) ~= "table" then return nil, err(errors.INVALID, "set_options expects a table, got " .. type(options)) end
     local proc = current_proc()
     if options.trap_links ~= nil then proc.trap_links = options.trap_links == true end
+    -- kept and reported; OUTDATED never comes, as running code is never invalidated
+    if options.upgradable ~= nil then proc.upgradable = options.upgradable == true end
     return true
   end
 
   function api.get_options()
-    return { trap_links = current_proc().trap_links == true }
+    local proc = current_proc()
+    return { trap_links = proc.trap_links == true, upgradable = proc.upgradable == true }
   end
 
   function api.monitor(dest) return relate("monitor", dest) end

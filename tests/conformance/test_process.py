@@ -468,6 +468,16 @@ async def test_get_and_set_options(lua, autojump_clock):
     assert out == {"before": False, "ok": True, "err": True, "after": True}
 
 
+async def test_upgradable_option_is_kept(lua, autojump_clock):
+    out = await lua.run("""
+        local before = process.get_options().upgradable
+        local ok = process.set_options({ upgradable = true })
+        local after = process.get_options()
+        return { before, ok, after.upgradable, after.trap_links }
+    """, modules=())
+    assert out == [False, True, True, False]
+
+
 async def test_set_options_with_a_non_table_returns_an_error(lua, autojump_clock):
     out = await lua.run("""
         local ok, err = process.set_options("trap")
