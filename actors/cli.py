@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 import trio
 
 from .errors import ActorError, NodeFailure
+from .observe.cli import add_run_arguments, run_options
 from .registry import RegistryError, check_report
 
 __all__ = ["main", "to_json"]
@@ -189,7 +190,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 try:
-                    async with Node.open(app_dir, args.data) as node:
+                    async with Node.open(app_dir, args.data, **run_options(args)) as node:
                         up = True
                         hosts = len(node.host_ids)
                         log.info("node up: %d host%s (%s)", hosts, "" if hosts == 1 else "s",
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="load and start an application, run until SIGINT/SIGTERM")
     run.add_argument("app", metavar="APP", help="application directory")
     run.add_argument("--data", metavar="DIR", help="data directory (default: APP/.luactor)")
+    add_run_arguments(run)
 
     call = commands.add_parser("call", help="call a function entry and print its result as JSON")
     call.add_argument("app", metavar="APP", help="application directory")

@@ -38,6 +38,7 @@ PROVIDED = (
     LuaModule("json"),
     LuaModule("ctx"),
     LuaModule("logger"),
+    LuaModule("metrics"),
     # Workflows only: it records and replays (version, exec), which means nothing elsewhere.
     LuaModule("workflow", kinds=("workflow.lua",)),
     LuaModule("process", always_present=True),
@@ -48,7 +49,7 @@ PROVIDED = (
 
 #: Modules of Wippy that luactor does not provide (yet).
 WIPPY_ONLY = frozenset({
-    "base64", "cloudstorage", "contract", "env", "events", "fs", "http", "http_client", "metrics",
+    "base64", "cloudstorage", "contract", "env", "events", "fs", "http", "http_client",
     "pg", "queue", "registry", "security", "sql", "store", "system", "templates",
 })
 

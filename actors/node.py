@@ -86,6 +86,7 @@ class Node:
         self._hosts: list[Any] = []
         self.components: list[Any] = []
         self._root: Endpoint = self.router.new_endpoint(Endpoint)
+        self.observability: Any = None  # metrics, tracing and the observer (actors/observe), set by open
 
     @property
     def pid(self) -> str:
@@ -96,11 +97,15 @@ class Node:
     @asynccontextmanager
     async def open(cls, app_dir: str | Path, data_dir: str | Path | None = None, *,
                    name: str = "luactor", functions: dict[str, Callable[..., Any]] | None = None,
-                   ) -> AsyncIterator[Node]:
+                   metrics: str | None = None, observe: str | None = None, observe_actions: bool | None = None,
+                   tracing: Any = None) -> AsyncIterator[Node]:
         """Load ``app_dir``, start its hosts, and stop everything on exit.
 
         ``functions`` are Python callables to register before anything
-        starts: recovered workflows may call them at once.
+        starts: recovered workflows may call them at once. ``metrics`` and
+        ``observe`` are ``HOST:PORT`` addresses to serve ``/metrics`` and the
+        web observer on, ``tracing`` an exporter ("console", "otlp" or a
+        SpanExporter); they override the app's ``node.observe`` entry.
         Raises ``RegistryError`` listing every problem if the app does not load,
         and the ``ActorError`` of a host that cannot start (a store it cannot open).
         """
@@ -114,6 +119,10 @@ class Node:
         # its configuration fails the open as cleanly as the loader does.
         node._hosts = node._build_hosts()
         node.components = [factory(node) for factory in component_factories()]
+        from .observe.observability import Observability
+        from .observe.settings import ObserveSettings
+        node.observability = Observability(node, node._hosts, ObserveSettings.resolve(
+            registry, metrics=metrics, observe=observe, observe_actions=observe_actions, tracing=tracing))
         try:
             async with trio.open_nursery() as nursery:
                 await node._start(nursery)
@@ -142,6 +151,8 @@ class Node:
                 for entry in self.registry if entry.kind in kinds]
 
     async def _start(self, nursery: trio.Nursery) -> None:
+        if self.observability is not None:  # first: a taken port stops the open before any host runs
+            await self.observability.start(nursery)
         self.router.start_clock()
         for host in self._hosts:
             await host.start(nursery)
@@ -150,10 +161,14 @@ class Node:
             await component.start(nursery)
 
     async def _stop(self) -> None:
+        if self.observability is not None:  # open pages say the node stopped, while they still show it running
+            await self.observability.stop()
         for component in reversed(self.components):
             await component.stop()
         for host in reversed(list(self.router.hosts.values())):  # those that started
             await host.stop()
+        if self.observability is not None:
+            self.observability.close()
 
     # -- processes ------------------------------------------------------
 
@@ -173,6 +188,8 @@ class Node:
         ``options`` are spawn options, as Lua's ``with_options`` (for
         workflows: ``workflow.id``, ``workflow.id_conflict_policy``).
         """
+        if self.router.tracing is not None:
+            context = self.router.tracing.current_context(context)
         pid = await self.router.start(host, entry_id, list(args), {
             "ctx": context, "name": name, "messages": list(messages or []), "monitor_by": monitor_by,
             "options": options,
@@ -202,6 +219,8 @@ class Node:
         return hosts[0].id
 
     async def _run_to_end(self, host: str, entry_id: str, args: list, options: dict) -> Any:
+        if self.router.tracing is not None:
+            options = {**options, "ctx": self.router.tracing.current_context(options.get("ctx"))}
         waiter = self.router.new_endpoint(ExitWaiter)
         pid = None
         try:
@@ -263,6 +282,13 @@ class Node:
     def memory(self, host: str) -> int:
         """Bytes held by ``host``'s Lua state after a full collection."""
         return self.router.host(host).memory()
+
+    def metrics(self) -> list[Any]:
+        """Every metric sample now (prometheus-client ``Sample``: name, labels, value), as
+        ``/metrics`` would show them; needs prometheus-client (``luactor[metrics]``)."""
+        if self.observability is None or self.observability.metrics is None:
+            raise ActorError("Unavailable", "metrics need prometheus-client: pip install 'luactor[metrics]'")
+        return self.observability.metrics.samples()
 
     @property
     def host_ids(self) -> list[str]:

@@ -93,6 +93,9 @@ class Router:
         self._endpoint_ids = itertools.count(1)
         self._wall_base = time.time_ns()
         self._clock_base: float | None = None
+        #: ``(host_id, metric_updates, spans)`` from every worker's slices (see actors/observe/).
+        self.observations: Callable[[str, list, list], None] | None = None
+        self.tracing: Any = None    # spans calls of Python functions when set (actors/observe/tracing.py)
 
     # -- time -----------------------------------------------------------
 
@@ -248,6 +251,8 @@ class Router:
         if fn is None:
             raise ActorError("NotFound", f"no function {fn_id!r}: neither a function.lua entry "
                                           "nor a Python callable registered with node.register_function")
+        if self.tracing is not None:
+            return await self.tracing.call(fn_id, ctx, lambda traced: fn(args, traced))
         return await fn(args, ctx)
 
     def spawn_options(self, opts: dict, watcher: str | None = None) -> dict:

@@ -143,7 +143,7 @@ class Worker:
             "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
             "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
             "log": self._on_log, "route_durable": self._on_route_durable,
-            "cancel_request": self._on_cancel_request,
+            "cancel_request": self._on_cancel_request, "observe": self._on_observe,
             **(extra_commands or {}),
         }
         self._after_slice = after_slice
@@ -284,6 +284,12 @@ class Worker:
 
     def _on_signal(self, cmd: Any) -> None:
         self.router.signal(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+
+    def _on_observe(self, cmd: Any) -> None:
+        """A slice's metric updates and ended spans, for the node's observer (if any)."""
+        sink = self.router.observations
+        if sink is not None:
+            sink(self.host_id, from_lua(cmd[2]) or [], from_lua(cmd[3]) or [])
 
     def _on_log(self, cmd: Any) -> None:
         pid = cmd[3].decode() if cmd[3] is not None else None

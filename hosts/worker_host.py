@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.observe.introspect import worker_snapshot, worker_stats
 from actors.worker import Worker
 
 __all__ = ["WorkerHost"]
@@ -24,3 +25,11 @@ class WorkerHost:
     def memory(self) -> int:
         """Bytes held by the host's Lua state after a full collection."""
         return self.worker.memory()
+
+    def snapshot(self, *, limit: int | None = None, sort: str = "pid", pid: str | None = None) -> dict:
+        """Plain data about the host's processes, for the observer (see ``worker_snapshot``)."""
+        return worker_snapshot(self.worker, limit=limit, sort=sort, pid=pid)
+
+    def stats(self) -> dict:
+        """The host's counters, for metrics (see ``worker_stats``)."""
+        return worker_stats(self.worker)

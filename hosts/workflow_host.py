@@ -139,6 +139,7 @@ class WorkflowHost(WorkerHost):
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._after_commit: list[Callable[[], None]] = []
+        self.commit_listeners: list[Callable[[int, float], None]] = []   # (events, seconds) of each commit
         self._worker_scope = trio.CancelScope()
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*WORKFLOW_KINDS),
@@ -539,7 +540,10 @@ class WorkflowHost(WorkerHost):
         batch, self._batch = self._batch, self.store.batch()
         started, events = time.perf_counter(), batch.event_count
         self.store.commit(batch)
-        log.debug("%s: committed %d events in %.2f ms", self.id, events, (time.perf_counter() - started) * 1e3)
+        seconds = time.perf_counter() - started
+        log.debug("%s: committed %d events in %.2f ms", self.id, events, seconds * 1e3)
+        for listener in self.commit_listeners:
+            listener(events, seconds)
         signals, self._stored_signals = self._stored_signals, []
         replies, self._signal_replies = self._signal_replies, []
         lua = self.worker.lua

@@ -31,6 +31,8 @@ class ServiceStatus:
     last_error: str | None
     pid: str | None
     supervisor: str | None
+    starts: int = 0                     # the first start and every restart
+    next_restart: float | None = None   # when a pending restart is due, on trio's clock
 
 
 class Services:
@@ -50,13 +52,15 @@ class Services:
         if member is None:
             raise ActorError("NotFound", f"no process.service or supervisor {service_id!r}")
         service = member if isinstance(member, Service) else None
+        owner_id = component.context.tree.parent[service_id]
+        owner = component.root if owner_id is ROOT else component.supervisors[owner_id]
         return ServiceStatus(
             id=service_id, kind=SERVICE if service else SUPERVISOR,
             state=member.lifecycle.state,
             attempts=service.tracker.attempts if service else 0,
             last_error=member.lifecycle.last_error,
             pid=service.pid if service else None,
-            supervisor=component.context.tree.parent[service_id],
+            supervisor=owner_id, starts=member.lifecycle.starts, next_restart=owner.next_restart(member),
         )
 
     async def start(self, service_id: str) -> None:

@@ -54,6 +54,7 @@ class Lifecycle:
         self.id = ident
         self.state = State.UNKNOWN
         self.last_error: str | None = None
+        self.starts = 0     # moves to Starting: the first start and every restart (for metrics)
 
     def move(self, new: State, *, attempt: int | None = None, delay: float | None = None,
              error: str | None = None, reason: str | None = None) -> None:
@@ -63,6 +64,8 @@ class Lifecycle:
         if new not in TRANSITIONS[old]:
             raise RuntimeError(f"{self.kind} {self.id}: no transition {old} -> {new}")
         self.state = new
+        if new is State.STARTING:
+            self.starts += 1
         if error is not None:
             self.last_error = error
         parts = [f"{self.kind} {self.id}: {old} -> {new}"]

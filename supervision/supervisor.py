@@ -46,6 +46,7 @@ class _Pending:
     """Children waiting together for one backoff delay to pass."""
 
     members: list[Child]
+    due: float      # when the delay ends, on the context's clock
     timer: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
@@ -225,7 +226,7 @@ class Supervisor:
     # -- restarts after a delay -------------------------------------------------
 
     def _schedule(self, members: list[Child], delay: float) -> None:
-        pending = _Pending(list(members))
+        pending = _Pending(list(members), self.context.clock() + delay)
         for child in members:
             self._pending[child] = pending
         assert self.context.nursery is not None
@@ -242,6 +243,11 @@ class Supervisor:
         for child in pending.members:
             del self._pending[child]
         await self._start_children(pending.members)
+
+    def next_restart(self, child: Child) -> float | None:
+        """When ``child``'s pending restart is due (the context's clock), if one is."""
+        pending = self._pending.get(child)
+        return pending.due if pending is not None else None
 
     def _cancel_pending(self, child: Child) -> None:
         pending = self._pending.pop(child, None)

@@ -41,11 +41,15 @@ return function(deps)
 
   local entries = {}
   local sandbox, new_env -- set below; processes need new_env before any spawn
-  local process = load_module("process")({
+  local process -- set below; the observer counts what it delivers
+  local observe = load_module("observe")({ sched = sched, errors = errors, emit = bridge.emit, wall_ns = deps.wall_ns,
+    delivered = function() return process.delivered() end })
+  local metrics = load_module("metrics")({ errors = errors })
+  process = load_module("process")({
     sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
     max_processes = deps.max_processes, Message = Message,
-    entries = entries,
+    entries = entries, observer = observe,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
     seed = function() return deps.seed() end,
@@ -130,6 +134,7 @@ return function(deps)
     json = sandbox.readonly(json),
     ctx = sandbox.readonly(ctx),
     logger = logger.root,
+    metrics = sandbox.readonly(metrics.api),
     process = sandbox.base.process,
     channel = sandbox.base.channel,
     errors = sandbox.base.errors,
@@ -331,6 +336,7 @@ return function(deps)
   end
   function K.run(budget)
     local more, deadline = sched.run(budget, process.on_task_end)
+    observe.flush(metrics.take())
     if durable then
       -- replay and going live can make work and timers of their own
       durable.after_slice()
@@ -403,6 +409,16 @@ return function(deps)
     return math.floor(collectgarbage("count") * 1024)
   end
   function K.alive(pid) return process.procs[pid] ~= nil end
+
+  -- The observer (actors/observe/): snapshots, counters, and its settings.
+  observe.procs = process.procs
+  K.snapshot, K.stats = observe.snapshot, observe.stats
+  --- `metrics`: whether the node collects the metrics module's values, with the
+  --- histogram buckets' upper bounds; `tracing`: whether processes get spans.
+  function K.configure_observe(options)
+    metrics.available, metrics.buckets = options.metrics == true, options.buckets or {}
+    observe.set_tracing(options.tracing)
+  end
 
   --- Deliver CANCEL to every process that listens to its events (node
   --- shutdown: they may finish on their own); returns how many do.

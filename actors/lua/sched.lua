@@ -23,6 +23,8 @@ return function(deps)
   -- Read by hot paths elsewhere as fields, to save a function call each:
   -- S.cur is the running task, S.reds the reductions it has left.
   S.cur, S.reds = nil, 0
+  -- Totals of this worker, for metrics.
+  S.turns_run, S.reductions_used, S.slices_run = 0, 0, 0
 
   --- Make `task` runnable; it resumes with `a, b` as the results of its block.
   local function ready(task, a, b)
@@ -200,7 +202,8 @@ return function(deps)
   --- task runs on a reused one (false until its first turn), which gets the
   --- body then.
   local function start_task(proc, co, body, a, b)
-    local task = { co = co, proc = proc, queued = true, body = body, a = nil, b = nil } -- room for all six
+    -- room for all seven; `reds` counts the reductions it used (the observer reads them)
+    local task = { co = co, proc = proc, queued = true, body = body, a = nil, b = nil, reds = 0 }
     proc.tasks[task] = true
     ready(task, a, b)
     return task
@@ -357,7 +360,7 @@ return function(deps)
     if buried > 0 then graveyard, buried = {}, 0 end
     trim_idle()
     fire_due_timers(now())
-    local turns = 0
+    local turns, used = 0, 0
     while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
       local task = rq[rq_head]
       -- false, not nil: with nil holes before it, a key past the array
@@ -390,6 +393,8 @@ return function(deps)
         end
         running[1] = idle
         S.cur = nil
+        local spent = REDUCTIONS - S.reds
+        task.reds, used = task.reds + spent, used + spent
         if n_deferred > 0 then run_deferred() end
         if rawequal(r1, ENDED) then
           local value, failure, more = ended_value, ended_failure, ended_more
@@ -411,6 +416,7 @@ return function(deps)
         end
       end
     end
+    S.turns_run, S.reductions_used, S.slices_run = S.turns_run + turns, S.reductions_used + used, S.slices_run + 1
     local more = rq_head <= rq_tail
     -- Keep the ring's indices (and so the table's capacity) bounded: a
     -- queue that never drains would otherwise grow for ever. It moves down
