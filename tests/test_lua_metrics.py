@@ -115,7 +115,7 @@ async def test_bad_input_is_false_and_invalid_never_a_raise(app, call, kind, mes
             if not ok then return {{ raised = tostring(ok) .. tostring(e) }} end
             local r = {{ pcall(function() {statement} end) }}
             return {{ first = r[2], kind = r[3] and r[3]:kind(), message = r[3] and r[3]:message() }}
-        """) as (node, result):
+        """) as (_, result):
         assert "raised" not in result
         assert result["first"] is False and result["kind"] == kind
         assert message in result["message"]
@@ -142,7 +142,7 @@ async def test_labels_with_a_metatable_are_refused_without_running_it(app):
             })
             local ok, e = metrics.counter_inc("jobs", labels)
             return { ok = ok, message = e:message(), touched = touched }
-        """) as (node, result):
+        """) as (_, result):
         assert result == {"ok": False, "touched": False,
                           "message": "metrics.counter_inc: labels must be a plain table, not one with a metatable"}
 
@@ -190,6 +190,6 @@ async def test_a_flood_of_observations_adds_up(app):
     async with probed(app, """
             for i = 1, 50000 do metrics.histogram("flood", i % 7) end
             return true
-        """) as (node, result):
+        """) as (node, _):
         assert values(node, "flood_count") == {(): 50000}
         assert values(node, "flood_sum") == {(): sum(i % 7 for i in range(1, 50001))}
