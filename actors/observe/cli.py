@@ -8,7 +8,6 @@ it), until Ctrl-C: its workflows, searchable, and each one's history.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from typing import Any
@@ -20,8 +19,6 @@ from actors.errors import ActorError
 from .settings import TRACING_EXPORTERS, parse_address
 
 __all__ = ["add_run_arguments", "register", "run_options"]
-
-log = logging.getLogger("luactor")
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -80,7 +77,8 @@ async def _serve_store(store: Any, address: tuple[str, int]) -> None:
     host, port = sock.getsockname()[:2]
     streams = LiveStreams()
     shutdown = trio.Event()
-    log.info("observer of %s on http://%s:%d/ (bound to %s, read-only)", store.path, host, port, host)
+    print(f"observer of {store.path} on http://{host}:{port}/ (bound to {host}, read-only); Ctrl-C to stop",
+          file=sys.stderr, flush=True)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve, observer_app(StoreView(store), streams), sock, shutdown)

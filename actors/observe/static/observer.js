@@ -61,7 +61,7 @@ function servicesSection(services, actions) {
         el("td", {}, s.pid ? el("a", { href: `/process/${encodeURIComponent(s.pid)}` }, s.pid) : "-"),
         el("td", { class: "error" }, s.last_error ? cut(s.last_error) : ""),
         el("td", { class: "restart" }, s.next_restart ? new Date(s.next_restart * 1000).toLocaleTimeString() : ""),
-        el("td", {}, actions && s.kind === "service"
+        el("td", {}, actions && s.kind !== "supervisor"
           ? el("button", { onclick: () => act("restart-service", { id: s.id }) }, "restart") : "")))));
 }
 
