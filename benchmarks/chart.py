@@ -1,138 +1,127 @@
-"""A grouped bar chart written as PNG with zlib and struct only.
+"""The benchmark charts, drawn with matplotlib (the ``bench`` extra) as PNG bytes.
 
-matplotlib is not installed on the project machine and would be a heavy
-dependency for one picture, so this draws the few things the ratio chart
-needs (bars on a log scale around 1x, grid lines, a 5x7 pixel font) into an
-RGB buffer and encodes it.
+* :func:`ratio_chart`: luactor against each peer, per scenario: bars on a log
+  axis around 1x, so a win and a loss of the same factor look the same size.
+* :func:`scaling_chart`: throughput against the number of workers, one line
+  per scenario, from a results table of ``(scenario, workers, value)`` rows.
+
+``python -m benchmarks.chart`` redraws ``ratios.png`` from the ratio table of
+``RESULTS.md``, without running anything.
 """
 from __future__ import annotations
 
+import io
 import math
-import struct
-import zlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
-# 5x7 glyphs: seven rows, five bits each, most significant bit on the left.
-_FONT_HEX = {
-    "0": "0E11131519110E", "1": "040C040404040E", "2": "0E11010204081F",
-    "3": "1F02040201110E", "4": "02060A121F0202", "5": "1F101E0101110E",
-    "6": "0608101E11110E", "7": "1F010204080808", "8": "0E11110E11110E",
-    "9": "0E11110F01020C", "A": "0E11111F111111", "B": "1E11111E11111E",
-    "C": "0E11101010110E", "D": "1C12111111121C", "E": "1F10101E10101F",
-    "F": "1F10101E101010", "G": "0E11101711110F", "H": "1111111F111111",
-    "I": "0E04040404040E", "J": "0702020202120C", "K": "11121418141211",
-    "L": "1010101010101F", "M": "111B1515111111", "N": "11111915131111",
-    "O": "0E11111111110E", "P": "1E11111E101010", "Q": "0E11111115120D",
-    "R": "1E11111E141211", "S": "0F10100E01011E", "T": "1F040404040404",
-    "U": "1111111111110E", "V": "11111111110A04", "W": "1111111515150A",
-    "X": "11110A040A1111", "Y": "1111110A040404", "Z": "1F01020408101F",
-    " ": "00000000000000", ".": "00000000000C0C", "_": "0000000000001F",
-    "-": "0000001F000000", ":": "000C0C000C0C00", "/": "01010204081010",
-    "(": "02040808080402", ")": "08040202020408", ",": "000000000C0408",
-    ">": "08040201020408", "<": "02040810080402", "=": "00001F001F0000",
-    "%": "18190204081303", "+": "0004041F040400", "?": "0E110102040004",
-}
-FONT = {ch: bytes.fromhex(h) for ch, h in _FONT_HEX.items()}
-GLYPH_W, GLYPH_H = 6, 8  # with one column and one row of spacing
+__all__ = ["ratio_chart", "ratios_from_results", "scaling_chart"]
 
-WHITE, BLACK, GREY, LIGHT = (255,) * 3, (30,) * 3, (120,) * 3, (225,) * 3
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
-           (148, 103, 189), (140, 86, 75)]
+HERE = Path(__file__).resolve().parent
 
 
-class Canvas:
-    def __init__(self, width: int, height: int):
-        self.w, self.h = width, height
-        self.px = bytearray(WHITE * (width * height))
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display), imported when a chart is drawn."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
-    def rect(self, x0: int, y0: int, x1: int, y1: int, color) -> None:
-        x0, x1 = sorted((max(0, x0), min(self.w, x1)))
-        y0, y1 = sorted((max(0, y0), min(self.h, y1)))
-        row = bytes(color) * (x1 - x0)
-        for y in range(y0, y1):
-            i = (y * self.w + x0) * 3
-            self.px[i:i + len(row)] = row
 
-    def text(self, x: int, y: int, s: str, color=BLACK, scale: int = 1,
-             anchor: str = "left") -> None:
-        s = s.upper()
-        width = len(s) * GLYPH_W * scale
-        x -= {"left": 0, "center": width // 2, "right": width}[anchor]
-        for k, ch in enumerate(s):
-            rows = FONT.get(ch, FONT["?"])
-            for r, bits in enumerate(rows):
-                for c in range(5):
-                    if bits & (0x10 >> c):
-                        gx = x + (k * GLYPH_W + c) * scale
-                        self.rect(gx, y + r * scale, gx + scale,
-                                  y + (r + 1) * scale, color)
-
-    def png(self) -> bytes:
-        stride = self.w * 3
-        raw = b"".join(b"\x00" + bytes(self.px[y * stride:(y + 1) * stride])
-                       for y in range(self.h))
-
-        def chunk(tag: bytes, data: bytes) -> bytes:
-            return (struct.pack(">I", len(data)) + tag + data
-                    + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-        header = struct.pack(">IIBBBBB", self.w, self.h, 8, 2, 0, 0, 0)
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    _pyplot().close(figure)
+    return buffer.getvalue()
 
 
 def ratio_chart(title: str, groups: list[str], series: list[str],
                 ratios: dict[tuple[str, str], float]) -> bytes:
     """Bars of ratios per (group, series) on a log axis; 1x is the baseline,
     bars above it are wins.  A group shows only the series it has."""
-    present = [v for v in ratios.values() if v > 0]
-    lo = 10 ** math.floor(math.log10(min([*present, 1.0])))
-    hi = 10 ** math.ceil(math.log10(max([*present, 1.0]) * 1.0001))
-    lo, hi = min(lo, 0.1), max(hi, 10.0)
-    bar, gap, left, top, plot_h = 18, 30, 70, 70, 360
-    shown = {g: [(i, ratios[g, name]) for i, name in enumerate(series)
-                 if ratios.get((g, name), 0) > 0] for g in groups}
+    plt = _pyplot()
+    shown = {g: [(i, name, ratios[g, name]) for i, name in enumerate(series) if ratios.get((g, name), 0) > 0]
+             for g in groups}
     groups = [g for g in groups if shown[g]] or groups
-
-    def slot(g: str) -> int:  # room for the bars and for the label below
-        return max(len(shown[g]) * bar, len(g) * GLYPH_W) + gap
-
-    plot_w = sum(slot(g) for g in groups)
-    width = max(left + plot_w + 20, 40 + GLYPH_W * 2 * len(title))
-    canvas = Canvas(width, top + plot_h + 60)
-
-    def y_of(v: float) -> int:
-        frac = (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
-        return top + plot_h - round(frac * plot_h)
-
-    canvas.text(width // 2, 12, title, scale=2, anchor="center")
-    x = left
-    for i, name in enumerate(series):  # legend
-        canvas.rect(x, 40, x + 10, 50, PALETTE[i % len(PALETTE)])
-        canvas.text(x + 14, 42, "vs " + name)
-        x += 14 + GLYPH_W * (len(name) + 4)
-    decade = lo
-    while decade <= hi * 1.0001:
-        y = y_of(decade)
-        canvas.rect(left - 4, y, width - 10, y + 1, BLACK if decade == 1 else LIGHT)
-        canvas.text(left - 8, y - 3, f"{decade:g}x", GREY, anchor="right")
-        decade *= 10
-    base = y_of(1.0)
-    x = left + gap // 2
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.35 * sum(max(len(shown[g]), 1) for g in groups) + 2.5), 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    bar, x, ticks = 0.8, 0.0, []
     for group in groups:
+        bars = shown[group]
         start = x
-        x += (slot(group) - gap - len(shown[group]) * bar) // 2
-        for i, v in shown[group]:
-            y = y_of(min(max(v, lo), hi))
-            canvas.rect(x, min(y, base), x + bar - 2, max(y, base) + 1,
-                        PALETTE[i % len(PALETTE)])
-            label = f"{v:.2g}" if v < 10 else f"{v:.0f}"
-            canvas.text(x + bar // 2 - 1, y - 10 if v >= 1 else y + 3,
-                        label, GREY, anchor="center")
+        for i, name, value in bars:
+            axes.bar(x, value - 1, width=bar, bottom=1, color=colors[i % len(colors)], label=f"vs {name}")
+            axes.annotate(f"{value:.2g}" if value < 10 else f"{value:.0f}", (x, value),
+                          xytext=(0, 3 if value >= 1 else -10), textcoords="offset points",
+                          ha="center", fontsize=7, color="dimgray")
             x += bar
-        x = start + slot(group)
-        canvas.text(start + (slot(group) - gap) // 2, top + plot_h + 12,
-                    group, anchor="center")
-    if not present:
-        canvas.text(width // 2, top + plot_h // 4, "no ratios measured",
-                    GREY, scale=2, anchor="center")
-    return canvas.png()
+        ticks.append((start + (x - start - bar) / 2, group))
+        x += bar
+    axes.set_yscale("log")
+    present = [v for v in ratios.values() if v > 0]
+    low = min(0.1, 10 ** math.floor(math.log10(min([*present, 1.0]))))
+    high = max(10.0, 10 ** math.ceil(math.log10(max([*present, 1.0]) * 1.0001)))
+    axes.set_ylim(low, high)
+    axes.axhline(1.0, color="black", linewidth=1)
+    axes.grid(axis="y", which="major", color="0.9")
+    axes.set_axisbelow(True)
+    axes.set_xticks([t for t, _ in ticks], [g for _, g in ticks], rotation=30, ha="right")
+    axes.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}x"))
+    handles = {label: handle for handle, label in zip(*axes.get_legend_handles_labels())}
+    if handles:
+        axes.legend(handles.values(), handles.keys(), fontsize=8, ncols=min(len(handles), 3), loc="upper right")
+    else:
+        axes.text(0.5, 0.5, "no ratios measured", transform=axes.transAxes, ha="center", color="gray")
+    axes.set_title(title)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def scaling_chart(title: str, rows: Iterable[tuple[str, int, float]], unit: str) -> bytes:
+    """Throughput (``unit``) against workers, one line per scenario, from
+    ``(scenario, workers, value)`` rows in any order."""
+    plt = _pyplot()
+    lines: dict[str, dict[int, float]] = {}
+    for scenario, workers, value in rows:
+        lines.setdefault(scenario, {})[workers] = value
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for scenario, points in lines.items():
+        workers = sorted(points)
+        axes.plot(workers, [points[w] for w in workers], marker="o", label=scenario)
+    every = sorted({w for points in lines.values() for w in points})
+    if every:
+        axes.set_xticks(every)
+        axes.legend(fontsize=8)
+    axes.set_xlabel("workers")
+    axes.set_ylabel(unit)
+    axes.set_ylim(bottom=0)
+    axes.grid(color="0.9")
+    axes.set_title(title)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def ratios_from_results(markdown: str) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
+    """Scenarios, peers and ratios of the ratio table of a RESULTS.md (``| pingpong | 12.48x | ... |``)."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| scenario | vs "))
+    peers = [cell.strip()[3:] for cell in lines[start].strip("|").split("|")[1:]]
+    scenarios, ratios = [], {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        scenarios.append(cells[0])
+        for peer, cell in zip(peers, cells[1:]):
+            if re.fullmatch(r"[0-9.]+x", cell):
+                ratios[cells[0], peer] = float(cell[:-1])
+    return scenarios, peers, ratios
+
+
+if __name__ == "__main__":
+    from benchmarks.report import CHART_TITLE
+    scenarios, peers, measured = ratios_from_results((HERE / "RESULTS.md").read_text())
+    (HERE / "ratios.png").write_bytes(ratio_chart(CHART_TITLE, scenarios, peers, measured))
+    print(f"wrote {HERE / 'ratios.png'}")

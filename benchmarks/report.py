@@ -185,12 +185,16 @@ def markdown(results: list[Result], chart_name: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The ratio chart's title (``python -m benchmarks.chart`` redraws it with the same).
+CHART_TITLE = "luactor vs peers (above 1x: luactor better)"
+
+
 def write(results: list[Result], directory: Path = HERE) -> tuple[Path, Path]:
     """RESULTS.md and ratios.png side by side, the chart linked from the text."""
     md, png = directory / "RESULTS.md", directory / "ratios.png"
     rat = ratios(results)
     png.write_bytes(ratio_chart(
-        "luactor vs peers (above 1x: luactor better)",
+        CHART_TITLE,
         [s for s in SCENARIOS if any(k[0] == s for k in rat)],
         [p for p in PEERS if p != OURS], rat))
     md.write_text(markdown(results, png.name))
