@@ -41,7 +41,7 @@ def lua_encode(lua, value):
 
 
 def lua_decode(lua, data: bytes):
-    runtime, module = lua
+    _runtime, module = lua
     return module.decode(data)
 
 
@@ -61,7 +61,7 @@ def test_python_reads_what_lua_writes(lua, value):
 @settings(max_examples=300, deadline=None)
 @given(VALUES)
 def test_lua_reads_what_python_writes(lua, value):
-    ok, decoded, after = lua_decode(lua, msgpack.packb(value, use_bin_type=True))
+    ok, decoded, _after = lua_decode(lua, msgpack.packb(value, use_bin_type=True))
     assert ok is True
     assert from_lua(decoded) == from_lua(to_lua(_RUNTIME, value))
 
@@ -85,7 +85,7 @@ def test_floats_stay_floats(lua):
 def test_values_follow_each_other_in_one_string(lua):
     data = msgpack.packb("a") + msgpack.packb([1, 2]) + msgpack.packb(None)
     ok, first, pos = lua_decode(lua, data)
-    runtime, module = lua
+    _runtime, module = lua
     ok2, second, pos = module.decode(data, pos)
     ok3, third, pos = module.decode(data, pos)
     assert (ok, first, ok2, list(second.values()), ok3, third, pos) == (True, b"a", True, [1, 2], True, None, len(data) + 1)
