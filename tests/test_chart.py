@@ -28,7 +28,7 @@ def test_the_ratio_chart_is_drawn_from_the_results_table():
     scenarios, peers, ratios = ratios_from_results(RESULTS.read_text())
     assert scenarios[0] == "pingpong" and "erlang" in peers
     assert ratios["pingpong", "erlang"] == pytest.approx(0.50)
-    assert ("skynet", "pykka") not in ratios     # a "–" cell: not measured
+    assert ("skynet", "pykka") not in ratios     # a cell without a ratio: not measured
     picture = pixels(ratio_chart("luactor vs peers", scenarios, peers, ratios))
     assert picture.shape[0] >= 400 and picture.shape[1] > picture.shape[0]
     assert colours(ratio_chart("t", scenarios, peers, ratios)) > colours(ratio_chart("t", scenarios, peers, {}))

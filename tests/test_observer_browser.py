@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "orders"
 SCREENSHOT = ROOT / "docs" / "observer.png"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FLAGS = ("--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
-         "--disable-background-networking --disable-component-update --disable-sync --window-size=1280,1100").split()
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1100"]
 WAIT = 20  # seconds any one thing may take to appear on the page
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),

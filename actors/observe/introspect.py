@@ -33,7 +33,7 @@ def worker_snapshot(worker: Any, *, limit: int | None = None, sort: str = "pid",
     ``limit`` by ``sort``), or only ``pid``'s. Each row: pid, entry, kind, status,
     function (where its main task is in user code), mailbox (messages queued in all),
     inbox, events, topics (depth per listened topic), reductions (used by its live
-    tasks), memory (an estimate: an idle process's cost plus what its mailboxes
+    tasks, sampled: every 64th turn of a slice counts for 64), memory (an estimate: an idle process's cost plus what its mailboxes
     hold), links, monitors (the PIDs that monitor it), names, trap_links, workflow.
     """
     if sort not in SORT_KEYS:
