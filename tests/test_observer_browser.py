@@ -94,6 +94,11 @@ async def test_the_overview_shows_the_tree_processes_and_workflows(browser, tmp_
         assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-pid] a[href^="/process/"]')
         SCREENSHOT.parent.mkdir(exist_ok=True)
         assert await in_browser(browser.save_screenshot, str(SCREENSHOT))
+        # a search by an attribute (the order's input) keeps the one that matches
+        search = browser.find_element(By.ID, "search")
+        await in_browser(search.send_keys, '"amount":390\n')
+        await until(browser, lambda b: [row.get_attribute("data-workflow")
+                                        for row in b.find_elements(By.CSS_SELECTOR, "tr[data-workflow]")] == ["order-3"])
     await until(browser, lambda b: text_of(b, "#status") == "node stopped")
 
 

@@ -29,11 +29,12 @@ TABLE_ROWS = 100
 
 
 def _matches(header: Any, query: str) -> bool:
-    """Does ``query`` occur in the workflow's id, entry, status, input or meta (case-insensitive)?"""
+    """Does ``query`` occur in the workflow's id, entry, status, parent or input (as compact
+    JSON: ``"amount":390``), ignoring case?"""
     if not query:
         return True
-    text = " ".join([header.id, header.entry, header.status, json.dumps(header.input, default=str),
-                     json.dumps(header.meta, default=str)])
+    text = " ".join([header.id, header.entry, header.status, header.parent or "",
+                     json.dumps(header.input, default=str, separators=(",", ":"))])
     return query.lower() in text.lower()
 
 

@@ -4,7 +4,7 @@
 
 const view = document.getElementById("view");
 const statusLine = document.getElementById("status");
-const state = { sort: "mailbox", query: "", source: null, data: null };
+const state = { sort: "mailbox", query: "", source: null, sendForm: null, search: null };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -82,8 +82,11 @@ function processesSection(processes) {
 
 function workflowsSection(workflows) {
   const counts = Object.entries(workflows.counts).map(([status, n]) => el("span", { class: `badge status-${status}` }, `${status} ${n}`));
-  const search = el("input", { id: "search", type: "search", placeholder: "search id, entry, input…", value: state.query });
-  search.addEventListener("change", () => { state.query = search.value; connect(); });
+  if (!state.search) {   // one input for the page's life: what is typed survives updates
+    state.search = el("input", { id: "search", type: "search", placeholder: "search id, entry, status, input…" });
+    state.search.addEventListener("change", () => { state.query = state.search.value; connect(); });
+  }
+  const search = state.search;
   return el("section", { id: "workflows" }, el("h2", {}, "Workflows"), el("p", {}, counts, " ", search),
     workflows.damaged.map((message) => el("p", { class: "problem damaged" }, "damaged record: ", message)),
     table(["id", "entry", "status", "events", "updated", "host"],
@@ -96,10 +99,10 @@ function workflowsSection(workflows) {
 
 function renderOverview(data) {
   const actions = document.body.dataset.actions === "true";
-  const focused = document.activeElement && document.activeElement.id === "search";
+  const focused = document.activeElement === state.search;
   view.replaceChildren(...[hostsSection(data.hosts), servicesSection(data.services, actions),
     data.hosts.length ? processesSection(data.processes) : null, workflowsSection(data.workflows)].filter(Boolean));
-  if (focused) document.getElementById("search").focus();
+  if (focused) state.search.focus();
 }
 
 // -- one process ---------------------------------------------------------------
@@ -118,7 +121,19 @@ function renderProcess(data) {
   const actions = document.body.dataset.actions === "true";
   view.replaceChildren(el("h2", {}, `Process ${p.pid}`),
     el("table", { class: "details" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { "data-field": k }, v)))),
-    actions ? el("button", { onclick: () => act("terminate-process", { pid: p.pid }) }, "terminate") : null);
+    actions ? el("p", {}, el("button", { onclick: () => act("terminate-process", { pid: p.pid }) }, "terminate")) : null,
+    actions ? (state.sendForm = state.sendForm || sendForm(p.pid)) : null);   // kept: what is typed survives updates
+}
+
+function sendForm(pid) {
+  const topic = el("input", { id: "send-topic", placeholder: "topic" });
+  const payload = el("input", { id: "send-payload", placeholder: "payload (JSON)", size: 40 });
+  return el("form", { id: "send", onsubmit: (event) => {
+    event.preventDefault();
+    let value = null;
+    try { value = payload.value ? JSON.parse(payload.value) : null; } catch (e) { alert(`payload: ${e.message}`); return; }
+    act("send", { dest: pid, topic: topic.value, payload: value });
+  } }, "send a message: ", topic, " ", payload, " ", el("button", { type: "submit" }, "send"));
 }
 
 // -- one workflow ----------------------------------------------------------------
