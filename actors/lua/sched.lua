@@ -23,7 +23,7 @@ return function(deps)
   -- Read by hot paths elsewhere as fields, to save a function call each:
   -- S.cur is the running task, S.reds the reductions it has left.
   S.cur, S.reds = nil, 0
-  -- Totals of this worker, for metrics.
+  -- Totals of this worker, for metrics (reductions sampled: see S.run).
   S.turns_run, S.reductions_used, S.slices_run = 0, 0, 0
 
   --- Make `task` runnable; it resumes with `a, b` as the results of its block.
@@ -360,7 +360,7 @@ return function(deps)
     if buried > 0 then graveyard, buried = {}, 0 end
     trim_idle()
     fire_due_timers(now())
-    local turns, left = 0, 0
+    local turns, sampled = 0, 0
     while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
       local task = rq[rq_head]
       -- false, not nil: with nil holes before it, a key past the array
@@ -393,10 +393,12 @@ return function(deps)
         end
         running[1] = idle
         S.cur = nil
-        -- reductions: the slice's total exactly (from what turns leave), a
-        -- task's sampled on every 64th turn (counting each turn costs ~5%)
-        left = left + S.reds
-        if turns & 63 == 0 then task.reds = task.reds + 64 * (REDUCTIONS - S.reds) end
+        -- reductions are sampled: every 64th turn counts for 64 (counting
+        -- every turn cost ~5% of ping-pong), for the task and for the worker
+        if turns & 63 == 0 then
+          local spent = 64 * (REDUCTIONS - S.reds)
+          task.reds, sampled = task.reds + spent, sampled + spent
+        end
         if n_deferred > 0 then run_deferred() end
         if rawequal(r1, ENDED) then
           local value, failure, more = ended_value, ended_failure, ended_more
@@ -419,7 +421,7 @@ return function(deps)
       end
     end
     S.turns_run, S.slices_run = S.turns_run + turns, S.slices_run + 1
-    S.reductions_used = S.reductions_used + turns * REDUCTIONS - left
+    S.reductions_used = S.reductions_used + sampled
     local more = rq_head <= rq_tail
     -- Keep the ring's indices (and so the table's capacity) bounded: a
     -- queue that never drains would otherwise grow for ever. It moves down

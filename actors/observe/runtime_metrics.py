@@ -79,8 +79,8 @@ class RuntimeCollector:
             "failed": CounterMetricFamily("luactor_processes_failed", "processes ended with an error", labels=["host"]),
             "delivered": CounterMetricFamily("luactor_messages_delivered", "messages put into the host's mailboxes",
                                              labels=["host"]),
-            "reductions": CounterMetricFamily("luactor_reductions", "reductions (sends, receives, calls) used",
-                                              labels=["host"]),
+            "reductions": CounterMetricFamily("luactor_reductions", "reductions (sends, receives, calls) used, "
+                                              "sampled: every 64th turn counts for 64", labels=["host"]),
             "turns": CounterMetricFamily("luactor_scheduler_turns", "task turns run", labels=["host"]),
             "slices": CounterMetricFamily("luactor_scheduler_slices", "scheduler slices run", labels=["host"]),
             "depth_max": GaugeMetricFamily("luactor_mailbox_depth_max", "the deepest mailbox, sampled at the scrape",
