@@ -28,7 +28,7 @@ log = logging.getLogger("luactor")
 class Observability:
     """Metrics (when prometheus-client is installed), tracing and web servers of one node."""
 
-    def __init__(self, node: Any, hosts: list[Any], settings: ObserveSettings, *, stream_interval: float = 1.0) -> None:
+    def __init__(self, node: Any, hosts: list[Any], settings: ObserveSettings) -> None:
         self.node = node
         self.settings = settings
         self.metrics = self._metrics(node, settings)
@@ -36,9 +36,8 @@ class Observability:
         if settings.tracing is not None:
             from .tracing import Tracing
             self.tracing = Tracing(settings.tracing, node.name)
-        self._stream_interval = stream_interval
-        self.streams: Any = None
-        self.urls: dict[str, str] = {}
+        self.streams: Any = None                # the observer's live streams, once it serves
+        self.urls: dict[str, str] = {}          # "metrics" / "observer" -> where each is served
         self._shutdown = trio.Event()
         self._servers_done: trio.Event | None = None
         from .app_metrics import BUCKETS
@@ -116,7 +115,7 @@ class Observability:
     def _observer_app(self) -> Any:
         from .views import NodeView
         from .web import LiveStreams, observer_app
-        self.streams = LiveStreams(self._stream_interval)
+        self.streams = LiveStreams()
         return observer_app(NodeView(self.node), self.streams, actions=self.settings.actions, metrics=self.metrics)
 
     async def stop(self) -> None:

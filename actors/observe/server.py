@@ -6,6 +6,7 @@ line before any host runs; Hypercorn then serves on that socket (``fd://``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 from typing import Any
@@ -18,7 +19,9 @@ from actors.errors import ActorError
 
 __all__ = ["bind", "serve"]
 
-log = logging.getLogger("luactor")
+#: Hypercorn's own log: its warnings and errors only (the node logs where it serves).
+http_log = logging.getLogger("luactor.http")
+http_log.setLevel(logging.WARNING)
 
 
 def bind(address: tuple[str, int], what: str) -> socket.socket:
@@ -36,7 +39,7 @@ def bind(address: tuple[str, int], what: str) -> socket.socket:
         sock.listen(128)
     except OSError as error:
         sock.close()
-        reason = "the address is already in use" if error.errno == 98 else (error.strerror or str(error))
+        reason = "the address is already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
         raise ActorError("Unavailable", f"cannot serve {what} on {host}:{port}: {reason}") from None
     return sock
 
@@ -45,7 +48,7 @@ async def serve(app: Any, sock: socket.socket, shutdown: trio.Event) -> None:
     """Serve ``app`` on ``sock`` until ``shutdown`` is set (open streams then get a second to end)."""
     config = Config()
     config.accesslog = None
-    config.errorlog = logging.getLogger("luactor.http")
+    config.errorlog = http_log
     config.graceful_timeout = 1.0
     config.bind = [f"fd://{sock.detach()}"]   # Hypercorn's from here on: it closes it
     await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)

@@ -94,7 +94,6 @@ class NodeView(_Stores):
 
     def __init__(self, node: Any) -> None:
         self.node = node
-        self.stopped = False
 
     @property
     def title(self) -> str:
@@ -161,8 +160,6 @@ class NodeView(_Stores):
 
 class StoreView(_Stores):
     """One workflow store opened read-only: workflows only, nothing to act on."""
-
-    stopped = False
 
     def __init__(self, store: Any) -> None:
         self.store = store
