@@ -6,6 +6,13 @@ tables and back. Only msgpack-compatible data crosses: dict, list/tuple, str,
 bytes, int, float, bool and None. Anything else is refused with a message
 that names where in the value it sits, so a Python object can never leak into
 a sandbox.
+
+A payload nests at most :data:`MAX_DEPTH` levels and holds at most
+:data:`MAX_VALUES` values: ``actors/lua/copy.lua`` checks what Lua code
+sends, :func:`plain_copy` what Python code sends. No conversion here goes
+deeper than :data:`CROSSING_DEPTH` (a payload and the runtime's envelope
+around it: an event, spawn options), so none recurses without bound, and a
+refusal is a :class:`PayloadError`, an ``Invalid`` :class:`ActorError`.
 """
 
 from __future__ import annotations
@@ -15,84 +22,149 @@ from typing import Any
 import msgpack
 from lupa import lua54
 
-__all__ = ["PayloadError", "arguments_from_lua", "from_lua", "plain_copy", "to_lua"]
+from .errors import ActorError
+
+__all__ = ["CROSSING_DEPTH", "MAX_DEPTH", "MAX_VALUES", "PayloadError", "arguments_from_lua", "from_lua",
+           "plain_copy", "to_lua"]
+
+#: Levels of tables a payload may nest (a table is one level).
+MAX_DEPTH = 100
+#: Values a payload may hold, counted as copied (a table held twice counts twice).
+MAX_VALUES = 1_000_000
+#: Levels any value crossing here may nest: a payload's and its envelope's.
+CROSSING_DEPTH = MAX_DEPTH + 28
+
+_INTEGERS = range(-2**63, 2**63)  # what a Lua integer holds
 
 
-class PayloadError(TypeError):
-    """A value that cannot cross into Lua (or out of it)."""
+class PayloadError(ActorError, TypeError):
+    """A value that cannot cross into Lua (or out of it): an ``Invalid`` error whose text is its message."""
+
+    def __init__(self, message: str = ""):
+        super().__init__("Invalid", message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 _SCALARS = (int, float, bool, type(None), bytes)
-_AS_IS = frozenset(_SCALARS)
+_AS_IS = frozenset((float, bool, type(None), bytes))
 
 
-def to_lua(lua: Any, value: Any, _path: str = "payload") -> Any:
-    """Convert a plain Python value into a Lua value owned by ``lua``.
+def to_lua(lua: Any, value: Any, _path: str = "payload", depth: int = CROSSING_DEPTH) -> Any:
+    """Convert a plain Python value, nested at most ``depth`` levels, into a
+    Lua value owned by ``lua`` (a payload's callers give ``MAX_DEPTH``).
 
     A value that cannot cross is refused with where in it the culprit sits,
     ``_path`` naming the whole (found only then: naming each element as it
     is converted was a third of the cost of converting).
     """
     try:
-        return _convert(lua, value)
+        return _convert(lua, value, depth)
     except PayloadError:
-        raise PayloadError(_refusal(value, _path)) from None
+        raise PayloadError(_refusal(value, _path, depth)) from None
 
 
-def _convert(lua: Any, value: Any) -> Any:
+def _convert(lua: Any, value: Any, depth: int) -> Any:
+    """``value`` for Lua, with room for ``depth`` more levels of tables."""
     # the exact types first: a look-up by type costs less than a row of isinstance
     kind = type(value)
     if kind is str:
-        return value.encode()
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            raise PayloadError from None
     if kind in _AS_IS:
         return value
+    if kind is int:
+        if value in _INTEGERS:
+            return value
+        raise PayloadError
     if kind is dict:
-        return _table_of_dict(lua, value)
+        return _table_of_dict(lua, value, depth)
     if kind is list:
-        return lua.table_from([_convert(lua, item) for item in value])
+        return _table_of_list(lua, value, depth)
     # subclasses of those, tuples, bytearray, memoryview
     if isinstance(value, str):
-        return value.encode()
+        return _convert(lua, str(value), depth)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _convert(lua, int(value), depth)
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, dict):
-        return _table_of_dict(lua, value)
+        return _table_of_dict(lua, value, depth)
     if isinstance(value, (list, tuple)):
-        return lua.table_from([_convert(lua, item) for item in value])
+        return _table_of_list(lua, value, depth)
     raise PayloadError
 
 
-def _table_of_dict(lua: Any, value: dict) -> Any:
+def _table_of_list(lua: Any, value: list | tuple, depth: int) -> Any:
+    if depth == 0:
+        raise PayloadError
+    items = []
+    for item in value:
+        items.append(_convert(lua, item, depth - 1))
+    return lua.table_from(items)
+
+
+def _table_of_dict(lua: Any, value: dict, depth: int) -> Any:
+    if depth == 0:
+        raise PayloadError
     table = {}
     for key, item in value.items():
-        if isinstance(key, str):
-            key = key.encode()
-        elif not isinstance(key, _KEYS):
-            raise PayloadError
-        table[key] = _convert(lua, item)
+        table[_key(key)] = _convert(lua, item, depth - 1)
     return lua.table_from(table)
 
 
-def _refusal(value: Any, path: str) -> str:
-    """Why ``value`` (at ``path``) cannot cross into Lua, naming the first culprit."""
+def _key(key: Any) -> Any:
+    """``key`` as a Lua table key (a NaN key would abort the process: Lua's table_from cannot refuse it)."""
+    if not isinstance(key, _KEYS) or (isinstance(key, float) and key != key):
+        raise PayloadError
+    return _convert(_NOWHERE, key, 0)
+
+
+def _refusal(value: Any, path: str, depth: int) -> str:
+    """Why ``value`` (at ``path``, with room for ``depth`` levels) cannot cross into Lua,
+    naming the first culprit."""
+    if isinstance(value, (dict, list, tuple)) and depth == 0:
+        return f"{path}: nested too deep (a payload may nest {MAX_DEPTH} levels) or cyclic"
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, _KEYS):
-                return f"{path}: key {key!r} of type {type(key).__name__} cannot cross into Lua"
             try:
-                _convert(_NOWHERE, item)
+                _key(key)
             except PayloadError:
-                return _refusal(item, f"{path}[{key!r}]")
+                return f"{path}: key {_shown(key)} of type {type(key).__name__} cannot cross into Lua"
+            if not _crosses(item, depth - 1):
+                return _refusal(item, f"{path}[{_shown(key)}]", depth - 1)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            try:
-                _convert(_NOWHERE, item)
-            except PayloadError:
-                return _refusal(item, f"{path}[{i}]")
+            if not _crosses(item, depth - 1):
+                return _refusal(item, f"{path}[{i}]", depth - 1)
+    elif isinstance(value, str):
+        return f"{path}: text that is not valid Unicode (a lone surrogate) cannot cross into Lua"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return f"{path}: {value} is out of the range of a Lua integer (64 bits)"
     return (f"{path}: a {type(value).__name__} cannot cross into Lua "
             "(only dict, list, str, bytes, int, float, bool and None)")
+
+
+def _crosses(value: Any, depth: int) -> bool:
+    try:
+        _convert(_NOWHERE, value, depth)
+    except PayloadError:
+        return False
+    return True
+
+
+def _shown(key: Any) -> str:
+    """``repr(key)``, short, whatever its ``__repr__`` does."""
+    try:
+        text = repr(key)
+    except Exception:  # noqa: BLE001 (a refusal must not fail)
+        return f"<{type(key).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Nowhere:
@@ -119,23 +191,35 @@ def from_lua(value: Any) -> Any:
 
     Strings become ``str`` when they are valid UTF-8 and stay ``bytes``
     otherwise. A table whose keys are exactly 1..n becomes a list; any other
-    table becomes a dict (so the empty table is ``{}``).
+    table becomes a dict (so the empty table is ``{}``). Tables are read
+    raw: no metamethod runs.
     """
+    return _from_lua(value, CROSSING_DEPTH)
+
+
+def _from_lua(value: Any, depth: int) -> Any:
     kind = type(value)
     if kind is bytes:
         return _text(value)
     if value is None or kind is int or kind is float or kind is bool:
         return value
     lua_kind = lua54.lua_type(value)
-    if lua_kind == "table":
-        return _from_table(value)
-    raise PayloadError(f"a Lua {lua_kind} cannot leave Lua")
+    if lua_kind != "table":
+        raise PayloadError(f"a Lua {lua_kind} cannot leave Lua")
+    if depth == 0:
+        raise PayloadError(f"a Lua table nested deeper than {CROSSING_DEPTH} levels cannot leave Lua")
+    return _from_table(value, depth - 1)
 
 
-def _from_table(table: Any) -> list | dict:
-    # string and integer keys converted in place (nearly every key is one)
-    items = [(_text(k) if type(k) is bytes else k if type(k) is int else from_lua(k), from_lua(v))
-             for k, v in table.items()]
+def _from_table(table: Any, depth: int) -> list | dict:
+    items = []
+    for k, v in table.items():  # lua_next: raw
+        kind = type(k)
+        if kind is bytes:
+            k = _text(k)
+        elif kind is not int and kind is not float and kind is not bool:
+            raise PayloadError(f"a Lua {lua54.lua_type(k)} cannot leave Lua (as a table key)")
+        items.append((k, _from_lua(v, depth)))
     n = len(items)
     if n and type(items[0][0]) is int:
         keys = [k for k, _ in items]
@@ -158,6 +242,29 @@ def plain_copy(value: Any) -> Any:
     shares a mutable object with the sender (tuples come out as lists).
     """
     try:
-        return msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False, strict_map_key=False)
+        copied = msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False, strict_map_key=False)
     except (TypeError, ValueError, OverflowError) as error:
         raise PayloadError(f"payload is not plain data (dict, list, str, bytes, int, float, bool, None): {error}") from None
+    if _values_past(copied, MAX_DEPTH, MAX_VALUES) < 0:
+        raise PayloadError(f"payload is nested deeper than {MAX_DEPTH} levels or holds more than {MAX_VALUES} values")
+    return copied
+
+
+def _values_past(value: Any, depth: int, left: int) -> int:
+    """How many of ``left`` values remain after ``value``'s (negative: too many,
+    or nested deeper than ``depth`` levels)."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return left
+    if depth == 0:
+        return -1
+    left -= len(items)
+    for item in items:
+        if left < 0:
+            break
+        left = _values_past(item, depth - 1, left)
+    return left

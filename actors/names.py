@@ -3,7 +3,8 @@
 Names are shared by every host of a node and by Python mailboxes. A name
 belongs to one PID; a PID may hold several names; all of them are released
 when the process exits. The ``*_from_lua`` methods are the callbacks a
-worker's kernel uses: they take and return Lua strings (bytes).
+worker's kernel uses: they take and return Lua strings (bytes); a name that
+is not UTF-8 text is never registered.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ class NameRegistry:
     def lookup(self, name: str) -> str | None:
         return self._pids.get(name)
 
-    def unregister(self, name: str) -> bool:
-        pid = self._pids.pop(name, None)
-        if pid is None:
+    def unregister(self, name: str, owner: str | None = None) -> bool:
+        """Release ``name`` (only if ``owner`` holds it, when given); False if it was not."""
+        pid = self._pids.get(name)
+        if pid is None or (owner is not None and pid != owner):
             return False
+        del self._pids[name]
         held = self._names.get(pid)
         if held is not None:
             held.discard(name)
@@ -49,16 +52,28 @@ class NameRegistry:
     # -- kernel callbacks (Lua strings are bytes) --------------------------
 
     def register_from_lua(self, name: bytes, pid: bytes) -> tuple:
-        if self.register(name.decode(), pid.decode()):
+        text = _text(name)
+        if text is None:
+            return (False, b"Invalid")
+        if self.register(text, pid.decode()):
             return (True, None)
         return (False, b"AlreadyExists")
 
     def lookup_from_lua(self, name: bytes) -> bytes | None:
-        pid = self._pids.get(name.decode())
+        pid = self._pids.get(_text(name))
         return pid.encode() if pid is not None else None
 
-    def unregister_from_lua(self, name: bytes) -> bool:
-        return self.unregister(name.decode())
+    def unregister_from_lua(self, name: bytes, owner: bytes) -> bool:
+        """Release ``name`` if the process ``owner`` holds it: no process takes another's name away."""
+        text = _text(name)
+        return text is not None and self.unregister(text, owner.decode())
 
     def release_from_lua(self, pid: bytes) -> None:
         self.release(pid.decode())
+
+
+def _text(name: bytes) -> str | None:
+    try:
+        return name.decode()
+    except UnicodeDecodeError:
+        return None

@@ -9,15 +9,15 @@ the PID's host part, or through the name registry.
 from __future__ import annotations
 
 import inspect
-import itertools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
 
-from .codec import PayloadError, plain_copy
+from .codec import plain_copy
 from .errors import ActorError
 from .mailbox import Endpoint, ExitWaiter, Message
 from .names import NameRegistry
@@ -44,14 +44,6 @@ class Host(Protocol):
     def spawn(self, entry_id: str, args: list, options: dict) -> str: ...
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None: ...
     def signal(self, op: str, sender: str, dest: str, data: Any) -> None: ...
-
-
-def plain_payload(payload: Any) -> Any:
-    """A private, checked copy of a payload Python code sends."""
-    try:
-        return plain_copy(payload)
-    except PayloadError as error:
-        raise ActorError("Invalid", str(error)) from None
 
 
 def check_topic(topic: Any) -> None:
@@ -90,7 +82,7 @@ class Router:
         self.hosts: dict[str, Host] = {}
         self.functions: dict[str, PythonFunction] = {}
         self._endpoints: dict[str, Endpoint] = {}
-        self._endpoint_ids = itertools.count(1)
+        self._python_prefix = pid_prefix(node_name, PYTHON_HOST)
         self._wall_base = time.time_ns()
         self._clock_base: float | None = None
         #: ``(host_id, metric_updates, spans)`` from every worker's slices (see actors/observe/).
@@ -112,7 +104,11 @@ class Router:
     # -- endpoints ------------------------------------------------------
 
     def new_endpoint(self, factory: Callable[[Router, str], Endpoint]) -> Any:
-        pid = f"{pid_prefix(self.node_name, PYTHON_HOST)}{next(self._endpoint_ids)}}}"
+        """A Python endpoint under a PID that Lua code cannot guess (to monitor or
+        message it): it learns one only when given it."""
+        pid = ""
+        while not pid or pid in self._endpoints:
+            pid = f"{self._python_prefix}{secrets.token_hex(8)}}}"
         endpoint = factory(self, pid)
         self._endpoints[pid] = endpoint
         return endpoint
@@ -144,7 +140,7 @@ class Router:
     async def send(self, sender: str, dest: Any, topic: str, payload: Any) -> None:
         """Validated send from Python code; to a workflow, returns once stored."""
         check_topic(topic)
-        pid, payload = self.resolve(dest), plain_payload(payload)
+        pid, payload = self.resolve(dest), plain_copy(payload)
         if self.is_durable_pid(pid):
             await self.send_durable(sender, pid, topic, payload)
         else:
@@ -206,6 +202,8 @@ class Router:
             if op in ("monitor", "link"):
                 self._noproc(op, sender, dest)
             return
+        if op in ("cancel", "terminate") and not sender.startswith(self._python_prefix):
+            return  # only Python code ends its endpoints (Lua's process.cancel/terminate refuse it)
         if op == "monitor":
             endpoint.monitors.add(sender)
         elif op == "unmonitor":

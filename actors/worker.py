@@ -22,7 +22,7 @@ import trio
 from lupa import lua54
 
 from . import lua_support, zones
-from .codec import PayloadError, arguments_from_lua, from_lua, to_lua
+from .codec import MAX_DEPTH, MAX_VALUES, PayloadError, arguments_from_lua, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
 from .kinds import LUA_KINDS  # what a process host loads: every Lua kind, as entries may import any
@@ -97,6 +97,8 @@ class Worker:
             b"load_module": self._load_module,
             b"now": lambda: self._clock(),
             b"wall_ns": router.wall_ns,
+            b"max_depth": MAX_DEPTH,
+            b"max_values": MAX_VALUES,
             b"random_bytes": os.urandom,
             b"zone": zones.lookup,
             b"digest": lua_support.digest,
@@ -211,7 +213,7 @@ class Worker:
     # -- calls from the node ------------------------------------------------
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        lua_args = to_lua(self.lua, list(args), "args")
+        lua_args = to_lua(self.lua, list(args), "args", depth=MAX_DEPTH + 1)
         lua_args[b"n"] = len(args)  # keeps positions after a None argument
         pid, problem = self._spawn(entry_id.encode(), lua_args, self._lua_options(options))
         if pid is None:
@@ -230,7 +232,7 @@ class Worker:
         return to_lua(self.lua, opts, "options")
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        ok, problem = self._send(sender.encode(), dest.encode(), topic.encode(), to_lua(self.lua, payload))
+        ok, problem = self._send(sender.encode(), dest.encode(), topic.encode(), to_lua(self.lua, payload, depth=MAX_DEPTH))
         if not ok:
             raise ActorError.from_plain(from_lua(problem))
         self.wake()
@@ -268,7 +270,7 @@ class Worker:
     def answer(self, request_id: int, ok: bool, value: Any) -> None:
         """Answer a kernel request (see bridge.lua)."""
         try:
-            answer = to_lua(self.lua, value, "result")
+            answer = to_lua(self.lua, value, "result", depth=MAX_DEPTH)
         except PayloadError as error:
             ok, answer = False, to_lua(self.lua, {"kind": "Invalid", "message": str(error)})
         self._reply(request_id, ok, answer)

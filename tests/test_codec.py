@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lupa import lua54
 
-from actors.codec import PayloadError, from_lua, to_lua
+from actors import ActorError
+from actors.codec import CROSSING_DEPTH, MAX_DEPTH, MAX_VALUES, PayloadError, from_lua, plain_copy, to_lua
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,71 @@ def test_what_cannot_cross_is_named_where_it_sits(lua, value, message):
     with pytest.raises(PayloadError) as refused:
         to_lua(lua, value, "args")
     assert str(refused.value).startswith(message)
+
+
+# -- limits: no conversion recurses without bound, and every refusal is an Invalid ActorError ------
+
+
+def _nested(levels: int) -> list:
+    value: list = [0]
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def _cyclic() -> dict:
+    loop: dict = {}
+    loop["self"] = loop
+    return loop
+
+
+@pytest.mark.parametrize("value, message", [
+    (_nested(10_000), "payload[0][0]"),
+    (_cyclic(), "payload['self']['self']"),
+    (2**64, "payload: 18446744073709551616 is out of the range of a Lua integer"),
+    ({float("nan"): 1}, "payload: key nan of type float cannot cross into Lua"),
+    ("\ud800", "payload: text that is not valid Unicode"),
+    ({"k": [1, "\udfff"]}, "payload['k'][1]: text that is not valid Unicode"),
+])
+def test_what_lua_cannot_hold_is_refused_as_invalid(lua, value, message):
+    with pytest.raises(ActorError) as refused:
+        to_lua(lua, value)
+    assert isinstance(refused.value, PayloadError) and refused.value.kind == "Invalid"
+    assert str(refused.value).startswith(message)
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH, MAX_DEPTH + 1])
+def test_a_payload_nests_at_most_max_depth_levels(lua, levels):
+    if levels <= MAX_DEPTH:
+        assert from_lua(to_lua(lua, _nested(levels), depth=MAX_DEPTH)) == _nested(levels)
+        assert plain_copy(_nested(levels)) == _nested(levels)
+        return
+    with pytest.raises(PayloadError, match=f"a payload may nest {MAX_DEPTH} levels"):
+        to_lua(lua, _nested(levels), depth=MAX_DEPTH)
+    with pytest.raises(PayloadError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        plain_copy(_nested(levels))
+
+
+def test_plain_copy_refuses_more_than_max_values():
+    assert len(plain_copy(list(range(MAX_VALUES)))) == MAX_VALUES
+    with pytest.raises(PayloadError, match=f"more than {MAX_VALUES} values"):
+        plain_copy([list(range(MAX_VALUES // 2)), list(range(MAX_VALUES // 2)), [0]])
+
+
+def test_no_lua_table_leaves_deeper_than_the_crossing_depth(lua):
+    deep = lua.eval(f"(function() local t = {{ 0 }} for _ = 1, {CROSSING_DEPTH} do t = {{ t }} end return t end)()")
+    with pytest.raises(PayloadError, match=f"nested deeper than {CROSSING_DEPTH} levels"):
+        from_lua(deep)
+    assert from_lua(deep[1]) == _nested(CROSSING_DEPTH)
+
+
+def test_a_lua_table_is_read_raw(lua):
+    guarded = lua.eval("""setmetatable({ 1, 2 }, {
+        __index = function() error("__index ran") end, __pairs = function() error("__pairs ran") end,
+        __len = function() error("__len ran") end })""")
+    assert from_lua(guarded) == [1, 2]
+
+
+def test_a_table_key_cannot_leave_lua(lua):
+    with pytest.raises(PayloadError, match="a Lua table cannot leave Lua"):
+        from_lua(lua.eval("{ [{}] = 1 }"))

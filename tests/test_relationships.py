@@ -589,12 +589,22 @@ async def test_cancel_reason_must_be_plain_data(app, autojump_clock):
     assert out == {"ok_nil": True, "kind": "Invalid"}
 
 
-async def test_lua_cancels_a_python_mailbox(app, autojump_clock):
-    proc(app, "cancel_python", "local target = ...; return process.cancel(target, 'you are done')")
+async def test_lua_may_not_cancel_or_terminate_a_python_mailbox(app, autojump_clock):
+    proc(app, "end_python", """
+        local target = ...
+        local outcome = {}
+        for _, op in ipairs({ "cancel", "terminate" }) do
+          local ok, err = process[op](target, "you are done")
+          outcome[op] = { ok = ok, kind = err:kind() }
+        end
+        process.send(target, "still", "here")
+        return outcome
+    """)
     async with Node.open(app.root) as node, node.mailbox() as me:
-        assert await node.exec("test:cancel_python", HOST, me.pid) is True
-        ev = await recv(me)
-        assert ev.topic == "@cancel" and ev.payload["kind"] == "CANCEL" and ev.payload["reason"] == "you are done"
+        denied = {"kind": "PermissionDenied"}
+        assert await node.exec("test:end_python", HOST, me.pid) == {"cancel": denied, "terminate": denied}
+        msg = await recv(me)
+        assert (msg.topic, msg.payload) == ("still", "here")
 
 
 # -- terminate ------------------------------------------------------------------------------------

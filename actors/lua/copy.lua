@@ -1,76 +1,113 @@
--- Payload copying: what `process.send` hands to a receiver.
+-- Payload copying: what `process.send` hands to a receiver, and what every
+-- other value leaving a process (a result, an error, spawn arguments,
+-- context, log fields) becomes.
 --
 -- A payload is copied so the receiver never shares a mutable table with the
 -- sender, and it is checked on the way: only nil, booleans, numbers, strings
--- and tables of these may cross. A Payload object (from `msg:payload()`)
--- stands for its data.
+-- and tables of these may cross, nested at most `max_depth` levels (a table
+-- is one level) and holding at most `max_values` values as copied: a table
+-- that appears twice is copied twice, so a few shared tables cannot stand
+-- for an exponentially large payload. A Payload object (from
+-- `msg:payload()`) stands for its data, an error object for its plain form.
+--
+-- Copying runs no code of the value's: tables are read with `next`,
+-- metatables with debug.getmetatable and rawget, compared with rawequal. So
+-- the runtime may copy a value outside the process that made it (the result
+-- of one that ended), and a copy always ends, in time bounded by the limits.
 return function(deps)
   local errors = deps.errors
-  local type, next, tostring = type, next, tostring
+  local MAX_DEPTH, MAX_VALUES = deps.max_depth, deps.max_values
+  local type, next, tostring, rawget, rawequal = type, next, tostring, rawget, rawequal
+  local sub, concat = string.sub, table.concat
   local getmetatable = debug.getmetatable -- sees through __metatable
   local Payload, payload_data = deps.Payload, deps.payload_data
 
-  local function refuse(what, path)
-    return nil, errors.new({
-      kind = errors.INVALID,
-      message = "payload cannot hold " .. what .. (path ~= "" and (" (at " .. path .. ")") or ""),
-    })
+  -- A refusal unwinds the copy as `nil, trail`: `trail.what` is what was
+  -- found, then the keys from it up to the copied value, the deepest first
+  -- (unless it is about the whole value: `trail.whole`).
+  local function refusal(what, whole) return nil, { what = what, whole = whole } end
+
+  local function cannot_hold(v)
+    local mt = getmetatable(v)
+    local name = mt and rawget(mt, "__name")
+    if type(name) == "string" then return name .. " object" end
+    return mt and "a table with a metatable" or ("a " .. type(v))
   end
 
   local copy_table
 
-  local function copy_value(v, path, active)
-    local tv = type(v)
-    if tv == "table" then
-      local mt = getmetatable(v)
-      if mt == Payload then
-        -- a Payload stands for its data (decoded, for the text formats)
-        local data, e = payload_data(v)
-        if e then return nil, e end
-        return copy_value(data, path, active)
+  --- The copy of table-like `v` at `depth`; `state` holds the tables being
+  --- copied (one met again is a cycle) and, at `left`, the values still allowed.
+  local function copy_value(v, depth, state)
+    if type(v) ~= "table" then return refusal(cannot_hold(v)) end
+    local mt = getmetatable(v)
+    if mt == nil then return copy_table(v, depth, state) end
+    if rawequal(mt, Payload) then
+      local data, e = payload_data(v)
+      if e then return refusal("a payload that cannot be decoded (" .. errors.message_of(e) .. ")") end
+      local td = type(data)
+      if td == "table" or td == "function" or td == "thread" or td == "userdata" then
+        return copy_value(data, depth, state)
       end
-      if mt ~= nil then
-        if errors.is_error(v) then return copy_value(errors.to_plain(v), path, active) end
-        return refuse(mt.__name and (mt.__name .. " object") or "a table with a metatable", path)
-      end
-      return copy_table(v, path, active)
-    elseif tv == "function" or tv == "thread" or tv == "userdata" then
-      return refuse("a " .. tv, path)
+      return data
     end
-    return v
+    if errors.is_error(v) then return copy_table(errors.to_plain(v), depth, state) end
+    return refusal(cannot_hold(v))
   end
 
-  copy_table = function(t, path, active)
-    active = active or {}
-    if active[t] then return refuse("a cyclic table", path) end
-    active[t] = true
-    local out = {}
+  copy_table = function(t, depth, state)
+    if depth > MAX_DEPTH then return refusal("tables nested deeper than " .. MAX_DEPTH .. " levels") end
+    if state[t] then return refusal("a cyclic table") end
+    state[t] = true
+    local out, left = {}, state.left
     for k, v in next, t do
+      left = left - 1
+      if left < 0 then return refusal("more than " .. MAX_VALUES .. " values", true) end
       local tk = type(k)
-      if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
-        return refuse("a " .. tk .. " key", path)
-      end
-      local cv, err
+      if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then return refusal("a " .. tk .. " key") end
       local tv = type(v)
       if tv == "table" or tv == "function" or tv == "thread" or tv == "userdata" then
-        cv, err = copy_value(v, path .. "." .. tostring(k), active)
-        if err then return nil, err end
-      else
-        cv = v
+        state.left = left
+        local cv, trail = copy_value(v, depth + 1, state)
+        if trail then
+          trail[#trail + 1] = k
+          return nil, trail
+        end
+        left = state.left
+        v = cv
       end
-      out[k] = cv
+      out[k] = v
     end
-    active[t] = nil
+    state.left = left
+    state[t] = nil
     return out
   end
 
-  --- Returns a private copy of `v`, or nil and an INVALID error.
+  --- Where a refusal was found: `.a.1.b`, long string keys cut short.
+  local function path_of(trail)
+    local parts = {}
+    for i = #trail, 1, -1 do
+      local k = trail[i]
+      k = type(k) == "string" and #k > 40 and (sub(k, 1, 40) .. "...") or tostring(k)
+      parts[#parts + 1] = "." .. k
+    end
+    return concat(parts)
+  end
+
+  --- A private copy of `v`, or nil and an Invalid error naming what it
+  --- cannot hold and where.
   local function copy(v)
     local tv = type(v)
     if tv ~= "table" and tv ~= "function" and tv ~= "thread" and tv ~= "userdata" then
       return v
     end
-    return copy_value(v, "", nil)
+    local out, trail = copy_value(v, 1, { left = MAX_VALUES })
+    if trail == nil then return out end
+    local path = trail.whole and "" or path_of(trail)
+    return nil, errors.new({
+      kind = errors.INVALID,
+      message = "payload cannot hold " .. trail.what .. (path ~= "" and (" (at " .. path .. ")") or ""),
+    })
   end
 
   return copy

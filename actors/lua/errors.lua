@@ -271,19 +271,25 @@ return function() -- the factory takes no deps
 
   -- Plain-data form for crossing into Python/msgpack. stack and cause are
   -- included only when present; cause is itself a plain table so errors.is
-  -- still sees the chain after from_plain. details is passed by reference:
-  -- the caller's payload copier decides whether it is plain data.
+  -- still sees the chain after from_plain. The chain keeps its first
+  -- MAX_CHAIN errors, so that no loop of wraps makes an error that is slow
+  -- to convert or too deep to send. details is passed by reference: the
+  -- caller's payload copier decides whether it is plain data.
+  local MAX_CHAIN = 16
+  local function plain_of(f)
+    return { message = f.message, kind = f.kind, retryable = f.retryable, details = f.details, stack = stack_of(f) }
+  end
   local function to_plain(err)
     local f = check_error(err, "errors.to_plain")
-    local cause = f.cause
-    return {
-      message = f.message,
-      kind = f.kind,
-      retryable = f.retryable,
-      details = f.details,
-      stack = stack_of(f),
-      cause = cause and to_plain(cause) or nil,
-    }
+    local top = plain_of(f)
+    local plain = top
+    for _ = 2, MAX_CHAIN do
+      f = fields[f.cause]
+      if f == nil then break end
+      plain.cause = plain_of(f)
+      plain = plain.cause
+    end
+    return top
   end
   errors.to_plain = to_plain
 

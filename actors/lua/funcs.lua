@@ -178,6 +178,7 @@ return function(deps)
   local function check_target(id)
     if type(id) ~= "string" then return err(errors.INVALID, "funcs: target must be a string 'namespace:name', got " .. type(id)) end
     if id == "" then return err(errors.INVALID, "funcs: target is empty") end
+    if not utf8.len(id) then return err(errors.INVALID, "funcs: target must be UTF-8 text") end
     local colon = find(id, ":", 1, true)
     if colon == nil then return err(errors.INVALID, "funcs: target '" .. id .. "' has no namespace (expected 'namespace:name')") end
     if colon == 1 then return err(errors.INVALID, "funcs: target '" .. id .. "' has an empty namespace") end
@@ -243,13 +244,14 @@ return function(deps)
   local function checked_options(options)
     local timeout = options.timeout
     if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0 or timeout == math.huge) then
-      return err(errors.INVALID, "funcs: option timeout must be a positive number of milliseconds, got " .. tostring(timeout))
+      return err(errors.INVALID, "funcs: option timeout must be a positive number of milliseconds, got " ..
+        (type(timeout) == "number" and tostring(timeout) or type(timeout)))
     end
     return nil
   end
 
   local function executor_of(self, method)
-    if real_metatable(self) ~= Executor then
+    if not rawequal(real_metatable(self), Executor) then
       return nil, err(errors.INVALID, "funcs: " .. method .. " must be called on an executor (use ':'), got " .. type(self))
     end
     return self

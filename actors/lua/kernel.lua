@@ -2,6 +2,7 @@
 -- together inside a Lua state and gives Python a small, batched interface.
 --
 -- `deps` comes from Python: host_id, pid_prefix, max_processes, reductions,
+-- max_depth and max_values (the payload limits, see copy.lua),
 -- callbacks now() / wall_ns() / random_bytes(n) / log(...) / names.* /
 -- zone(name, sec, wall) (see actors/zones.py), and
 -- load_module(name) returning the factory of a Lua file next to this one.
@@ -33,7 +34,8 @@ return function(deps)
   function Message:from() return self[2] end
   function Message:payload() return wrap_payload(self[3]) end
 
-  copy = load_module("copy")({ errors = errors, Payload = payload.Payload, payload_data = payload.data_of })
+  copy = load_module("copy")({ errors = errors, Payload = payload.Payload, payload_data = payload.data_of,
+    max_depth = deps.max_depth, max_values = deps.max_values })
 
   local function log(level, pid, message, fields, name)
     bridge.emit({ "log", level, pid, message, fields, name })

@@ -18,7 +18,7 @@ return function(deps)
   local emit = bridge.emit
   local setmetatable, type, tostring, pairs, next = setmetatable, type, tostring, pairs, next
   local unpack = table.unpack
-  local sub, byte = string.sub, string.byte
+  local sub, byte, find, utf8_len = string.sub, string.byte, string.find, utf8.len
   local co_yield = coroutine.yield
 
   local EXIT, LINK_DOWN, CANCEL = "EXIT", "LINK_DOWN", "CANCEL"
@@ -51,10 +51,15 @@ return function(deps)
     return spawns_here and sub(pid, 1, #pid_prefix) == pid_prefix
   end
 
+  --- Is `v` a PID (`{node@host|id}`, text), as actors/pid.py reads one?
   local function is_pid(v)
-    return type(v) == "string" and byte(v, 1) == 123 -- "{"
+    return type(v) == "string" and byte(v, 1) == 123 and byte(v, -1) == 125 -- "{...}"
+      and find(v, "@", 1, true) ~= nil and find(v, "|", 1, true) ~= nil and utf8_len(v) ~= nil
   end
   P.is_pid = is_pid
+
+  -- Python endpoints' PIDs (actors/pid.py): their host part is "python".
+  local python_prefix = sub(pid_prefix, 1, find(pid_prefix, "@", 1, true)) .. "python|"
 
   -- Mailboxes ---------------------------------------------------------------
 
@@ -137,14 +142,36 @@ return function(deps)
     return { value = value, error = failure and errors.to_plain(failure) or nil }
   end
 
-  --- A watcher's own copy of `failure`: error objects are immutable, but
-  --- their details are tables, which no two processes may share.
+  local MEMORY_ERROR = S.MEMORY_ERROR
+  local function out_of_memory()
+    return errors.new({
+      kind = errors.RATE_LIMITED,
+      message = MEMORY_ERROR .. " (the host's Lua state reached host.max_memory)",
+    })
+  end
+
+  --- `copy(v)` of what an ended process leaves, made outside it: the copy
+  --- allocates, and running out of memory there fails that process alone.
+  local function copy_out(v)
+    local ok, result, e = pcall(copy, v)
+    if ok then return result, e end
+    return nil, out_of_memory()
+  end
+
+  --- A watcher's own copy of `failure` (one that can leave its process):
+  --- error objects are immutable, but their details are tables, which no
+  --- two processes may share.
   local function private_error(failure)
-    local plain = copy(failure)
-    if plain == nil then
-      return err(errors.kind_of(failure), errors.message_of(failure))
-    end
-    return errors.from_plain(plain)
+    return errors.from_plain(copy(failure))
+  end
+
+  --- What a process that failed with `failure` ends with: `failure` if it
+  --- can leave the process (its details are plain data), else, as for an
+  --- exit value that cannot, an Invalid error that says why.
+  local function leaving(proc, failure)
+    local _, e = copy_out(failure)
+    if e == nil then return failure end
+    return errors.wrap(e, proc.entry.id .. ": its error (" .. tostring(failure) .. ") cannot leave the process")
   end
 
   --- Everything that happens once when a process ends, normally or not.
@@ -152,6 +179,7 @@ return function(deps)
   local function finish(proc, value, failure, all)
     if not proc.alive then return end
     proc.alive = false
+    if failure then failure = leaving(proc, failure) end
     procs[proc.pid] = nil
     P.count = P.count - 1
     for task in next, proc.tasks do S.kill_task(task) end
@@ -223,13 +251,6 @@ return function(deps)
   end
   P.kill = kill
 
-  local MEMORY_ERROR = S.MEMORY_ERROR
-  local function out_of_memory()
-    return errors.new({
-      kind = errors.RATE_LIMITED,
-      message = MEMORY_ERROR .. " (the host's Lua state reached host.max_memory)",
-    })
-  end
 
   --- The text of a value a task raised or returned as its failure: its own
   --- __tostring runs, bounded, outside the process (see sched.guarded).
@@ -287,8 +308,8 @@ return function(deps)
       for i = 1, more and more.n or 0 do all[i + 2] = more[i] end
     end
     -- the result leaves the process: it must be plain data
-    local result, e = copy(value)
-    if not e and all and proc.on_exit then all, e = copy(all) end
+    local result, e = copy_out(value)
+    if not e and all and proc.on_exit then all, e = copy_out(all) end
     if e then
       finish(proc, nil, errors.wrap(e, proc.entry.id .. ": exit value"))
     else
@@ -321,6 +342,12 @@ return function(deps)
 
   -- Spawning ----------------------------------------------------------------
 
+  --- Why the name registry refused `name` (its answer is the error's kind).
+  local function name_refused(kind, name)
+    if kind == errors.INVALID then return err(kind, "a name must be valid UTF-8 text") end
+    return err(kind, "name '" .. name .. "' is already registered")
+  end
+
   --- Start `entry` on this host. `opts`: ctx, name, messages (list of
   --- {topic, payload}), monitor_by and link_with (pids), on_exit (Lua
   --- callback), parent, short (expected to end soon: see
@@ -338,9 +365,7 @@ return function(deps)
     end
     if opts.name then
       local ok, kind = names.register(opts.name, pid)
-      if not ok then
-        return nil, err(kind, "name '" .. tostring(opts.name) .. "' is already registered")
-      end
+      if not ok then return nil, name_refused(kind, opts.name) end
     end
     -- at most 8 fields, with env and topics, keep to the smallest hash
     local proc = {
@@ -473,12 +498,26 @@ return function(deps)
     return pid
   end
 
+  --- nil when `id` and `host` are strings, else the error.
+  local function check_spawn_target(fname, id, host)
+    if type(id) ~= "string" then return err(errors.INVALID, fname .. ": entry id must be a string, got " .. type(id)) end
+    if type(host) ~= "string" then return err(errors.INVALID, fname .. ": host must be a string, got " .. type(host)) end
+    return nil
+  end
+
+  --- nil when `id` and `host` can be asked of Python (its names are UTF-8 text), else the error.
+  local function check_remote_target(fname, id, host)
+    if utf8_len(id) and utf8_len(host) then return nil end
+    return err(errors.INVALID, fname .. ": entry id and host must be UTF-8 text")
+  end
+
   --- `spawn` from Lua: local entries start here, other hosts via Python.
   local function spawn_now(spec, id, host, ...)
     local parent = current_proc()
-    if type(id) ~= "string" then return nil, err(errors.INVALID, "spawn: entry id must be a string, got " .. type(id)) end
-    if type(host) ~= "string" then return nil, err(errors.INVALID, "spawn: host must be a string, got " .. type(host)) end
-    local args, e = copy_args(select("#", ...), ...)
+    local e = check_spawn_target("spawn", id, host)
+    if e then return nil, e end
+    local args
+    args, e = copy_args(select("#", ...), ...)
     if not args then return nil, e end
     S.tick()
     local ctx = spec.ctx or parent.ctx
@@ -502,6 +541,8 @@ return function(deps)
       end
       return P.spawn_local(entry, args, opts)
     end
+    e = check_remote_target("spawn", id, host)
+    if e then return nil, e end
     local ok, result = bridge.request_blocking({ "spawn", 0, id, host, args, {
       ctx = ctx, name = spec.name, messages = spec.messages, parent = parent.pid,
       monitor = spec.monitor, link = spec.link, options = spec.options,
@@ -582,12 +623,20 @@ return function(deps)
   local signal = P.signal
 
   local WATCH_OPS = { monitor = true, unmonitor = true, link = true, unlink = true }
+  local ENDING_OPS = { cancel = true, terminate = true }
 
   --- Route a relationship operation from the running process to `dest`.
+  --- Python endpoints (mailboxes, the waiters of node.call) may be watched
+  --- but are ended only by Python code: one that waits for a result must
+  --- never be left waiting by a process.
   local function relate(op, dest, data)
     local self = current_proc()
     local pid, e = P.resolve(dest)
     if not pid then return nil, e end
+    if ENDING_OPS[op] and sub(pid, 1, #python_prefix) == python_prefix then
+      return nil, err(errors.PERMISSION_DENIED, "process." .. op .. ": " .. pid ..
+        " is a Python endpoint, which only Python code may " .. op)
+    end
     if op == "link" then
       self.links = self.links or {}
       self.links[pid] = true
@@ -638,9 +687,9 @@ return function(deps)
 
   local function check_topic(topic)
     if valid_topics[topic] then return nil end
-    if type(topic) ~= "string" or topic == "" or byte(topic, 1) == 64 then
-      return err(errors.INVALID, "topic must be a non-empty string not starting with '@', got " ..
-        (type(topic) == "string" and ("'" .. topic .. "'") or type(topic)))
+    if type(topic) ~= "string" or topic == "" or byte(topic, 1) == 64 or not utf8_len(topic) then
+      return err(errors.INVALID, "topic must be non-empty UTF-8 text not starting with '@', got " ..
+        (type(topic) == "string" and utf8_len(topic) and ("'" .. topic .. "'") or type(topic)))
     end
     if n_valid_topics >= 4096 then valid_topics, n_valid_topics = {}, 0 end
     valid_topics[topic] = true
@@ -921,8 +970,12 @@ return function(deps)
     if host ~= host_id or not spawns_here then
       local args
       args, e = copy_args(select("#", ...), ...)
+    e = check_spawn_target("exec", id, host)
+    if e then return nil, e end
       if not args then return nil, e end
       local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
+      e = check_remote_target("exec", id, host)
+      if e then return nil, e end
         ctx = spec.ctx or parent.ctx, name = spec.name, messages = spec.messages, options = spec.options,
       } })
       if not ok then return nil, errors.from_plain(result) end
@@ -984,7 +1037,7 @@ return function(deps)
       if target == nil then return nil, noproc(pid) end
     end
     local ok, kind = names.register(name, target.pid)
-    if not ok then return nil, err(kind, "name '" .. name .. "' is already registered") end
+    if not ok then return nil, name_refused(kind, name) end
     target.named = true
     return true
   end
@@ -1000,8 +1053,7 @@ return function(deps)
     if type(name) ~= "string" then return nil, err(errors.INVALID, "name must be a string, got " .. type(name)) end
     local e = check_scope(scope, "process.registry.unregister")
     if e then return nil, e end
-    if names.lookup(name) ~= current_proc().pid then return false end
-    return names.unregister(name)
+    return names.unregister(name, current_proc().pid)
   end
   api.registry = registry
 

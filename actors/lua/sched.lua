@@ -181,6 +181,19 @@ return function(deps)
     return ok, r
   end
 
+  --- Close a task's coroutine, which failed or is killed, so that its stack
+  --- lets go of what it held now. The __close of its pending to-be-closed
+  --- variables would run here, outside the task, as whichever process is
+  --- running (its killer, say): every instruction of user code raises, so
+  --- none of them runs.
+  local function close_task_coroutine(co)
+    sethook(co, over_budget_every_instruction, "", 1)
+    local saved = S.cur
+    S.cur = nil
+    co_close(co)
+    S.cur = saved
+  end
+
   --- A coroutine for user code, guarded from its first instruction.
   function S.user_coroutine(fn)
     local co = co_create(fn)
@@ -283,7 +296,7 @@ return function(deps)
     task.proc.tasks[task] = nil
     local co = task.co
     if not co then return end -- it never ran
-    if task ~= S.cur and co_status(co) == "suspended" then co_close(co) end
+    if task ~= S.cur and co_status(co) == "suspended" then close_task_coroutine(co) end
     bury(co)
   end
 
@@ -413,9 +426,9 @@ return function(deps)
           -- what filled the state: let go of it before anything here
           -- allocates (even a deeper call may). Any other error keeps its
           -- stack for on_task_end's traceback.
-          if not ok and r1 == MEMORY_ERROR then co_close(co) end
+          if not ok and r1 == MEMORY_ERROR then close_task_coroutine(co) end
           on_task_end(task, ok, r1, r2)
-          if not ok then co_close(co) end
+          if not ok then close_task_coroutine(co) end
           bury(co)
         end
       end
