@@ -113,6 +113,7 @@ async def test_a_workflow_is_followed_to_its_history(browser, tmp_path):
         # reserve, charge, ship; timers; the desk's approval; the batches they were committed in
         assert types.count("call") == 3 and {"timer", "signal", "batch", "send"} <= set(types)
         assert text_of(browser, "#result").startswith("result: ")
+        assert "null" not in text_of(browser, "#view").split("\n")   # nothing left over rendered as text
 
 
 async def test_a_service_restart_appears_live(browser, tmp_path):

@@ -97,11 +97,14 @@ function workflowsSection(workflows) {
     workflows.total > workflows.matches.length ? el("p", {}, `${workflows.matches.length} of ${workflows.total} shown`) : null);
 }
 
+/** Show `children` (nulls left out) as the page's content. */
+function show(...children) { view.replaceChildren(...children.filter((child) => child !== null && child !== undefined)); }
+
 function renderOverview(data) {
   const actions = document.body.dataset.actions === "true";
   const focused = document.activeElement === state.search;
-  view.replaceChildren(...[hostsSection(data.hosts), servicesSection(data.services, actions),
-    data.hosts.length ? processesSection(data.processes) : null, workflowsSection(data.workflows)].filter(Boolean));
+  show(hostsSection(data.hosts), servicesSection(data.services, actions),
+    data.hosts.length ? processesSection(data.processes) : null, workflowsSection(data.workflows));
   if (focused) state.search.focus();
 }
 
@@ -109,7 +112,7 @@ function renderOverview(data) {
 
 function renderProcess(data) {
   const p = data.process;
-  if (!p) { view.replaceChildren(el("p", { class: "problem" }, "the process has exited")); return; }
+  if (!p) { show(el("p", { class: "problem" }, "the process has exited")); return; }
   const link = (pid) => el("a", { href: `/process/${encodeURIComponent(pid)}` }, pid);
   const rows = [["pid", p.pid], ["host", p.host], ["entry", `${p.entry} (${p.kind})`], ["status", p.status],
     ["current function", p.function || "-"], ["names", p.names.join(", ") || "-"],
@@ -119,7 +122,7 @@ function renderProcess(data) {
     ["links", p.links.length ? p.links.map(link) : "-"], ["monitored by", p.monitors.length ? p.monitors.map(link) : "-"],
     ["workflow", p.workflow ? el("a", { href: `/workflow/${encodeURIComponent(p.workflow)}` }, p.workflow) : "-"]];
   const actions = document.body.dataset.actions === "true";
-  view.replaceChildren(el("h2", {}, `Process ${p.pid}`),
+  show(el("h2", {}, `Process ${p.pid}`),
     el("table", { class: "details" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { "data-field": k }, v)))),
     actions ? el("p", {}, el("button", { onclick: () => act("terminate-process", { pid: p.pid }) }, "terminate")) : null,
     actions ? (state.sendForm = state.sendForm || sendForm(p.pid)) : null);   // kept: what is typed survives updates
@@ -145,12 +148,12 @@ function eventSummary(event) {
 
 function renderWorkflow(data) {
   const w = data.workflow;
-  if (!w) { view.replaceChildren(el("p", { class: "problem" }, "the workflow is gone from the store")); return; }
+  if (!w) { show(el("p", { class: "problem" }, "the workflow is gone from the store")); return; }
   const h = w.header;
   const outcome = !h ? null : h.error ? el("p", { class: "outcome failed" }, `error: ${h.error.kind}: ${h.error.message}`)
     : h.status === "running" ? el("p", { class: "outcome" }, "running…")
       : el("p", { class: "outcome", id: "result" }, `result: ${json(h.result)}`);
-  view.replaceChildren(el("h2", {}, `Workflow ${w.id}`),
+  show(el("h2", {}, `Workflow ${w.id}`),
     h ? el("p", {}, el("span", { class: `badge status-${h.status}`, id: "wf-status" }, h.status),
       ` ${h.entry} on ${w.host}, run ${h.run}, started ${when(h.created_ns)}, input ${json(h.input)}`) : null,
     w.damaged ? el("p", { class: "problem damaged" }, "damaged record: ", w.damaged) : null,
