@@ -966,16 +966,16 @@ return function(deps)
   function Spawner:exec(id, host, ...)
     local spec, e = spec_of(self)
     if not spec then return nil, e end
-    local parent = current_proc()
-    if host ~= host_id or not spawns_here then
-      local args
-      args, e = copy_args(select("#", ...), ...)
     e = check_spawn_target("exec", id, host)
     if e then return nil, e end
-      if not args then return nil, e end
-      local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
+    local parent = current_proc()
+    if host ~= host_id or not spawns_here then
       e = check_remote_target("exec", id, host)
       if e then return nil, e end
+      local args
+      args, e = copy_args(select("#", ...), ...)
+      if not args then return nil, e end
+      local ok, result = bridge.request_blocking({ "exec", 0, id, host, args, {
         ctx = spec.ctx or parent.ctx, name = spec.name, messages = spec.messages, options = spec.options,
       } })
       if not ok then return nil, errors.from_plain(result) end
