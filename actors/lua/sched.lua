@@ -25,6 +25,7 @@ return function(deps)
   S.cur, S.reds = nil, 0
   -- Totals of this worker, for metrics (reductions sampled: see S.run).
   S.turns_run, S.reductions_used, S.slices_run = 0, 0, 0
+  local SAMPLE_EVERY, since_sample = 64, 0 -- turns, counted across slices
 
   --- Make `task` runnable; it resumes with `a, b` as the results of its block.
   local function ready(task, a, b)
@@ -374,6 +375,7 @@ return function(deps)
     trim_idle()
     fire_due_timers(now())
     local turns, sampled = 0, 0
+    local sample_turn = SAMPLE_EVERY - since_sample
     while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
       local task = rq[rq_head]
       -- false, not nil: with nil holes before it, a key past the array
@@ -408,8 +410,9 @@ return function(deps)
         S.cur = nil
         -- reductions are sampled: every 64th turn counts for 64 (counting
         -- every turn cost ~5% of ping-pong), for the task and for the worker
-        if turns & 63 == 0 then
-          local spent = 64 * (REDUCTIONS - S.reds)
+        if turns == sample_turn then
+          sample_turn = turns + SAMPLE_EVERY
+          local spent = SAMPLE_EVERY * (REDUCTIONS - S.reds)
           task.reds, sampled = task.reds + spent, sampled + spent
         end
         if n_deferred > 0 then run_deferred() end
@@ -435,6 +438,7 @@ return function(deps)
     end
     S.turns_run, S.slices_run = S.turns_run + turns, S.slices_run + 1
     S.reductions_used = S.reductions_used + sampled
+    since_sample = turns - (sample_turn - SAMPLE_EVERY)
     local more = rq_head <= rq_tail
     -- Keep the ring's indices (and so the table's capacity) bounded: a
     -- queue that never drains would otherwise grow for ever. It moves down
