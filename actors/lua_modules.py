@@ -38,7 +38,8 @@ PROVIDED = (
     LuaModule("json"),
     LuaModule("ctx"),
     LuaModule("logger"),
-    LuaModule("metrics"),
+    # Not in workflows: their code runs again on replay, and would count again.
+    LuaModule("metrics", kinds=("process.lua", "function.lua", "library.lua")),
     # Workflows only: it records and replays (version, exec), which means nothing elsewhere.
     LuaModule("workflow", kinds=("workflow.lua",)),
     LuaModule("process", always_present=True),
