@@ -2,11 +2,14 @@
 
 One browser serves the module; each test runs its own node. Selenium's calls
 block, so they run in a thread while the node goes on in the test's trio loop.
-The overview test saves the screenshot the README shows (docs/observer.png).
+The overview test takes the screenshot the README shows; it replaces
+docs/observer.png when LUACTOR_UPDATE_SCREENSHOT is set (else it goes to the
+test's temporary directory, so a test run leaves the checkout as it was).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,7 +29,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "orders"
-SCREENSHOT = ROOT / "docs" / "observer.png"
+README_SCREENSHOT = ROOT / "docs" / "observer.png"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1100"]
@@ -92,8 +95,9 @@ async def test_the_overview_shows_the_tree_processes_and_workflows(browser, tmp_
         hosts = [row.get_attribute("data-host") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-host]")]
         assert hosts == ["orders:processes", "orders:workflows"]
         assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-pid] a[href^="/process/"]')
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        assert await in_browser(browser.save_screenshot, str(SCREENSHOT))
+        screenshot = README_SCREENSHOT if os.environ.get("LUACTOR_UPDATE_SCREENSHOT") else tmp_path / "observer.png"
+        assert await in_browser(browser.save_screenshot, str(screenshot))
+        assert screenshot.read_bytes().startswith(b"\x89PNG")
         # a search by an attribute (the order's input) keeps the one that matches
         search = browser.find_element(By.ID, "search")
         await in_browser(search.send_keys, '"amount":390\n')
