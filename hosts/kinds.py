@@ -16,6 +16,7 @@ from actors.registry.schema import (
     Field,
     Integer,
     KindSpec,
+    ListOf,
     MappingOf,
     Ref,
     String,
@@ -45,11 +46,23 @@ KINDS = {
         Field("max_size", ByteSize()),      # the most the store may grow to (default 8GiB)
         AUTO_START,
     )),
+    # What the values mean, and the checks beyond shape: hosts/temporal_config.py.
     "temporal.client": KindSpec((
         Field("address", String(), default="127.0.0.1:7233"),
         Field("namespace", String(), default="default"),
-        Field("api_key", String()),
-        Field("tls", Anything()),
+        Field("tq_prefix", Anything(), default=""),  # a string, which may be empty
+        Field("connection_timeout", Duration(), default="10s"),
+        Field("keep_alive_time", Duration(), default="30s"),
+        Field("keep_alive_timeout", Duration(), default="10s"),
+        Field("auth.type", String(choices=("none", "api_key", "mtls"))),  # implied by the fields below if absent
+        *(Field(f"auth.{name}", String()) for name in (
+            "api_key", "api_key_file", "api_key_env", "cert_file", "cert_pem", "key_file", "key_pem", "key_pem_env")),
+        Field("api_key", String(), alias_of="auth.api_key"),  # luactor's older name
+        Field("tls", Anything()),  # true, false, or a mapping
+        Field("health_check.enabled", Boolean(), default=True),
+        Field("health_check.interval", Duration(), default="30s"),
+        # Wippy starts the client; here each worker connects when it starts, so this changes nothing
+        AUTO_START,
     )),
     "temporal.worker": KindSpec((
         Field("client", Ref("temporal.client"), required=True),
@@ -59,6 +72,10 @@ KINDS = {
         MAX_INSTRUCTIONS,
         Field("lifecycle.restart.initial_delay", Duration(), default="1s"),
         Field("lifecycle.restart.max_delay", Duration(), default="30s"),
+        # a worker needs only its client, which it reads as it starts: the order holds by itself
+        Field("lifecycle.requires", ListOf(Ref("temporal.client")), ordering="startup"),
+        Field("lifecycle.depends_on", ListOf(Ref("temporal.client")), ordering="startup",
+              alias_of="lifecycle.requires", joins=True),  # Wippy's name
         AUTO_START,
     )),
 }

@@ -8,7 +8,8 @@ sends become signals, cancel and terminate are Temporal's own, and monitors
 and links watch the workflow's result.
 
 The SDK runs on an asyncio loop of its own thread (``asyncio_thread``).
-When the server cannot be reached the host is *Failed*: it logs why,
+When the server cannot be reached, or a health check of a running
+connection fails, the host is *Failed*: it logs why (once per change),
 retries with a growing delay (``lifecycle.restart.initial_delay`` up to
 ``lifecycle.restart.max_delay``) and refuses work with UNAVAILABLE
 meanwhile; the node's other hosts run on.
@@ -16,8 +17,10 @@ meanwhile; the node's other hosts run on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +39,7 @@ from actors.registry import Entry
 from .asyncio_thread import AsyncioThread, TrioPortal
 from .start_options import start_options
 from .temporal_activities import node_activities
-from .temporal_config import SettingError, tls_config, worker_options
+from .temporal_config import SettingError, client_settings, queue_conflicts, worker_settings
 from .temporal_workflow import (
     EVENT_SIGNAL,
     MESSAGE_SIGNAL,
@@ -64,6 +67,17 @@ _CONFLICT_POLICIES = {
 }
 
 
+def _settled(entry: Entry, settle: Callable[[Entry], Any]) -> Any:
+    """An entry's settings, their warnings logged; bad ones refused as Invalid."""
+    try:
+        settings = settle(entry)
+    except SettingError as error:
+        raise ActorError("Invalid", f"{entry.id}: {error.field}: {error}") from None
+    for field, message in settings.notes:
+        log.warning("%s: %s: %s", entry.id, field, message)
+    return settings
+
+
 class TemporalWorkerHost:
     kind = "temporal.worker"
     durable = True  # sends return once the server has the signal
@@ -71,16 +85,14 @@ class TemporalWorkerHost:
     def __init__(self, entry: Entry, node: Any):
         self.id = entry.id
         self.node = node
-        self.client_entry = node.registry.entries[entry.get("client")]
-        self.address = self.client_entry.get("address")
-        self.namespace = self.client_entry.get("namespace")
-        self.task_queue = entry.get("task_queue")
-        try:
-            self.worker_options = worker_options(entry)
-            self.tls = tls_config(self.client_entry)
-        except SettingError as error:
-            where = entry.id if error.field.startswith("worker_options") else self.client_entry.id
-            raise ActorError("Invalid", f"{where}: {error.field}: {error}") from None
+        conflict = {worker.id: message for worker, message in queue_conflicts(node.registry)}.get(entry.id)
+        if conflict:
+            raise ActorError("Invalid", f"{entry.id}: task_queue: {conflict}")
+        self.settings = _settled(node.registry.entries[entry.get("client")], client_settings)
+        self.worker_settings = _settled(entry, worker_settings)
+        self.address = self.settings.address
+        self.namespace = self.settings.namespace
+        self.task_queue = self.settings.task_queue(entry.get("task_queue"))
         self.initial_delay = parse_duration(entry.get("lifecycle.restart.initial_delay")) / SECOND
         self.max_delay = parse_duration(entry.get("lifecycle.restart.max_delay")) / SECOND
         self.state = "Stopped"
@@ -114,9 +126,9 @@ class TemporalWorkerHost:
     async def _serve(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Connect and run the worker; on failure, report it and try again."""
         delay, started = self.initial_delay, False
+        self._set_state("Starting")
         with self._scope:
             while True:
-                self._set_state("Starting")
                 try:
                     await self._loop.run(self._connect())
                     self._set_state("Running")
@@ -124,12 +136,12 @@ class TemporalWorkerHost:
                         started = True
                         task_status.started()
                     delay = self.initial_delay
-                    await self._loop.run(self._worker.run())
+                    await self._loop.run(self._run_worker())
                     if self._stopping:
                         return
                     raise RuntimeError("the Temporal worker stopped")
                 except (RPCError, RuntimeError, OSError) as error:
-                    self._set_state("Failed", f"{type(error).__name__}: {error}; retrying in {delay:g}s")
+                    self._set_state("Failed", f"{type(error).__name__}: {error}")
                 self.client, self._worker = None, None
                 if not started:
                     started = True
@@ -138,19 +150,45 @@ class TemporalWorkerHost:
                 delay = min(delay * 2, self.max_delay)
 
     async def _connect(self) -> None:
-        client = await Client.connect(
-            self.address, namespace=self.namespace, api_key=self.client_entry.get("api_key", None),
-            tls=self.tls,
-            connect_timeout=timedelta(seconds=5))
+        """(On the asyncio loop.) A client and a worker, not yet running."""
+        timeout = self.settings.connection_timeout
+        try:
+            # the SDK's connect_timeout bounds reaching the server, this also its first answer
+            client = await asyncio.wait_for(Client.connect(self.address, **self.settings.connect), timeout)
+        except asyncio.TimeoutError:
+            raise ConnectionError(f"no answer from {self.address} within {timeout:g}s") from None
         self._worker = TemporalWorker(
-            client, task_queue=self.task_queue, workflows=[LuaWorkflow],
-            activities=node_activities(self.node, self._portal), **self.worker_options)
+            client, task_queue=self.task_queue, workflows=[LuaWorkflow] if self.worker_settings.runs_workflows else [],
+            activities=node_activities(self.node, self._portal), **self.worker_settings.arguments)
         self.client = client
 
+    async def _run_worker(self) -> None:
+        """(On the asyncio loop.) Run the worker until it stops, or until a
+        health check fails: the worker is shut down then, and this raises."""
+        client, worker = self.client, self._worker
+        running = asyncio.ensure_future(worker.run())
+        interval = self.settings.health_interval
+        while not (await asyncio.wait({running}, timeout=interval))[0]:
+            try:
+                serving = await client.service_client.check_health(timeout=timedelta(seconds=interval))
+                problem = None if serving else "the server says it is not serving"
+            except RPCError as error:
+                problem = f"health check failed: {error}"
+            if problem:
+                await worker.shutdown()
+                raise ConnectionError(problem)
+        running.result()
+
     def _set_state(self, state: str, why: str = "") -> None:
-        if state != self.state or why:
-            log.log(logging.ERROR if state == "Failed" else logging.INFO, "%s: %s -> %s%s", self.id, self.state,
-                    state, f": {why}" if why else f" ({self.address}, task queue {self.task_queue})")
+        """Log a change of state: a host that stays down while it retries says so once."""
+        if state == self.state:
+            log.debug("%s: still %s: %s", self.id, state, why)
+        elif state == "Failed":
+            log.error("%s: %s -> Failed: %s; retrying, %gs to %gs apart", self.id, self.state, why,
+                      self.initial_delay, self.max_delay)
+        else:
+            log.info("%s: %s -> %s (%s, namespace %s, task queue %s)", self.id, self.state, state,
+                     self.address, self.namespace, self.task_queue)
         self.state = state
 
     async def stop(self) -> None:

@@ -104,6 +104,14 @@ def temporal_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def temporal_certificates(tmp_path_factory):
+    """A test CA with a server and a client certificate, for TLS in front of a dev server."""
+    from temporal_proxy import Certificates
+
+    return Certificates(tmp_path_factory.mktemp("certificates"))
+
+
 # --------------------------------------------------------------------------- the luactor command line
 
 LUACTOR_TIMEOUT = 60  # seconds a command, or a wait for one of its lines, may take before the test fails

@@ -14,12 +14,13 @@ START_DEADLINE = 60  # seconds
 
 
 class DevServer:
-    def __init__(self, db_file: Path, port: int | None = None):
+    def __init__(self, db_file: Path, port: int | None = None, namespaces: tuple[str, ...] = ()):
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(self.port),
-             "--db-filename", str(db_file), "--log-level", "error"],
+             "--db-filename", str(db_file), "--log-level", "error",
+             *(argument for namespace in namespaces for argument in ("--namespace", namespace))],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             self._wait_until_serving()

@@ -79,10 +79,10 @@ def test_luactor_check_names_bad_temporal_settings(app, tmp_path):
     app.entry(name="wf", kind="temporal.worker", client="test:temporal", task_queue="q",
               worker_options={"no_such_option": 1, "graceful_shutdown_timeout": "soon"})
     assert [str(problem) for problem in check_app(app.root)] == [
-        "app/app.yaml: test:wf: field 'worker_options.no_such_option': "
-        "'no_such_option' is not an option of temporalio's Worker",
         f"app/app.yaml: test:temporal: field 'tls.server_root_ca_cert': cannot read "
         f"{app.root / 'missing-ca.pem'}: No such file or directory",
+        "app/app.yaml: test:wf: field 'worker_options.no_such_option': "
+        "'no_such_option' is an option of neither Wippy's worker nor temporalio's Worker",
     ]
 
 

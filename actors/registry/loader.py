@@ -56,12 +56,14 @@ def check_report(path: str | os.PathLike[str]) -> CheckReport:
     Once the loader is content, the checks that installed packages declare under the
     ``luactor.checks`` entry point group (``check(registry) -> list[Problem]``) run too:
     what a component or host would otherwise only refuse when a node starts (e.g. a
-    supervisor's ``period: 0``).
+    supervisor's ``period: 0``). What a check would accept but ignore, it adds to
+    ``registry.warnings``.
     """
     report = _Loader(Path(path)).load()
     if not report.problems:
         for check in sorted(entry_points(group="luactor.checks"), key=lambda point: point.name):
             report.problems.extend(check.load()(report.registry))
+        report.warnings[:] = report.registry.warnings
     return report
 
 
