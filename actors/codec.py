@@ -9,7 +9,8 @@ a sandbox.
 
 A payload nests at most :data:`MAX_DEPTH` levels and holds at most
 :data:`MAX_VALUES` values: ``actors/lua/copy.lua`` checks what Lua code
-sends, :func:`plain_copy` what Python code sends. No conversion here goes
+sends, :func:`plain_copy` and :func:`check_payload` what Python code sends
+or answers. No conversion here goes
 deeper than :data:`CROSSING_DEPTH` (a payload and the runtime's envelope
 around it: an event, spawn options), so none recurses without bound, and a
 refusal is a :class:`PayloadError`, an ``Invalid`` :class:`ActorError`.
@@ -24,13 +25,14 @@ from lupa import lua54
 
 from .errors import ActorError
 
-__all__ = ["CROSSING_DEPTH", "MAX_DEPTH", "MAX_VALUES", "PayloadError", "arguments_from_lua", "from_lua",
-           "plain_copy", "to_lua"]
+__all__ = ["CROSSING_DEPTH", "MAX_DEPTH", "MAX_VALUES", "PayloadError", "arguments_from_lua", "check_payload",
+           "from_lua", "plain_copy", "to_lua"]
 
 #: Levels of tables a payload may nest (a table is one level).
 MAX_DEPTH = 100
-#: Values a payload may hold, counted as copied (a table held twice counts twice).
-MAX_VALUES = 1_000_000
+#: Values a payload may hold, counted as copied (a table held twice counts twice):
+#: copying them stays well within a turn's instruction budget (host.max_instructions).
+MAX_VALUES = 100_000
 #: Levels any value crossing here may nest: a payload's and its envelope's.
 CROSSING_DEPTH = MAX_DEPTH + 28
 
@@ -245,9 +247,15 @@ def plain_copy(value: Any) -> Any:
         copied = msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False, strict_map_key=False)
     except (TypeError, ValueError, OverflowError) as error:
         raise PayloadError(f"payload is not plain data (dict, list, str, bytes, int, float, bool, None): {error}") from None
-    if _values_past(copied, MAX_DEPTH, MAX_VALUES) < 0:
-        raise PayloadError(f"payload is nested deeper than {MAX_DEPTH} levels or holds more than {MAX_VALUES} values")
+    check_payload(copied)
     return copied
+
+
+def check_payload(value: Any) -> None:
+    """Refuse plain data nested deeper than :data:`MAX_DEPTH` levels or holding
+    more than :data:`MAX_VALUES` values."""
+    if _values_past(value, MAX_DEPTH, MAX_VALUES) < 0:
+        raise PayloadError(f"payload is nested deeper than {MAX_DEPTH} levels or holds more than {MAX_VALUES} values")
 
 
 def _values_past(value: Any, depth: int, left: int) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import trio
 
-from .codec import plain_copy
+from .codec import check_payload, plain_copy
 from .errors import ActorError
 from .mailbox import Endpoint, ExitWaiter, Message
 from .names import NameRegistry
@@ -252,6 +252,13 @@ class Router:
         if self.tracing is not None:
             return await self.tracing.call(fn_id, ctx, lambda traced: fn(args, traced))
         return await fn(args, ctx)
+
+    async def call_for(self, fn_id: str, args: list, ctx: dict) -> Any:
+        """A call of a Python function a Lua process asked for: its result goes
+        back as a payload, held to a payload's limits."""
+        result = await self.call_python(fn_id, args, ctx)
+        check_payload(result)
+        return result
 
     def spawn_options(self, opts: dict, watcher: str | None = None) -> dict:
         parent = opts.get("parent")

@@ -270,7 +270,7 @@ class Worker:
     def answer(self, request_id: int, ok: bool, value: Any) -> None:
         """Answer a kernel request (see bridge.lua)."""
         try:
-            answer = to_lua(self.lua, value, "result", depth=MAX_DEPTH)
+            answer = to_lua(self.lua, value, "result")
         except PayloadError as error:
             ok, answer = False, to_lua(self.lua, {"kind": "Invalid", "message": str(error)})
         self._reply(request_id, ok, answer)
@@ -330,7 +330,7 @@ class Worker:
 
     def _on_call(self, cmd: Any) -> None:
         fn_id, args, ctx = cmd[3].decode(), arguments_from_lua(cmd[4]), from_lua(cmd[5])
-        self._start_request(cmd[2], lambda: self.router.call_python(fn_id, args, ctx or {}))
+        self._start_request(cmd[2], lambda: self.router.call_for(fn_id, args, ctx or {}))
 
     def _spawn_options(self, raw: Any) -> dict:
         opts = from_lua(raw) or {}

@@ -16,6 +16,7 @@ records the longest wait: one process may never hold the node for long.
 from __future__ import annotations
 
 import itertools
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,27 @@ class Outcome:
     value: Any
     error: ActorError | None
     longest_stall: float
+
+
+class Inbox(AsyncExitStack):
+    """A Python mailbox for an attack to send to (``setup=inbox.setup`` gives
+    the attack its PID); what reached it is read afterwards. The mailbox, and
+    any other opened with :meth:`open`, closes when the block ends."""
+
+    async def open(self, node: Node, name: str | None = None) -> Any:
+        return await self.enter_async_context(node.mailbox(name))
+
+    async def setup(self, node: Node) -> tuple:
+        self.mailbox = await self.open(node)
+        return (self.mailbox.pid,)
+
+    def received(self) -> list:
+        messages = []
+        while True:
+            try:
+                messages.append(self.mailbox.receive_nowait())
+            except trio.WouldBlock:
+                return messages
 
 
 async def node_is_whole(node: Node) -> None:

@@ -7,8 +7,10 @@
 -- and tables of these may cross, nested at most `max_depth` levels (a table
 -- is one level) and holding at most `max_values` values as copied: a table
 -- that appears twice is copied twice, so a few shared tables cannot stand
--- for an exponentially large payload. A Payload object (from
--- `msg:payload()`) stands for its data, an error object for its plain form.
+-- for an exponentially large payload. No table may have both the keys true
+-- and 1 (or false and 0), which Python cannot tell apart. A Payload object
+-- (from `msg:payload()`) stands for its data, an error object for its plain
+-- form.
 --
 -- Copying runs no code of the value's: tables are read with `next`,
 -- metatables with debug.getmetatable and rawget, compared with rawequal. So
@@ -18,7 +20,7 @@ return function(deps)
   local errors = deps.errors
   local MAX_DEPTH, MAX_VALUES = deps.max_depth, deps.max_values
   local type, next, tostring, rawget, rawequal = type, next, tostring, rawget, rawequal
-  local sub, concat = string.sub, table.concat
+  local sub, gsub, format, concat, utf8_len = string.sub, string.gsub, string.format, table.concat, utf8.len
   local getmetatable = debug.getmetatable -- sees through __metatable
   local Payload, payload_data = deps.Payload, deps.payload_data
 
@@ -64,7 +66,12 @@ return function(deps)
       left = left - 1
       if left < 0 then return refusal("more than " .. MAX_VALUES .. " values", true) end
       local tk = type(k)
-      if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then return refusal("a " .. tk .. " key") end
+      if tk == "boolean" then
+        local twin = k and 1 or 0 -- the same key to Python (True == 1)
+        if rawget(t, twin) ~= nil then return refusal("both keys " .. tostring(k) .. " and " .. twin) end
+      elseif tk ~= "string" and tk ~= "number" then
+        return refusal("a " .. tk .. " key")
+      end
       local tv = type(v)
       if tv == "table" or tv == "function" or tv == "thread" or tv == "userdata" then
         state.left = left
@@ -83,14 +90,20 @@ return function(deps)
     return out
   end
 
-  --- Where a refusal was found: `.a.1.b`, long string keys cut short.
+  local function escaped(byte) return format("\\x%02x", byte:byte()) end
+
+  --- How a key reads in a path: text, cut short when long.
+  local function key_text(k)
+    if type(k) ~= "string" then return tostring(k) end
+    if #k > 40 then k = sub(k, 1, 40) .. "..." end
+    if utf8_len(k) then return k end
+    return (gsub(k, "[\128-\255]", escaped))
+  end
+
+  --- Where a refusal was found: `.a.1.b`.
   local function path_of(trail)
     local parts = {}
-    for i = #trail, 1, -1 do
-      local k = trail[i]
-      k = type(k) == "string" and #k > 40 and (sub(k, 1, 40) .. "...") or tostring(k)
-      parts[#parts + 1] = "." .. k
-    end
+    for i = #trail, 1, -1 do parts[#parts + 1] = "." .. key_text(trail[i]) end
     return concat(parts)
   end
 

@@ -245,7 +245,8 @@ return function() -- the factory takes no deps
   -- with the frames of `co`, where it was raised. Error objects pass through
   -- unchanged. `describe(value)` gives the text of a table or userdata (the
   -- runtime calls its __tostring under a budget) or nil; an address
-  -- ("table: 0x...") differs between replays, so it is never the message.
+  -- ("table: 0x...", "payload: 0x...") differs between replays, so it is
+  -- never the message.
   function errors.from_lua(value, co, describe)
     if fields[value] then
       return value
@@ -256,7 +257,7 @@ return function() -- the factory takes no deps
       message = tostring(value)
     elseif (tv == "table" or tv == "userdata") and describe then
       local s = describe(value)
-      if type(s) == "string" and s:find(tv .. ": ", 1, true) ~= 1 then
+      if type(s) == "string" and not s:find(": 0x%x+$") then
         message = s
       end
     end

@@ -295,9 +295,8 @@ return function(deps)
   --- too (a future's result gives them all).
   local function finish_returned(proc, value, failure, more)
     if value == nil and failure ~= nil and more == nil then
-      if not errors.is_error(failure) then
-        local text = type(failure) == "string" and failure or describe(failure)
-        failure = errors.new(text or ("(error value is a " .. type(failure) .. ")"))
+      if not errors.is_error(failure) then -- an Unknown error, saying what a raised one would
+        failure = errors.new(errors.message_of(errors.from_lua(failure, nil, describe)))
       end
       finish(proc, nil, failure)
       return
@@ -896,6 +895,9 @@ return function(deps)
     if type(new) ~= "table" then return nil, err(errors.INVALID, what .. " expects a table, got " .. type(new)) end
     local data, e = copy(new)
     if e then return nil, e end
+    if type(data) ~= "table" then
+      return nil, err(errors.INVALID, what .. " expects a table, got a payload of " .. type(data))
+    end
     local out = {}
     if old then for k, v in next, old do out[k] = v end end
     for k, v in next, data do out[k] = v end
