@@ -78,6 +78,18 @@ def cannot_leave(entry: str) -> str:
     return f"{entry}: its error (x) cannot leave the process: payload cannot hold a function (at .details.f)"
 
 
+async def test_json_of_a_table_shared_into_an_exponential_text_is_refused(app):
+    """json.encode writes a shared table out each time, as a copy does: the same bound holds."""
+    outcome = await attack(build_hostile_app(app), """
+        local t = {}
+        for _ = 1, 40 do t = { t, t } end
+        local text, err = json.encode(t)
+        return { text = text, kind = err:kind(), message = err:message() }
+    """)
+    assert outcome.value["kind"] == "Internal"
+    assert outcome.value["message"].startswith(f"json.encode: more than {MAX_VALUES} values at $[1][1]")
+
+
 async def test_error_details_that_cannot_leave_fail_the_process_with_invalid(app):
     outcome = await attack(build_hostile_app(app), RAISES_A_FUNCTION)
     assert (outcome.error.kind, outcome.error.message) == ("Invalid", cannot_leave("test:attack"))

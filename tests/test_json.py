@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lupa import lua54
 
 from actors import Node, lua_support
+from actors.codec import MAX_VALUES
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -22,8 +23,8 @@ class JsonLua(LuaLibrary):
     def __init__(self):
         super().__init__()
         # this state hands Python str; a worker hands bytes
-        self.json = self.load("json", errors=self.errors, validate=lambda schema, data: lua_support.validate_json(
-            schema.encode(), data.encode()))
+        self.json = self.load("json", errors=self.errors, max_values=MAX_VALUES,
+                              validate=lambda schema, data: lua_support.validate_json(schema.encode(), data.encode()))
         g = self.rt.globals()
         g.json, g.errors = self.json, self.errors
 

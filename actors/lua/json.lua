@@ -13,7 +13,9 @@
 --     metatable is protected: channels, futures, times...), cycles, nesting
 --     deeper than 128 levels and strings that are not valid UTF-8 fail with
 --     an INTERNAL error that names the path ($.a[2]); Lua indices in paths
---     are 1-based.
+--     are 1-based. So does a value of more than deps.max_values values as
+--     written out, as a payload may hold (a table held twice is written
+--     twice: a few shared tables could stand for an endless text).
 --   * Floats always carry a '.' or an exponent (1.0 -> "1.0") so that they
 --     decode back as floats; they use the shortest of %.15g/%.16g/%.17g
 --     that reads back exactly.
@@ -50,6 +52,7 @@ return function(deps)
   local utf8_len, utf8_char = utf8.len, utf8.char
 
   local MAX_DEPTH = 128
+  local MAX_VALUES = deps.max_values
 
   local json = {}
 
@@ -76,6 +79,7 @@ return function(deps)
   local buf, n       -- output pieces and their count
   local path         -- path[d] = key of the value at depth d, for messages
   local in_progress  -- tables on the current path, for cycle detection
+  local left         -- values that may still be written
 
   local ESCAPES = {
     ['"'] = '\\"', ["\\"] = "\\\\",
@@ -244,6 +248,8 @@ return function(deps)
   end
 
   encode_value = function(v, depth)
+    left = left - 1
+    if left < 0 then encode_failure("more than " .. MAX_VALUES .. " values", depth) end
     local tv = type(v)
     if tv == "string" then
       encode_string(v, depth)
@@ -269,7 +275,7 @@ return function(deps)
 
   -- value -> JSON text, or nil and the reason.
   local function encode(value)
-    buf, n, path, in_progress = {}, 0, {}, {}
+    buf, n, path, in_progress, left = {}, 0, {}, {}, MAX_VALUES
     local ok, failure = pcall(encode_value, value, 0)
     local out = ok and concat(buf, "", 1, n)
     buf, path, in_progress = nil, nil, nil

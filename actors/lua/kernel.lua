@@ -105,7 +105,7 @@ return function(deps)
   local uuid = load_module("uuid")({
     errors = errors, random_bytes = deps.random_bytes, now_ns = deps.wall_ns, digest = deps.digest,
   })
-  local json = load_module("json")({ errors = errors, validate = deps.validate_json })
+  local json = load_module("json")({ errors = errors, validate = deps.validate_json, max_values = deps.max_values })
   json_module = json
 
   local ctx = load_module("ctx")({ errors = errors, copy = copy, current_proc = process.current_proc })
