@@ -190,6 +190,24 @@ class WorkflowHeader:
         return copy
 
     @classmethod
+    def salvaged(cls, workflow_id: str, raw: bytes, error: dict, now_ns: int) -> WorkflowHeader:
+        """A failed header, with ``error``, in place of the stored one ``raw`` that does not
+        decode: the fields of the right type are kept, and ``raw`` itself under
+        ``meta["unreadable_header"]``, so nothing stored is lost."""
+        try:
+            data = _unpack(raw)
+        except Exception:  # noqa: BLE001 (msgpack may raise anything on garbage)
+            data = None
+        data = data if isinstance(data, dict) else {}
+        values = {name: data[name] if name in data and isinstance(data[name], kind) else _DEFAULTS.get(name)
+                  for name, kind in _TYPES.items()}
+        values.update(id=workflow_id, status="failed", error=error, meta={"unreadable_header": raw})
+        values["entry"] = values["entry"] or "?"
+        values["created_ns"] = values["created_ns"] or 0
+        values["updated_ns"] = now_ns
+        return cls(**values)
+
+    @classmethod
     def from_dict(cls, data: Any) -> WorkflowHeader:
         """Build from a stored map; ``ValueError`` says what is wrong with it."""
         if not isinstance(data, dict):
@@ -331,6 +349,12 @@ class Batch:
             snapshot.next_seq = max(snapshot.next_seq, known.next_seq)
         self._progress.pop(header.id, None)
         self._headers[header.id] = snapshot
+
+    def overwrite_header(self, header: WorkflowHeader) -> None:
+        """Store ``header`` at commit in place of a stored one that cannot be read (see
+        :meth:`WorkflowHeader.salvaged`); its run's events are left as they are."""
+        self._progress.pop(header.id, None)
+        self._headers[header.id] = self._checked(header, True)
 
     def start_run(self, header: WorkflowHeader, *, new_id: bool = False, copy: bool = True) -> WorkflowHeader:
         """Make ``header`` a new run of its id and store it at commit; returns it as stored.
@@ -636,6 +660,12 @@ class HistoryStore:
 
     # ---------------------------------------------------------------- reading
 
+    def raw_header(self, workflow_id: str) -> bytes | None:
+        """The current run's header as stored (for one that does not decode)."""
+        with self._read() as txn:
+            db = self._db(_DB_WORKFLOWS, txn)
+            return None if db is None else txn.get(_id_bytes(workflow_id), db=db)
+
     def header(self, workflow_id: str) -> WorkflowHeader | None:
         """The current run's header, up to date with its last event."""
         key = _id_bytes(workflow_id)
@@ -697,9 +727,20 @@ class HistoryStore:
         """``(seq, event)`` of the run ``header`` describes (current or earlier)."""
         return self.events(header.id, header.first_seq, header.next_seq)
 
+    def sized_run_events(self, header: WorkflowHeader) -> Iterator[tuple[int, dict, int]]:
+        """``(seq, event, bytes stored)`` of the run ``header`` describes: what a host's
+        history limits count (see ``hosts.history_limits``)."""
+        for seq, key, raw in self._raw_events(header.id, header.first_seq, header.next_seq):
+            yield seq, self._decode_event(header.id, key, seq, raw), len(raw)
+
     def events(self, workflow_id: str, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, dict]]:
         """``(seq, event)`` of one workflow id from ``start`` on (up to, not including, ``stop``),
         read in chunks of short transactions. Without bounds: the events of all its runs."""
+        for seq, key, raw in self._raw_events(workflow_id, start, stop):
+            yield seq, self._decode_event(workflow_id, key, seq, raw)
+
+    def _raw_events(self, workflow_id: str, start: int, stop: int | None) -> Iterator[tuple[int, bytes, bytes]]:
+        """``(seq, key, stored bytes)`` of :meth:`events`."""
         prefix = _id_bytes(workflow_id) + b"\0"
         seq = max(start, 0)
         while stop is None or seq < stop:
@@ -720,7 +761,7 @@ class HistoryStore:
                 seq = self._event_seq(workflow_id, key, prefix)
                 if stop is not None and seq >= stop:
                     return
-                yield seq, self._decode_event(workflow_id, key, seq, raw)
+                yield seq, key, raw
             if len(chunk) < _READ_CHUNK:
                 return
             seq += 1
@@ -743,7 +784,10 @@ class HistoryStore:
         seq = int.from_bytes(key[len(prefix):], "big")
         if seq >= header.next_seq:
             header.next_seq = seq + 1
-            ts = self._decode_event(header.id, key, seq, cursor.value()).get("ts")
+            try:
+                ts = self._decode_event(header.id, key, seq, cursor.value()).get("ts")
+            except CorruptRecordError:
+                ts = None   # the key tells the sequence; reading the run names the damaged event
             if type(ts) is int and ts > header.updated_ns:
                 header.updated_ns = ts
         return header

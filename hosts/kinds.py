@@ -44,6 +44,11 @@ KINDS = {
         Field("store", String()),
         Field("sync", Boolean(), default=True),
         Field("max_size", ByteSize()),      # the most the store may grow to (default 8GiB)
+        # per workflow run, as Temporal's defaults (see hosts/history_limits.py); 0 turns one off
+        Field("history.max_events", Integer(minimum=0), default=51_200),
+        Field("history.max_bytes", ByteSize(), default="50MiB"),
+        Field("history.warn_events", Integer(minimum=0), default=10_240),
+        Field("history.warn_bytes", ByteSize(), default="10MiB"),
         AUTO_START,
     )),
     # What the values mean, and the checks beyond shape: hosts/temporal_config.py.

@@ -10,7 +10,15 @@ class is the storage side of it:
 - only after that commit does the kernel apply the batches, so a workflow
   never sees a result that is not stored;
 - a message sent to a workflow is stored before the send returns;
-- on start, every unfinished workflow is replayed from its history.
+- on start, every unfinished workflow is replayed from its history;
+- each workflow's history is kept within the host's limits (see
+  ``hosts/history_limits.py``).
+
+What goes wrong for one workflow stays with it: a record that cannot be read
+or converted, an entry the app no longer has, a value the runtime cannot
+store, an exception in the per-workflow code here. That workflow fails alone,
+stored as failed with its error (so a later start does not try it again), and
+the node, the store and the other workflows go on.
 
 A store that fails under a running host (a full disk, a damaged page) stops
 the host as *Failed*: one log line says why, its workflows stop where their
@@ -38,6 +46,7 @@ from actors.registry import Entry
 from actors.worker import Worker
 
 from .history import Batch, CorruptRecordError, HistoryError, HistoryStore, WorkflowHeader
+from .history_limits import HistoryLimits, Usage
 from .start_options import start_options
 from .worker_host import WorkerHost
 from .workflow_config import map_sizes, store_path
@@ -111,6 +120,22 @@ class _CommitWait:
         self.done.set()
 
 
+def _store_failed(error: Exception) -> bool:
+    """Whether ``error`` is the store's own failure (which stops the host), not one workflow's."""
+    return isinstance(error, HistoryError) and not isinstance(error, CorruptRecordError)
+
+
+def _failure_of(workflow_id: str, error: Exception, doing: str) -> dict:
+    """The error a workflow fails with when ``error`` was raised while ``doing`` something for it."""
+    if isinstance(error, ActorError):
+        kind, detail = error.kind, error.message
+    elif isinstance(error, RecursionError):
+        kind, detail = "Invalid", "a value is nested too deep to convert"
+    else:
+        kind, detail = "Internal", f"{type(error).__name__}: {error}"
+    return {"kind": kind, "message": f"workflow {workflow_id!r} failed while {doing}: {detail}"}
+
+
 def _store_failure(group: BaseExceptionGroup) -> HistoryError | None:
     """The HistoryError that is all ``group`` holds (however nested), else None."""
     matched, rest = group.split(HistoryError)
@@ -131,6 +156,8 @@ class WorkflowHost(WorkerHost):
         self.path = store_path(entry, node.data_dir)
         self.map_size, self.max_map_size = map_sizes(entry)
         self.sync = bool(entry.get("sync"))
+        self.limits = HistoryLimits.of(entry)
+        self._usage: dict[str, Usage] = {}   # the history of each workflow running here, so far
         self.store: HistoryStore | None = None
         self.failure: HistoryError | None = None   # why the store stopped the host, once it has
         self._batch: Batch | None = None
@@ -151,10 +178,13 @@ class WorkflowHost(WorkerHost):
                 b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
             },
-            extra_commands={name: self._unless_failed(handler) for name, handler in {
-                "history": self._on_history, "store_message": self._on_store_message,
-                "wf_start": self._on_start, "wf_done": self._on_done, "wf_watch": self._on_watch,
-            }.items()},
+            extra_commands={
+                "history": self._unless_failed(self._on_history),
+                "store_message": self._unless_failed(self._on_store_message),
+                "wf_start": self._for_one_workflow(self._on_start, "storing its start"),
+                "wf_done": self._for_one_workflow(self._on_done, "storing its end"),
+                "wf_watch": self._for_one_workflow(self._on_watch, "storing a monitor or link of another workflow"),
+            },
             after_slice=self._commit,
         )
         kernel = self.worker.kernel
@@ -162,6 +192,7 @@ class WorkflowHost(WorkerHost):
         self._start_workflow = kernel[b"start_workflow"]
         self._signal_stored = kernel[b"signal_stored"]
         self._committed = kernel[b"committed"]
+        self._fail_in_kernel = kernel[b"fail_workflow"]
 
     # -- lifecycle --------------------------------------------------------
 
@@ -218,6 +249,41 @@ class WorkflowHost(WorkerHost):
                 handler(cmd)
         return run
 
+    def _for_one_workflow(self, handler: Callable[[Any], None], doing: str) -> Callable[[Any], None]:
+        """A kernel command about the workflow whose id is ``cmd[2]``: ignored once the
+        store has failed; when it fails here, that workflow fails alone."""
+        def run(cmd: Any) -> None:
+            if self.failure is not None:
+                return
+            try:
+                handler(cmd)
+            except Exception as error:
+                if _store_failed(error):
+                    raise
+                workflow_id = cmd[2].decode()
+                self._fail_workflow(workflow_id, _failure_of(workflow_id, error, doing))
+        return run
+
+    def _fail_workflow(self, workflow_id: str, failure: dict) -> None:
+        """Something done for one workflow failed (or its history is full): it alone fails.
+
+        Its process ends with ``failure`` (its monitors and links hear of it)
+        and its header is stored as failed with it, so a later start does not
+        try it again; records of it still to come are not stored.
+        """
+        log.error("%s: %s; the other workflows go on", self.id, failure["message"])
+        self._usage.pop(workflow_id, None)
+        if self._fail_in_kernel(workflow_id.encode(), to_lua(self.worker.lua, failure)):
+            self.worker.wake()
+        assert self._batch is not None
+        try:
+            header = self._batch.current(workflow_id)
+        except CorruptRecordError:
+            return   # its header is damaged: the next start stores it as failed
+        if header is not None and header.status == "running":
+            self._batch.put_header(header.replace(status="failed", error=failure,
+                                                  updated_ns=self.node.router.wall_ns()), copy=False)
+
     def _refuse_if_failed(self) -> None:
         if self.failure is not None:
             raise ActorError("Unavailable", f"workflow host {self.id} has failed: {self.failure.message}")
@@ -234,39 +300,48 @@ class WorkflowHost(WorkerHost):
     def _recover(self) -> None:
         """Replay every unfinished workflow from its history.
 
-        A workflow with a corrupt record fails alone, its error naming the
-        record; the others go on.
+        One that cannot be recovered (a corrupt record, a value that does not
+        convert, an entry the app no longer has) fails alone, its error naming
+        why; the others go on. (Stored with the first commit.)
         """
         assert self.store is not None
         for header in self.store.unfinished(on_corrupt=self._unreadable_header):
             try:
-                history, signals = self._read_history(header)
-            except CorruptRecordError as error:
-                log.error("%s: workflow %s cannot be recovered: %s", self.id, header.id, error)
-                header.status, header.error = "failed", {"kind": "Internal", "message": str(error)}
-                batch = self.store.batch()
-                batch.put_header(header)
-                self.store.commit(batch)
-                continue
-            self._launch(header, history, signals)
+                self._launch(header, *self._read_history(header))
+            except Exception as error:
+                if _store_failed(error):
+                    raise
+                self._fail_workflow(header.id, _failure_of(header.id, error, "being recovered"))
 
-    def _read_history(self, header: WorkflowHeader) -> tuple[list, dict]:
-        """The ordered records of the run to replay, and its stored messages by sequence."""
+    def _read_history(self, header: WorkflowHeader) -> tuple[list, dict, Usage]:
+        """The ordered records of the run to replay, its stored messages by sequence, and
+        how much history it has."""
         assert self.store is not None
-        history, signals = [], {}
-        for seq, record in self.store.run_events(header):
+        history, signals, usage = [], {}, Usage(self.limits)
+        for seq, record, size in self.store.sized_run_events(header):
+            usage.events, usage.bytes = usage.events + 1, usage.bytes + size
             if record.get("type") == SIGNAL:
                 signals[seq] = {"from": record.get("from"), "topic": record.get("topic"),
                                 "payload": record.get("payload")}
             else:
                 history.append(record)
-        return history, signals
+        return history, signals, usage
 
     def _unreadable_header(self, error: CorruptRecordError) -> None:
-        log.error("%s: a workflow header cannot be read, that workflow is not recovered: %s", self.id, error)
+        """A header that does not decode is stored as failed, its bytes kept in its meta."""
+        assert self.store is not None and self._batch is not None
+        raw = self.store.raw_header(error.workflow_id) if error.workflow_id is not None else None
+        if raw is None:   # (its key is not an id)
+            log.error("%s: a workflow header cannot be read; that workflow is not recovered: %s", self.id, error)
+            return
+        failure = _failure_of(error.workflow_id, error, "being recovered")
+        log.error("%s: %s; the other workflows go on", self.id, failure["message"])
+        self._batch.overwrite_header(WorkflowHeader.salvaged(error.workflow_id, raw, failure,
+                                                             self.node.router.wall_ns()))
 
-    def _launch(self, header: WorkflowHeader, history: list | None, signals: dict | None) -> None:
+    def _launch(self, header: WorkflowHeader, history: list, signals: dict, usage: Usage) -> None:
         """Recover a stored run: replay ``history``, with its stored watchers."""
+        self._warn_if_long(header.id, usage)
         lua = self.worker.lua
         args = to_lua(lua, list(header.input), "input")
         args[b"n"] = len(header.input)
@@ -280,6 +355,7 @@ class WorkflowHost(WorkerHost):
         )
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
+        self._usage[header.id] = usage
         self.worker.wake()
 
     # -- the node's side ----------------------------------------------------
@@ -351,10 +427,33 @@ class WorkflowHost(WorkerHost):
             self.worker.send(sender, dest, topic, payload)
 
     async def send_stored(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        """Store a message for a workflow; return once it is committed."""
+        """Store a message for a workflow; return once it is committed.
+
+        One that would take the workflow's history past a limit is refused
+        here (RATE_LIMITED), before it goes anywhere.
+        """
         self._refuse_if_failed()
+        if dest.startswith(self.worker.pid_prefix):
+            workflow_id = self._workflow_id(dest)
+            usage = self._usage.get(workflow_id)
+            if usage is not None:
+                record = {"type": SIGNAL, "from": sender, "topic": topic, "payload": payload}
+                refusal = self._admit_message(workflow_id, usage, len(msgpack.packb(record, use_bin_type=True)))
+                if refusal is not None:
+                    raise refusal
+                usage.prepay(sender)
+            else:
+                self._refuse_if_limited(dest)
         self.send(sender, dest, topic, payload)
         await self._next_commit()
+
+    def _refuse_if_limited(self, pid: str) -> None:
+        """A workflow that failed at a history limit refuses messages, as it did while its history was full."""
+        error = (self._ended(pid) or {}).get("error")
+        details = error.get("details") if isinstance(error, dict) else None
+        if isinstance(details, dict) and str(details.get("limit")).startswith("history."):
+            raise ActorError("RateLimited", f"message to {pid} refused: {error.get('message')}", retryable=False,
+                             details=details)
 
     def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
         """To the kernel; but a monitor of a workflow that has ended (before this node
@@ -454,27 +553,101 @@ class WorkflowHost(WorkerHost):
     # -- commands from the kernel -------------------------------------------
 
     def _queue_signal(self, request: int, workflow_id: str, sender: str | None, topic: str, payload: Any) -> None:
+        """Store a message for a workflow that runs here, within its history's limits."""
         assert self.store is not None and self._batch is not None
-        if not self._exists(workflow_id):
-            return  # like a send to an exited process: dropped
-        seq = self._batch.append(workflow_id, {"type": SIGNAL, "from": sender, "topic": topic, "payload": payload})
+        usage = self._usage.get(workflow_id)
+        if usage is None:   # like a send to an exited process: dropped
+            if request:
+                self.worker.answer(request, True, None)
+            return
+        record = {"type": SIGNAL, "from": sender, "topic": topic, "payload": payload}
+        if not usage.paid(sender):
+            refusal = self._admit_message(workflow_id, usage, len(msgpack.packb(record, use_bin_type=True)))
+            if refusal is not None:
+                self._refuse_message(request, refusal)
+                return
+        seq = self._batch.append(workflow_id, record)
         self._stored_signals.append((workflow_id, seq, sender, topic, payload))
         if request:
             self._signal_replies.append(request)
 
+    def _refuse_message(self, request: int, refusal: ActorError) -> None:
+        """A message not stored: its sender is told, or (a send that does not wait) the log."""
+        if request:
+            self.worker.answer(request, False, refusal.to_plain())
+        else:
+            log.warning("%s: %s", self.id, refusal.message)
+
     def _on_store_message(self, cmd: Any) -> None:
-        self._queue_signal(cmd[2], cmd[3].decode(), from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
+        """A message for a workflow: stored, or refused to its sender (its history is full).
+        If storing it fails here, the workflow fails and the sender is told."""
+        request, workflow_id = cmd[2], cmd[3].decode()
+        try:
+            self._queue_signal(request, workflow_id, from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
+        except Exception as error:
+            if _store_failed(error):
+                raise
+            failure = _failure_of(workflow_id, error, "storing a message to it")
+            self._fail_workflow(workflow_id, failure)
+            self._refuse_message(request, ActorError.from_plain(failure))
 
     def _on_history(self, cmd: Any) -> None:
-        """A run of history records, encoded by the kernel: ``id, ts, record`` each."""
-        packed = cmd[2]
-        if packed is None:
-            raise ActorError("Invalid", f"workflow {cmd[3].decode()!r}: a {cmd[4].decode()!r} record "
-                                        f"cannot be stored: {cmd[5].decode()}")
-        items = msgpack.unpackb(packed)
-        append = self._batch.append_packed
+        """A run of history records, encoded by the kernel: ``id, ts, record`` each.
+
+        Each is counted against its workflow's history limits. A workflow
+        whose record would pass one, or cannot be stored, or fails to be
+        appended, fails; its records after that are dropped.
+        """
+        assert self._batch is not None
+        unstorable = cmd[3]
+        if unstorable is not None:
+            for workflow_id, why in from_lua(unstorable).items():
+                self._fail_workflow(workflow_id, {"kind": "Invalid", "message": f"workflow {workflow_id!r}: {why}"})
+        items = msgpack.unpackb(cmd[2])
+        append, usages = self._batch.append_packed, self._usage
         for i in range(0, len(items), 3):
-            append(items[i], items[i + 2], items[i + 1])
+            workflow_id, record = items[i], items[i + 2]
+            usage = usages.get(workflow_id)
+            if usage is None:
+                continue   # it failed: nothing more of it is stored
+            events, size = usage.events + 1, usage.bytes + len(record)
+            if events <= usage.next_events and size <= usage.next_bytes:
+                usage.events, usage.bytes = events, size
+            elif (limit := self._admit(workflow_id, usage, len(record))) is not None:
+                self._fail_workflow(workflow_id, self.limits.failure(workflow_id, usage, limit))
+                continue
+            try:
+                append(workflow_id, record, items[i + 1])
+            except Exception as error:
+                if _store_failed(error):
+                    raise
+                self._fail_workflow(workflow_id, _failure_of(workflow_id, error, "storing its history"))
+
+    def _admit(self, workflow_id: str, usage: Usage, size: int) -> str | None:
+        """Count one more record of ``size`` bytes in a workflow's history, with one warning
+        once past a warning level; or, when it would pass a limit, name that limit (the
+        record is not counted, nor to be stored)."""
+        limit = self.limits.passed(usage, size)
+        if limit is None:
+            usage.events, usage.bytes = usage.events + 1, usage.bytes + size
+            self._warn_if_long(workflow_id, usage)
+        return limit
+
+    def _admit_message(self, workflow_id: str, usage: Usage, size: int) -> ActorError | None:
+        """Count a message of ``size`` bytes for a workflow; or, when it would take its
+        history past a limit, fail the workflow and return the message's refusal."""
+        limit = self._admit(workflow_id, usage, size)
+        if limit is None:
+            return None
+        refusal = self.limits.refusal(workflow_id, usage, limit)
+        self._fail_workflow(workflow_id, self.limits.failure(workflow_id, usage, limit))
+        return refusal
+
+    def _warn_if_long(self, workflow_id: str, usage: Usage) -> None:
+        if usage.events > usage.next_events or usage.bytes > usage.next_bytes:
+            warning = self.limits.warning(workflow_id, usage)
+            if warning:
+                log.warning("%s: %s", self.id, warning)
 
     def _on_start(self, cmd: Any) -> None:
         """A new workflow (or a new run of an id) started: store its header.
@@ -493,6 +666,7 @@ class WorkflowHost(WorkerHost):
             parent=from_lua(cmd[5]), created_ns=now, updated_ns=now, meta=meta)
         header = self._batch.start_run(header, new_id=workflow_id in self._new_ids, copy=False)
         self._new_ids.discard(workflow_id)
+        self._usage[workflow_id] = Usage(self.limits)
         if header.run != cmd[10]:
             raise ActorError("Internal", f"workflow {workflow_id!r} started as run {cmd[10]} "
                                          f"but the store makes it run {header.run}")
@@ -500,11 +674,13 @@ class WorkflowHost(WorkerHost):
             # messages stored for the run just replaced are not the new run's
             self._stored_signals = [s for s in self._stored_signals if s[0] != workflow_id]
 
-
     def _on_done(self, cmd: Any) -> None:
+        """A workflow ended: its header says how (unless the host failed it first)."""
         assert self._batch is not None
-        current = self._batch.current(cmd[2].decode())
-        if current is None:
+        workflow_id = cmd[2].decode()
+        self._usage.pop(workflow_id, None)
+        current = self._batch.current(workflow_id)
+        if current is None or current.status != "running":
             return
         error = from_lua(cmd[4])
         self._batch.put_header(current.replace(
@@ -548,8 +724,11 @@ class WorkflowHost(WorkerHost):
         replies, self._signal_replies = self._signal_replies, []
         lua = self.worker.lua
         for workflow_id, seq, sender, topic, payload in signals:
-            self._signal_stored(workflow_id.encode(), seq, sender.encode() if sender else None,
-                                topic.encode(), to_lua(lua, payload))
+            try:
+                self._signal_stored(workflow_id.encode(), seq, sender.encode() if sender else None,
+                                    topic.encode(), to_lua(lua, payload))
+            except Exception as error:  # noqa: BLE001 (a payload that does not convert back, say)
+                self._fail_workflow(workflow_id, _failure_of(workflow_id, error, "handing it a stored message"))
         self._committed()
         for request in replies:
             self.worker.answer(request, True, None)

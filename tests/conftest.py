@@ -168,6 +168,22 @@ class LuactorProcess:
         return code
 
 
+def edit_stored(store: Path, database: str, key: bytes, edit: Any) -> None:
+    """Change one record of a workflow store in place, as damage (or an older luactor) would:
+    ``edit`` gets the stored value decoded and returns the new one (bytes are stored as they are)."""
+    import lmdb
+    import msgpack
+
+    env = lmdb.open(str(store), max_dbs=8)
+    try:
+        with env.begin(write=True) as txn:
+            db = env.open_db(database.encode(), txn=txn)
+            value = edit(msgpack.unpackb(txn.get(key, db=db), raw=False, strict_map_key=False))
+            txn.put(key, value if isinstance(value, bytes) else msgpack.packb(value, use_bin_type=True), db=db)
+    finally:
+        env.close()
+
+
 @contextlib.contextmanager
 def unwritable(*paths: Path) -> Iterator[None]:
     """Make ``paths`` unwritable for this user, really: mode bits for a user, the

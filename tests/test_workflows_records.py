@@ -92,14 +92,19 @@ def test_consecutive_records_leave_as_one_run_in_order(recording):
     assert len(first) == 6 and len(second) == 3
 
 
-def test_a_run_with_a_record_that_cannot_be_stored_names_it(recording):
+def test_a_run_with_a_record_that_cannot_be_stored_names_it_and_keeps_the_other_workflows(recording):
     lua, durable, outbox, workflow = recording
-    durable[b"command"](workflow(b"a"), lua.eval("{ type = 'call', id = 1, fn = 'app:f' }"))
-    durable[b"command"](workflow(b"b"), lua.eval("{ type = 'effect', result = print }"))
+    a, b = workflow(b"a"), workflow(b"b")
+    durable[b"command"](a, lua.eval("{ type = 'call', id = 1, fn = 'app:f' }"))
+    durable[b"command"](b, lua.eval("{ type = 'effect', result = print }"))
+    durable[b"command"](b, lua.eval("{ type = 'call', id = 1, fn = 'app:g' }"))   # after its bad one: dropped
+    durable[b"command"](a, lua.eval("{ type = 'call', id = 2, fn = 'app:h' }"))
     durable[b"seal"]()
     run = outbox[0]
-    assert run[2] is None
-    assert (run[3], run[4], run[5]) == (b"b", b"effect", b"a function cannot be stored")
+    kept = msgpack.unpackb(run[2])
+    assert [(kept[i], msgpack.unpackb(kept[i + 2])["fn"]) for i in range(0, len(kept), 3)] == [("a", "app:f"),
+                                                                                                ("a", "app:h")]
+    assert from_lua(run[3]) == {"b": "a effect record cannot be stored: a function cannot be stored"}
 
 
 @pytest.mark.parametrize("size", [200, 300, 70000])

@@ -240,8 +240,31 @@ return function(deps)
     return concat(out, "", 1, m)
   end
 
-  --- Encode the runs about to be taken: `{"history", msgpack}`, or
-  --- `{"history", nil, id, type, why}` naming a record that cannot be stored.
+  --- The records of a run that can be stored, and why those of other
+  --- workflows cannot (`{[id] = why}`): from a workflow's first record that
+  --- cannot be stored on, none of its records is kept, so that it alone
+  --- fails (see D.seal).
+  local function storable(ids, records, count)
+    local kept_ids, kept, n, unstorable = {}, {}, 0, {}
+    for k = 1, count do
+      local id, record = ids[k], records[k]
+      if unstorable[id] == nil then
+        local _, why = encode(record)
+        if why then
+          unstorable[id] = "a " .. tostring(record.type) .. " record cannot be stored: " .. why
+        else
+          n = n + 1
+          kept_ids[n], kept[n] = id, record
+        end
+      end
+    end
+    return kept_ids, kept, n, unstorable
+  end
+
+  --- Encode the runs about to be taken: `{"history", msgpack}`, and when
+  --- records of some workflows cannot be stored (a value nested too deep),
+  --- `{"history", msgpack of the others, {[id] = why}}`: the host fails
+  --- those workflows and stores the rest.
   function D.seal()
     for i = 1, n_unsealed do
       local cmd = unsealed[i]
@@ -250,14 +273,8 @@ return function(deps)
       if ok then
         cmd[2] = packed
       else
-        for k = 1, count do
-          local _, why = encode(records[k])
-          if why then
-            cmd[3], cmd[4], cmd[5] = ids[k], records[k].type, why
-            break
-          end
-        end
-        if cmd[3] == nil then cmd[3], cmd[4], cmd[5] = ids[1], "history", tostring(packed) end
+        local kept_ids, kept, n, unstorable = storable(ids, records, count)
+        cmd[2], cmd[3] = encode_run(kept_ids, kept, n), unstorable
       end
       cmd.ids, cmd.records = nil, nil
     end
@@ -272,6 +289,60 @@ return function(deps)
     if record.entry then what = what .. " " .. tostring(record.entry) end
     if record.change then what = what .. " " .. tostring(record.change) end
     return what
+  end
+
+  --- What the runtime raised for a workflow, as text (no user code runs:
+  --- error objects print themselves with the runtime's own __tostring).
+  local function reason(e)
+    if type(e) == "string" or errors.is_error(e) then return tostring(e) end
+    return "(a " .. type(e) .. " was raised)"
+  end
+
+  --- The error of a workflow the runtime failed on while `doing` something
+  --- for it: its history or what it asked for broke the runtime's code.
+  local function runtime_failure(wf_id, doing, e)
+    return err(errors.INTERNAL, "workflow '" .. tostring(wf_id) .. "' failed while " .. doing .. ": " .. reason(e))
+  end
+
+  --- The runtime's code raised for `wf` (outside its own coroutines, where
+  --- it would have failed the worker): it fails alone instead.
+  local function fail_alone(wf, doing, e)
+    applying = nil
+    if not wf.done then deps.kill(wf.proc, runtime_failure(wf.id, doing, e)) end
+    if not wf.done then D.detach(wf) end -- (its process had ended already)
+  end
+
+  --- End workflow `wf_id` with the plain error `failure`: the host could
+  --- not do something of its own for it (store a record, say). False when
+  --- it does not run here.
+  function D.fail(wf_id, failure)
+    local wf = workflows[wf_id]
+    if wf == nil then return false end
+    deps.kill(wf.proc, errors.from_plain(failure))
+    return true
+  end
+
+  --- The recovery of `wf_id` raised `e` (a stored value is not what the
+  --- runtime needs): if its process was made, it fails alone. Returns the
+  --- error, for the host to store.
+  function D.abandon(wf_id, e)
+    local failure = runtime_failure(wf_id, "being recovered", e)
+    local wf = workflows[wf_id]
+    if wf ~= nil then deps.kill(wf.proc, failure) end
+    return failure
+  end
+
+  --- The refusal of a message to `pid`, a workflow of this host that has
+  --- ended: one that failed at a history limit refuses what is sent to it,
+  --- as it did while its history was full (see hosts/history_limits.py).
+  function D.refusal(pid)
+    local ended = deps.workflow_result(pid)
+    local failure = ended and ended.error
+    local details = type(failure) == "table" and failure.details
+    local limit = type(details) == "table" and details.limit
+    if type(limit) ~= "string" or limit:sub(1, 8) ~= "history." then return nil end
+    return errors.new({ kind = errors.RATE_LIMITED, retryable = false, details = details,
+      message = "message to " .. pid .. " refused: " .. tostring(failure.message) })
   end
 
   local function fail_nondeterministic(wf, recorded, requested)
@@ -480,15 +551,32 @@ return function(deps)
     how.link = how.link or link
   end
 
-  --- Called after each scheduler slice: replaying workflows advance to their
-  --- next batch, live ones hand their pending events to the host to record.
-  function D.after_slice()
+  local stepping = nil -- the workflow step_all is moving on
+
+  local function step_all()
+    stepping = nil
     local again = true
     while again do
       again = false
       for wf in next, active do
+        stepping = wf
         if D.step(wf) then again = true end
       end
+    end
+    stepping = nil
+  end
+
+  --- Called after each scheduler slice: replaying workflows advance to their
+  --- next batch, live ones hand their pending events to the host to record.
+  --- A workflow whose step raises (a record of a shape replay cannot use)
+  --- fails alone, and the others move on.
+  function D.after_slice()
+    local ok, e = pcall(step_all)
+    while not ok do
+      local wf = stepping
+      if wf == nil then error(e, 0) end -- not one workflow's doing
+      fail_alone(wf, wf.replaying and "replaying its history" or "going on after its history", e)
+      ok, e = pcall(step_all)
     end
   end
 
@@ -538,8 +626,9 @@ return function(deps)
       local batch = wf.awaiting
       if batch then
         wf.awaiting = nil
-        apply_batch(wf, batch)
         active[wf] = true
+        local ok, e = pcall(apply_batch, wf, batch)
+        if not ok then fail_alone(wf, "applying its events", e) end
       end
     end
   end

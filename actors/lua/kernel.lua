@@ -372,9 +372,7 @@ return function(deps)
   --- `history` is the list of ordered records to replay, `signals` the
   --- stored messages by sequence number; `opts.monitors` and `opts.links`
   --- the workflows that watched it, as stored.
-  function K.start_workflow(id, wf_id, args, opts, now_ns, seed, history, signals)
-    local entry, problem = workflow_entry(id)
-    if not entry then return nil, problem end
+  local function recover_workflow(entry, wf_id, args, opts, now_ns, seed, history, signals)
     args.n = args.n or #args
     opts.pid = deps.pid_prefix .. wf_id .. "}"
     opts.workflow = { id = wf_id, run = opts.run, now = now_ns, seed = seed, history = history, signals = signals,
@@ -385,6 +383,15 @@ return function(deps)
       process.rewatch(proc, opts.monitors, opts.links)
       durable.recovered(proc.wf)
     end
+    return pid, e
+  end
+
+  --- Stored values that break the recovery fail that workflow alone.
+  function K.start_workflow(id, wf_id, args, opts, now_ns, seed, history, signals)
+    local entry, problem = workflow_entry(id)
+    if not entry then return nil, problem end
+    local ok, pid, e = pcall(recover_workflow, entry, wf_id, args, opts, now_ns, seed, history, signals)
+    if not ok then return nil, plain_error(durable.abandon(wf_id, pid)) end
     return pid, plain_error(e)
   end
 
@@ -403,6 +410,8 @@ return function(deps)
 
   --- Everything emitted so far is committed: apply the batches it held.
   function K.committed() durable.committed() end
+  --- The host failed on workflow `wf_id`: it ends with the plain `failure`.
+  function K.fail_workflow(wf_id, failure) return durable.fail(wf_id, failure) end
   function K.count() return process.count end
   --- Bytes in use by this Lua state after a full collection.
   function K.memory()

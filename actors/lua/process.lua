@@ -715,11 +715,15 @@ return function(deps)
     local target = procs[pid]
     if target then
       if target.wf then
-        bridge.request_blocking({ "store_message", 0, target.wf.id, from, topic, payload })
+        -- refused when its history is full (see the host's history limits)
+        local ok, problem = bridge.request_blocking({ "store_message", 0, target.wf.id, from, topic, payload })
+        if not ok then return nil, errors.from_plain(problem) end
       else
         deliver(target, from, topic, payload)
       end
     elseif is_own_pid(pid) then
+      local refusal = P.durable and P.durable.refusal(pid) -- (a workflow that ended at its history limit)
+      if refusal then return nil, refusal end
       return true
     elseif deps.is_durable_pid(pid) then
       local ok, problem = bridge.request_blocking({ "route_durable", 0, from, pid, topic, payload })
