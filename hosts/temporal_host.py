@@ -171,9 +171,9 @@ class TemporalWorkerHost:
         while not (await asyncio.wait({running}, timeout=interval))[0]:
             try:
                 serving = await client.service_client.check_health(timeout=timedelta(seconds=interval))
-                problem = None if serving else "the server says it is not serving"
+                problem = None if serving else "health check: the server answers that it is not serving"
             except RPCError as error:
-                problem = f"health check failed: {error}"
+                problem = f"health check: {error}"
             if problem:
                 await worker.shutdown()
                 raise ConnectionError(problem)

@@ -163,7 +163,7 @@ async def test_a_server_that_never_answers_fails_the_host_after_the_connection_t
         silent.listen()
         address = f"127.0.0.1:{silent.getsockname()[1]}"
         temporal_app(app, {"address": address, "connection_timeout": "300ms"})
-        with trio.fail_after(10), caplog.at_level(logging.ERROR, logger="luactor"):
+        with trio.fail_after(20), caplog.at_level(logging.ERROR, logger="luactor"):  # the SDK alone waits 30s
             async with Node.open(app.root) as node:
                 assert node.router.hosts["test:wf"].state == "Failed"
     assert f"no answer from {address} within 0.3s" in caplog.text
@@ -192,7 +192,8 @@ async def test_health_checks_fail_the_host_when_the_server_goes_and_it_recovers(
     changes = [change[1] for change in map(re.compile(r"test:wf: (\w+ -> \w+)").match, caplog.messages) if change]
     assert changes == ["Stopped -> Starting", "Starting -> Running", "Running -> Failed", "Failed -> Running",
                        "Running -> Stopped"]
-    assert "health check failed" in caplog.text
+    # the server either refused connections or answered that it was going, as it went
+    assert "Running -> Failed: ConnectionError: health check: " in caplog.text
 
 
 async def test_two_workers_on_two_task_queues_in_one_node(app, temporal_server):
