@@ -380,6 +380,9 @@ _ARGUMENTS: dict[str, tuple[str, Reader]] = {
     "disable_eager_activity_execution": ("disable_eager_activity_execution", _flag),
     "debug_mode": ("debug_mode", _flag),
     "disable_safe_workflow_eviction": ("disable_safe_workflow_eviction", _flag),
+    "disable_payload_error_limit": ("disable_payload_error_limit", _flag),
+    "max_workflow_task_external_storage_concurrency": ("max_workflow_task_external_storage_concurrency", _size),
+    "plugin_shutdown_timeout": ("plugin_shutdown_timeout", _duration),
 }
 
 #: Wippy's worker_options temporalio has nothing for: name -> (reader, the value
@@ -401,11 +404,16 @@ _UNMATCHED: dict[str, tuple[Reader, Any, str, bool]] = {
 
 _VERSIONING = ("deployment_name", "build_id", "build_id_env", "use_versioning", "default_versioning_behavior")
 
-#: temporalio's Worker arguments worker_options does not offer, and why.
+#: temporalio's Worker arguments worker_options does not offer, and why
+#: (besides those that take a Python object, which YAML cannot give).
 _NOT_OFFERED = {
     "use_worker_versioning": "it is temporalio's deprecated versioning: give use_versioning, "
                              "deployment_name, build_id and default_versioning_behavior",
     "deployment_config": "give use_versioning, deployment_name, build_id and default_versioning_behavior",
+    "client": "the entry's client field gives it",
+    "task_queue": "the entry's task_queue field gives it",
+    "workflows": "the host gives every workflow.lua entry (disable_workflow_worker: none)",
+    "activities": "the host gives the node's activities",
 }
 
 #: Wippy's documented defaults, where they differ from temporalio's.
@@ -435,7 +443,7 @@ def worker_settings(entry: Entry) -> WorkerSettings:
     from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
     options = entry.get("worker_options", None) or {}
-    accepted = set(inspect.signature(Worker.__init__).parameters)
+    accepted = set(inspect.signature(Worker.__init__).parameters) - {"self"}
     arguments: dict[str, Any] = {}
     named_by: dict[str, str] = {}
     notes: list[Note] = []
@@ -460,7 +468,8 @@ def worker_settings(entry: Entry) -> WorkerSettings:
         elif name == "disable_workflow_worker":
             _flag(value, field)
         elif name not in _VERSIONING:
-            why = _NOT_OFFERED.get(name) or ("it takes a Python object" if name in accepted else None)
+            why = _NOT_OFFERED.get(name) or ("it takes a Python object, which YAML cannot give"
+                                             if name in accepted else None)
             if why:
                 raise SettingError(field, f"temporalio's Worker argument {name!r} is not offered here: {why}")
             raise SettingError(field, f"{name!r} is an option of neither Wippy's worker nor temporalio's Worker")

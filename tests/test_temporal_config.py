@@ -303,7 +303,10 @@ def test_luactor_check_refuses_each_bad_client_setting(app, temporal_certificate
 @pytest.mark.parametrize(("options", "problem"), [
     ({"no_such_option": 1}, "'no_such_option' is an option of neither Wippy's worker nor temporalio's Worker"),
     ({"workflow_runner": "fast"},
-     "temporalio's Worker argument 'workflow_runner' is not offered here: it takes a Python object"),
+     "temporalio's Worker argument 'workflow_runner' is not offered here: it takes a Python object, "
+     "which YAML cannot give"),
+    ({"task_queue": "other"},
+     "temporalio's Worker argument 'task_queue' is not offered here: the entry's task_queue field gives it"),
     ({"use_worker_versioning": True},
      "temporalio's Worker argument 'use_worker_versioning' is not offered here: it is temporalio's deprecated "
      "versioning: give use_versioning, deployment_name, build_id and default_versioning_behavior"),

@@ -259,7 +259,8 @@ async def test_every_offered_worker_option_is_accepted_by_a_real_worker(app, tem
                   "sticky_queue_schedule_to_start_timeout": "2s", "max_activities_per_second": 100,
                   "max_task_queue_activities_per_second": 100, "max_eager_activity_reservations_per_workflow_task": 1,
                   "graceful_shutdown_timeout": "1s", "disable_eager_activity_execution": True, "debug_mode": False,
-                  "disable_safe_workflow_eviction": False}
+                  "disable_safe_workflow_eviction": False, "disable_payload_error_limit": False,
+                  "max_workflow_task_external_storage_concurrency": 2, "plugin_shutdown_timeout": "5s"}
     temporal_app(app, {"address": temporal_server.address},
                  wippy={"worker_options": wippy}, temporalio={"worker_options": temporalio})
     with trio.fail_after(WAIT):
