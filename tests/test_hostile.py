@@ -71,13 +71,6 @@ async def test_a_table_shared_into_an_exponential_payload_is_refused(app):
     assert outcome.value == {"kind": "Invalid", "message": f"payload cannot hold more than {MAX_VALUES} values"}
 
 
-RAISES_A_FUNCTION = 'error(errors.new({ message = "x", details = { f = print } }))'
-
-
-def cannot_leave(entry: str) -> str:
-    return f"{entry}: its error (x) cannot leave the process: payload cannot hold a function (at .details.f)"
-
-
 async def test_json_of_a_table_shared_into_an_exponential_text_is_refused(app):
     """json.encode writes a shared table out each time, as a copy does: the same bound holds."""
     outcome = await attack(build_hostile_app(app), """
@@ -88,6 +81,13 @@ async def test_json_of_a_table_shared_into_an_exponential_text_is_refused(app):
     """)
     assert outcome.value["kind"] == "Internal"
     assert outcome.value["message"].startswith(f"json.encode: more than {MAX_VALUES} values at $[1][1]")
+
+
+RAISES_A_FUNCTION = 'error(errors.new({ message = "x", details = { f = print } }))'
+
+
+def cannot_leave(entry: str) -> str:
+    return f"{entry}: its error (x) cannot leave the process: payload cannot hold a function (at .details.f)"
 
 
 async def test_error_details_that_cannot_leave_fail_the_process_with_invalid(app):
