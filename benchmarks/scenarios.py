@@ -49,11 +49,11 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("pingpong", "two actors bouncing one message; n round trips, "
-             "each one-way delivery counts", "msgs/s", RATE, 500_000, 100_000),
+             "each one-way delivery counts", "msgs/s", RATE, 500_000, 50_000),
     Scenario("ring", "a token passed around a ring of actors; n hops",
-             "hops/s", RATE, 1_000_000, 200_000, {"actors": 10_000}),
+             "hops/s", RATE, 1_000_000, 100_000, {"actors": 10_000}),
     Scenario("fanin", "senders each sending n/senders messages to one "
-             "receiver", "msgs/s", RATE, 1_000_000, 200_000, {"senders": 100}),
+             "receiver", "msgs/s", RATE, 1_000_000, 100_000, {"senders": 100}),
     Scenario("skynet", "n processes in a tree of 10 summing 0..n-1; "
              "seconds, scaled to 1M processes", "s/1M procs", ELAPSED,
              1_000_000, 100_000, ref_n=1_000_000),

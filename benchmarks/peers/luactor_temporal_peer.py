@@ -19,8 +19,8 @@ from benchmarks.luactor_scenarios import (
     WORKFLOW_TIMER,
     prepare_app,
 )
-from benchmarks.measure import Sample, clamp, main
-from benchmarks.peers.temporal_peer import MAX_WORKFLOWS, SERVER_START_S, server_process
+from benchmarks.measure import Sample, main
+from benchmarks.peers.temporal_peer import SERVER_START_S, server_process, workload
 from benchmarks.scenarios import SCENARIOS
 
 
@@ -40,7 +40,7 @@ def on_temporal(app: Path, address: str) -> None:
 
 
 async def workflow_steps(n: int) -> Sample:
-    n, note = clamp(n, MAX_WORKFLOWS, "dev server runs a few dozen workflows/s")
+    n, note = workload(n)
     with server_process() as (address, _, _), tempfile.TemporaryDirectory() as tmp:
         app = prepare_app("workflow_steps", Path(tmp))
         on_temporal(app, address)

@@ -5,7 +5,8 @@ Each workflow runs three activities and one 1 s timer: four durable steps.
 The server is started here on 127.0.0.1 with a free port and a SQLite file in
 a temp directory (synchronous=FULL, so its commits are fsync'd like
 luactor's), warmed up with a few workflows, measured, and stopped.  The dev
-server manages a few dozen workflows a second, so the workload is capped.
+server manages a few dozen workflows a second, so the workload is capped
+(`workload`).
 """
 from __future__ import annotations
 
@@ -126,8 +127,15 @@ async def _run_workflows(client: Client, count: int) -> None:
     assert results == [i + 3 for i in range(count)]
 
 
+def workload(n: int) -> tuple[int, str]:
+    """What the dev server is given of n workflows, with the note saying so:
+    a hundredth, at most MAX_WORKFLOWS (a full run's 10,000 give 100, a
+    quick run's 1,000 give 10)."""
+    return clamp(n, max(1, min(MAX_WORKFLOWS, n // 100)), "dev server runs a few dozen workflows/s")
+
+
 async def workflow_steps(n: int) -> Sample:
-    n, note = clamp(n, MAX_WORKFLOWS, "dev server runs a few dozen workflows/s")
+    n, note = workload(n)
     async with dev_server() as client, Worker(client, task_queue=TASK_QUEUE,
                       workflows=[ThreeStepsAndATimer], activities=[step]):
         await _run_workflows(client, SCENARIOS["workflow_steps"].warmup_n(n))
