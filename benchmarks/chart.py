@@ -2,8 +2,9 @@
 
 * :func:`ratio_chart`: luactor against each peer, per scenario: bars on a log
   axis around 1x, so a win and a loss of the same factor look the same size.
-* :func:`scaling_chart`: throughput against the number of workers, one line
-  per scenario, from a results table of ``(scenario, workers, value)`` rows.
+* :func:`scaling_chart`: a figure against the number of workers, one line
+  per scenario, from ``(scenario, workers, value)`` rows (the report gives
+  each scenario's speed-up over one worker).
 
 ``python -m benchmarks.chart`` redraws ``ratios.png`` from the ratio table of
 ``RESULTS.md``, without running anything.
@@ -80,7 +81,7 @@ def ratio_chart(title: str, groups: list[str], series: list[str],
 
 
 def scaling_chart(title: str, rows: Iterable[tuple[str, int, float]], unit: str) -> bytes:
-    """Throughput (``unit``) against workers, one line per scenario, from
+    """A figure (in ``unit``) against workers, one line per scenario, from
     ``(scenario, workers, value)`` rows in any order."""
     plt = _pyplot()
     lines: dict[str, dict[int, float]] = {}

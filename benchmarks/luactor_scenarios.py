@@ -4,9 +4,10 @@ driven through the public Python API exactly as a user would.
 The Lua driver of a scenario times its own measured part (`time.now()`), the
 way every peer leaves its setup out of the clock, and returns
 `{elapsed_ns, work}`.  Each run gets a temp copy of the app whose workflow
-store points into the same temp directory, so runs never share state.
+store points into the same temp directory, so runs never share state, and
+whose process host has the run's `host.workers` (`--workers`).
 
-    python -m benchmarks.luactor_scenarios SCENARIO [--n N] [--actors A] ...
+    python -m benchmarks.luactor_scenarios SCENARIO [--n N] [--actors A] [--workers W] ...
 """
 from __future__ import annotations
 
@@ -33,48 +34,80 @@ STEADY_TIMER = "10ms"  # short, so that the figure is what the steps cost
 RECOVERY_TIMER_S = 3   # longer than loading takes, so workflows are in flight
 
 
-def prepare_app(scenario: str, workdir: Path) -> Path:
-    """Copy the scenario's app into `workdir`, its workflow store beside it."""
+def prepare_app(app_name: str, workdir: Path, workers: int | None = None) -> Path:
+    """Copy the app into `workdir`, its workflow store beside it, its process
+    host on `workers` workers when given."""
     app = workdir / "app"
-    shutil.copytree(APPS / scenario, app)
+    shutil.copytree(APPS / app_name, app)
     for path in app.glob("*.yaml"):
         doc = yaml.safe_load(path.read_text())
         for entry in doc["entries"]:
             if entry["kind"] == "workflow.host":
                 entry["store"] = str(workdir / "store")
+            if entry["kind"] == "process.host" and workers is not None:
+                entry.setdefault("host", {})["workers"] = workers
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return app
 
 
 @asynccontextmanager
-async def scenario_node(scenario: str) -> AsyncIterator[Node]:
-    with tempfile.TemporaryDirectory(prefix=f"luactor-bench-{scenario}-") as tmp:
-        app = prepare_app(scenario, Path(tmp))
+async def scenario_node(app_name: str, workers: int | None = None) -> AsyncIterator[Node]:
+    with tempfile.TemporaryDirectory(prefix=f"luactor-bench-{app_name}-") as tmp:
+        app = prepare_app(app_name, Path(tmp), workers)
         async with Node.open(app, data_dir=Path(tmp) / "data") as node:
             yield node
 
 
-async def _drive(scenario: str, n: int, *args) -> Sample:
-    """Run the scenario's driver process to its end; it reports its timing."""
-    async with scenario_node(scenario) as node:
-        result = await node.exec(f"bench:{scenario}", HOST, n, *args)
-    return Sample(result["work"], result["elapsed_ns"] / 1e9, n)
+#: The note of a run asked for more than one worker: a host runs one worker
+#: whatever `host.workers` says, until the runtime runs several.
+ONE_WORKER = "host.workers {} asked, but a host runs one worker for now: a one-worker figure"
+
+
+async def _drive(app_name: str, n: int, *args, workers: int | None = None) -> Sample:
+    """Run the app's driver process (`bench:<app_name>`) to its end; it
+    reports its timing."""
+    async with scenario_node(app_name, workers) as node:
+        result = await node.exec(f"bench:{app_name}", HOST, n, *args)
+    note = ONE_WORKER.format(workers) if workers and workers > 1 else ""
+    return Sample(result["work"], result["elapsed_ns"] / 1e9, n, note)
 
 
 async def pingpong(n: int) -> Sample:
     return await _drive("pingpong", n, HOST)
 
 
-async def ring(n: int, actors: int) -> Sample:
-    return await _drive("ring", n, actors, HOST)
+async def _inbox_pairs(n: int, npairs: int, workers: int, cross: bool) -> Sample:
+    """pingpong_inbox, pairs and pingpong_cross are one app: its driver runs
+    `npairs` pairs of inbox ping-pong, n round trips in all, placing every end
+    with the spawn option `worker` (a pair's pong on the next worker when
+    `cross`)."""
+    return await _drive("pingpong_inbox", n, npairs, workers, cross, HOST, workers=workers)
+
+
+async def pingpong_inbox(n: int) -> Sample:
+    return await _inbox_pairs(n, 1, 1, cross=False)
+
+
+async def pairs(n: int, pairs: int, workers: int = 1) -> Sample:
+    """`pairs` pairs dealt round the workers, each pair on one worker."""
+    return await _inbox_pairs(n, pairs, workers, cross=False)
+
+
+async def pingpong_cross(n: int, workers: int = 1) -> Sample:
+    """One pair, its two ends on different workers when there are two."""
+    return await _inbox_pairs(n, 1, workers, cross=True)
+
+
+async def ring(n: int, actors: int, workers: int = 1) -> Sample:
+    return await _drive("ring", n, actors, HOST, workers=workers)
 
 
 async def fanin(n: int, senders: int) -> Sample:
     return await _drive("fanin", n, senders, HOST)
 
 
-async def skynet(n: int) -> Sample:
-    return await _drive("skynet", n, HOST)
+async def skynet(n: int, workers: int = 1) -> Sample:
+    return await _drive("skynet", n, HOST, workers=workers)
 
 
 async def spawn(n: int) -> Sample:
@@ -156,7 +189,9 @@ async def _load(app: str, data: str, n: int) -> None:
         await trio.sleep_forever()
 
 
-RUNNERS = {"pingpong": pingpong, "ring": ring, "fanin": fanin,
+RUNNERS = {"pingpong": pingpong, "pingpong_inbox": pingpong_inbox,
+           "pairs": pairs, "pingpong_cross": pingpong_cross,
+           "ring": ring, "fanin": fanin,
            "skynet": skynet, "spawn": spawn, "idle_memory": idle_memory,
            "workflow_steps": workflow_steps, "workflow_steady": workflow_steady,
            "recovery": recovery}

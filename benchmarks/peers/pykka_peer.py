@@ -14,7 +14,7 @@ import time
 
 import pykka
 
-from benchmarks.measure import Sample, clamp, main, notes, rss_bytes
+from benchmarks.measure import OutOfOrder, Sample, check_order, clamp, main, notes, rss_bytes
 
 THREADS = "one OS thread per Pykka actor"
 
@@ -26,32 +26,53 @@ class Echo(pykka.ThreadingActor):
 
 
 class Bouncer(pykka.ThreadingActor):
-    """Sends each reply straight back until `n` round trips are done."""
+    """Sends each reply straight back until `n` round trips are done, then
+    puts None on `finished`.  With `seq`, each message is `{"seq": i}` and a
+    reply out of order stops it with the error on `finished` instead."""
 
-    def __init__(self, n: int, done: threading.Event):
+    def __init__(self, n: int, finished: queue.SimpleQueue, seq: bool = False):
         super().__init__()
-        self.left, self.done = n, done
+        self.n, self.finished, self.seq, self.replies = n, finished, seq, 0
 
     def on_receive(self, message):
         peer, payload = message
-        self.left -= 1
-        if self.left <= 0:
-            self.done.set()
+        self.replies += 1
+        if self.seq:
+            try:
+                check_order(self.replies, payload)
+            except OutOfOrder as exc:
+                self.finished.put(exc)
+                return
+            payload = {"seq": self.replies + 1}
+        if self.replies >= self.n:
+            self.finished.put(None)
         else:
             peer.tell((self.actor_ref, payload))
 
 
-def pingpong(n: int) -> Sample:
+def _bounce(n: int, seq: bool) -> Sample:
     n, note = clamp(n, 20_000, THREADS)
-    done = threading.Event()
-    ping, pong = Bouncer.start(n, done), Echo.start()
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    ping, pong = Bouncer.start(n, finished, seq), Echo.start()
     try:
         t0 = time.perf_counter()
-        pong.tell((ping, 0))
-        done.wait()
-        return Sample(2 * n, time.perf_counter() - t0, n, note)
+        pong.tell((ping, {"seq": 1} if seq else 0))
+        failure = finished.get()
+        elapsed = time.perf_counter() - t0
+        if failure:
+            raise failure
+        return Sample(2 * n, elapsed, n, note)
     finally:
         pykka.ActorRegistry.stop_all()
+
+
+def pingpong(n: int) -> Sample:
+    return _bounce(n, seq=False)
+
+
+def pingpong_inbox(n: int) -> Sample:
+    """Dict payloads `{"seq": i}` with the sender's ref, replies checked in order."""
+    return _bounce(n, seq=True)
 
 
 class RingNode(pykka.ThreadingActor):
@@ -156,7 +177,7 @@ def idle_memory(n: int) -> Sample:
     return Sample(grown, elapsed, n, note)
 
 
-RUNNERS = {"pingpong": pingpong, "ring": ring, "fanin": fanin,
+RUNNERS = {"pingpong": pingpong, "pingpong_inbox": pingpong_inbox, "ring": ring, "fanin": fanin,
            "spawn": spawn, "idle_memory": idle_memory}
 
 if __name__ == "__main__":

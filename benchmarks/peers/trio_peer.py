@@ -8,7 +8,7 @@ import time
 import trio
 import trio.testing
 
-from benchmarks.measure import Sample, main, rss_bytes
+from benchmarks.measure import Sample, check_order, main, rss_bytes
 
 
 def mailbox():
@@ -29,6 +29,28 @@ async def pingpong(n: int) -> Sample:
         for i in range(n):
             await to_pong.send(i)
             await ping_inbox.receive()
+        elapsed = time.perf_counter() - t0
+        await to_pong.aclose()
+    return Sample(2 * n, elapsed, n)
+
+
+async def pingpong_inbox(n: int) -> Sample:
+    """Ping-pong with the sender in each message, as an actor mailbox holds
+    it: `(reply_to, {"seq": i})`; the replies are checked in order."""
+    to_pong, pong_inbox = mailbox()
+    to_ping, ping_inbox = mailbox()
+
+    async def pong():
+        async for reply_to, data in pong_inbox:
+            await reply_to.send((to_pong, data))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pong)
+        t0 = time.perf_counter()
+        for i in range(1, n + 1):
+            await to_pong.send((to_ping, {"seq": i}))
+            _, data = await ping_inbox.receive()
+            check_order(i, data)
         elapsed = time.perf_counter() - t0
         await to_pong.aclose()
     return Sample(2 * n, elapsed, n)
@@ -139,7 +161,7 @@ async def idle_memory(n: int) -> Sample:
     return Sample(grown, elapsed, n)
 
 
-RUNNERS = {"pingpong": pingpong, "ring": ring, "fanin": fanin,
+RUNNERS = {"pingpong": pingpong, "pingpong_inbox": pingpong_inbox, "ring": ring, "fanin": fanin,
            "skynet": skynet, "spawn": spawn, "idle_memory": idle_memory}
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 %% Peer: Erlang/OTP, the reference for what a process runtime can do.
 %%
 %% Run by benchmarks/peers/erlang_peer.py as
-%%   erl +S 1 +P 4000000 -noshell -pa DIR -run bench main SCENARIO N WARMUP_N [actors=A] [senders=S]
-%% with one scheduler, so that it is compared with one luactor worker.  The
-%% warm-up runs in the same VM, then one measured run prints one JSON line
+%%   erl +S W +P 4000000 -noshell -pa DIR -run bench main SCENARIO N WARMUP_N [actors=A] [senders=S] [pairs=P]
+%% with W schedulers against W luactor workers (one, unless a scaling
+%% scenario runs at N).  The warm-up runs in the same VM, then one measured
+%% run prints one JSON line
 %% {"work": ..., "elapsed_s": ..., "n": ...} which the Python side turns into
 %% the common result line (value, unit) from benchmarks/scenarios.py.
 -module(bench).
@@ -24,6 +25,9 @@ parse_param(P) ->
     {list_to_atom(K), list_to_integer(V)}.
 
 run(pingpong, N, _) -> pingpong(N);
+run(pingpong_inbox, N, _) -> pairs(N, 1, false);
+run(pairs, N, Opts) -> pairs(N, proplists:get_value(pairs, Opts), false);
+run(pingpong_cross, N, _) -> pairs(N, 1, true);
 run(ring, N, Opts) -> ring(N, proplists:get_value(actors, Opts, 10000));
 run(fanin, N, Opts) -> fanin(N, proplists:get_value(senders, Opts, 100));
 run(skynet, N, _) -> skynet(N);
@@ -54,6 +58,64 @@ pong() ->
     receive
         {From, X} -> From ! X, pong();
         stop -> ok
+    end.
+
+%% pingpong_inbox, pairs, pingpong_cross: Pairs pairs of ping-pong whose
+%% messages are {Sender, #{seq => I}}; pong replies to the sender named in the
+%% message, ping checks that each reply carries the seq it sent.  Pair J runs
+%% on scheduler (J - 1) rem S + 1 and, with Cross, its pong on the next one:
+%% spawn_opt's {scheduler, K} binds a process to scheduler K, as luactor's
+%% spawn option `worker` places one.  Timed from the go to the last ping's end.
+pairs(N, Pairs, Cross) ->
+    S = erlang:system_info(schedulers),
+    Rounds = N div Pairs,
+    Self = self(),
+    Pings = [begin
+                 W = (J - 1) rem S + 1,
+                 PongAt = case Cross of true -> W rem S + 1; false -> W end,
+                 Pong = spawn_opt(fun() -> pong_inbox(Self) end, [{scheduler, PongAt}]),
+                 {Ping, _} = spawn_opt(fun() -> ping_inbox(Self, Pong, Rounds) end,
+                                       [monitor, {scheduler, W}]),
+                 Ping
+             end || J <- lists:seq(1, Pairs)],
+    receive_ready(2 * Pairs),
+    T0 = now_ns(),
+    [Ping ! go || Ping <- Pings],
+    await_pings(Pairs),
+    {2 * Rounds * Pairs, since(T0)}.
+
+receive_ready(0) -> ok;
+receive_ready(K) -> receive ready -> receive_ready(K - 1) end.
+
+await_pings(0) -> ok;
+await_pings(K) ->
+    receive
+        {'DOWN', _, process, _, normal} -> await_pings(K - 1);
+        {'DOWN', _, process, _, Why} -> exit({ping_failed, Why})
+    end.
+
+ping_inbox(Driver, Pong, Rounds) ->
+    Driver ! ready,
+    receive go -> ok end,
+    ping_rounds(Pong, 1, Rounds),
+    Pong ! {self(), #{seq => 0}}.
+
+ping_rounds(_, I, Rounds) when I > Rounds -> ok;
+ping_rounds(Pong, I, Rounds) ->
+    Pong ! {self(), #{seq => I}},
+    receive
+        {_, #{seq := I}} -> ping_rounds(Pong, I + 1, Rounds);
+        {_, #{seq := Other}} -> exit({reply_out_of_order, I, Other})
+    end.
+
+pong_inbox(Driver) ->
+    Driver ! ready,
+    pong_loop().
+
+pong_loop() ->
+    receive
+        {_, #{seq := 0}} -> ok;
+        {From, Msg} -> From ! {self(), Msg}, pong_loop()
     end.
 
 %% ring: the caller is one member; the token counts down to 0.
