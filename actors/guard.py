@@ -1,18 +1,20 @@
-"""The runaway guard's watchdog: arms the Lua count hook only when a slice
-runs long, because an armed hook costs ~40 % of message throughput.
+"""The runaway guard's watchdog: arms the Lua hook only when a slice runs
+long, because an armed hook costs ~40 % of message throughput.
 
-Lua cannot be preempted, so a process that loops without yielding is stopped
-by a count hook (see ``actors/lua/sched.lua``). Lua 5.4 checks a trap on
+Lua cannot be preempted, so a process that runs too long without yielding is
+stopped by a hook (see ``actors/lua/sched.lua``). Lua 5.4 checks a trap on
 every instruction of a coroutine that has one, so task coroutines run with
 the hook registered but not armed. One daemon thread for the whole Python
 process looks at every worker's running slice each :data:`PERIOD` seconds;
-lupa releases the GIL while Lua runs, so it gets to look. A slice that has
-been running for a period gets the hook armed, through ``lua_sethook`` (which
-Lua allows from outside the thread running it, as ``lua.c`` does from its
-SIGINT handler), on the coroutine the scheduler keeps in its ``running``
-slot. The hook then counts that task's instructions for the rest of its
-turn and trips it past ``host.max_instructions``. After the slice the worker
-disarms every hook the watchdog armed.
+lupa releases the GIL while Lua runs, so it gets to look. For as long as a
+slice runs, every period it arms the hook, through ``lua_sethook`` (which Lua
+allows from outside the thread running it, as ``lua.c`` does from its SIGINT
+handler), on the coroutine the scheduler keeps in its ``running`` slot, to
+fire at that coroutine's next instruction or function call: a loop of
+costly instructions, or a C function calling functions in a loop, is looked
+at too. The hook then counts that task's instructions and time for the rest
+of its turn, trips it past ``host.max_instructions`` or a second of CPU,
+and puts its own arming back after the turn.
 
 Finding the running coroutine means reading one Lua 5.4 table slot from
 memory; :meth:`SliceGuard.attach` checks that layout on a probe first and
@@ -34,6 +36,7 @@ __all__ = ["PERIOD", "SliceGuard"]
 #: Seconds a slice runs before the watchdog arms the guard on its task.
 PERIOD = 0.05
 
+_LUA_MASKCALL = 1 << 0
 _LUA_MASKCOUNT = 1 << 3
 _TABLE_ARRAY = 16    # offsetof(Table, array) in Lua 5.4 (lobject.h)
 _TVALUE_TAG = 8      # offsetof(TValue, tt_)
@@ -57,23 +60,22 @@ def _running_thread(array: int) -> int | None:
 class SliceGuard:
     """One worker's side of the watchdog: brackets each slice."""
 
-    def __init__(self, array: int, hook: int, every: int):
-        self._array, self._hook, self._every = array, hook, every
-        self._lock = threading.Lock()  # held while arming, taken to disarm
+    def __init__(self, array: int, hook: int):
+        self._array, self._hook = array, hook
+        self._lock = threading.Lock()  # held while arming, taken when the slice ends
         self._since: float | None = None  # when the running slice was last looked at
-        self._armed: list[int] = []
 
     @classmethod
     def attach(cls, kernel: Any) -> SliceGuard | None:
         """A guard for `kernel`, or None if its slot cannot be read here."""
-        running, probe, every = kernel[b"guard_probe"]()
+        running, probe = kernel[b"guard_probe"]()
         try:
             array = ctypes.c_void_p.from_address(int(running, 16) + _TABLE_ARRAY).value
             probe_addr = int(probe, 16)
             if not array or _running_thread(array) != probe_addr:
                 return None
             hook = _lua.lua_gethook(probe_addr)
-            return cls(array, hook, every) if hook else None
+            return cls(array, hook) if hook else None
         finally:
             kernel[b"guard_probe_done"]()
 
@@ -82,24 +84,22 @@ class SliceGuard:
         _WATCHDOG.watch(self)
 
     def end(self) -> None:
-        """The slice is over: no arming is under way, disarm what was armed."""
+        """The slice is over: once no arming is under way (the coroutines in the
+        ``running`` slot during the slice are kept alive until the next)."""
         with self._lock:
             self._since = None
-            armed, self._armed = self._armed, []
         _WATCHDOG.unwatch(self)
-        for thread in armed:  # alive: dead tasks are kept until the next slice
-            _lua.lua_sethook(thread, None, 0, 0)
 
     def look(self, now: float) -> None:
-        """Called by the watchdog: arm the hook if the slice has run a period."""
+        """Called by the watchdog: if the slice has run a period, have the hook
+        look at the running coroutine at its next instruction or call."""
         with self._lock:
             if self._since is None or now - self._since < PERIOD:
                 return
             self._since = now
             thread = _running_thread(self._array)
             if thread:
-                _lua.lua_sethook(thread, self._hook, _LUA_MASKCOUNT, self._every)
-                self._armed.append(thread)
+                _lua.lua_sethook(thread, self._hook, _LUA_MASKCOUNT | _LUA_MASKCALL, 1)
 
 
 class _Watchdog:

@@ -34,7 +34,8 @@ KINDS = {
         Field("host.queue_size", Integer(minimum=1), default=1024),
         Field("host.local_queue_size", Integer(minimum=1), default=256),
         Field("host.max_processes", Integer(minimum=1)),
-        Field("host.max_memory", ByteSize()),
+        # the host's Lua state; 0 turns the cap off
+        Field("host.max_memory", ByteSize(), default="256MB"),
         MAX_INSTRUCTIONS,
         AUTO_START,
         # at node shutdown, how long processes that listen to their events get to end after CANCEL

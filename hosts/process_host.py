@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+from lupa.lua54 import LuaMemoryError
 
 from actors.durations import SECOND, parse_duration
+from actors.errors import ActorError
 from actors.pid import pid_prefix
 from actors.registry import Entry
 from actors.sizes import parse_byte_size
@@ -28,13 +30,15 @@ class ProcessHost(WorkerHost):
         self.id = entry.id
         self._node_pid = node.pid
         self._stop_timeout = parse_duration(entry.get("lifecycle.stop_timeout")) / SECOND
-        max_memory = entry.get("host.max_memory", None)
+        max_memory = parse_byte_size(entry.get("host.max_memory"))
         self.worker = Worker(
             node.router, entry.id, pid_prefix(node.name, entry.id), node.registry.of_kind(*LUA_KINDS),
             max_processes=entry.get("host.max_processes", None),
             max_instructions=entry.get("host.max_instructions"),
             source_root=node.registry.app_dir.parent,
-            max_memory=parse_byte_size(max_memory) if max_memory is not None else None,
+            max_memory=max_memory,
+            # the kernel keeps a reserve within max_memory
+            extra_deps={b"max_memory": max_memory},
         )
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -51,5 +55,10 @@ class ProcessHost(WorkerHost):
         return self.worker.spawn(entry_id, args, options)
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        self.worker.send(sender, dest, topic, payload)
-
+        """Deliver a message from Python or another host; a host out of
+        memory refuses it (RateLimited)."""
+        try:
+            self.worker.send(sender, dest, topic, payload)
+        except LuaMemoryError:
+            raise ActorError("RateLimited", f"host {self.id} is out of memory (host.max_memory): "
+                                            f"message to {dest} refused") from None

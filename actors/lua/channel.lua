@@ -5,10 +5,15 @@
 -- receive or send) or a select case `{sel=, i=, value=}`; a select that has
 -- fired is marked done and its other cases are dropped lazily.
 --
--- User code holds an empty handle; the channel's state (buffer, waiting
--- tasks) lives in a record reachable only through the private `impl` table,
--- so no process can reach another's tasks through a channel it shares.
--- The runtime passes records around and hands out `record.handle`.
+-- User code holds a handle; the channel's state (indices, waiting tasks)
+-- lives in a record reachable only through the private `impl` table, so no
+-- process can reach another's tasks through a channel it shares. The
+-- runtime passes records around and hands out `record.handle`. The values
+-- a channel buffers are kept in the handle itself (`record.buf` is the
+-- handle): kept in the record, what `impl` holds weakly, a chain of channels
+-- each buffering the next would cost the collector a pass over `impl` per
+-- link, in one step it cannot interrupt (quadratic: 20,000 channels hold
+-- the worker for seconds). The holder of a channel may read what it buffers.
 return function(deps)
   local S, errors = deps.sched, deps.errors
   local ready, block, tick, BLOCK = S.ready, S.block, S.tick, S.BLOCK
@@ -31,17 +36,16 @@ return function(deps)
   end
 
   --- A channel record with room for `size` buffered values (nil: no limit).
-  --- Every process has one per mailbox, so it is kept small: the buffer
-  --- `buf` and the queue of waiting senders `sq` ({h=, t=, waiters...}, only
-  --- bounded channels have senders wait) are made on first use, `closed`
-  --- is set when closed.
+  --- Every process has one per mailbox, so it is kept small: the queue of
+  --- waiting senders `sq` ({h=, t=, waiters...}, only bounded channels have
+  --- senders wait) is made on first use, `closed` is set when closed.
   local function make(size)
+    local handle = setmetatable({}, Channel)
     local c = {
       bh = 1, bt = 0, size = size,
       rqh = 1, rqt = 0,   -- waiting receivers: the record's own array part
+      handle = handle, buf = handle,
     }
-    local handle = setmetatable({}, Channel)
-    c.handle = handle
     impl[handle] = c
     return c
   end
@@ -110,13 +114,8 @@ return function(deps)
   -- Append `value` to the buffer.
   local function put(ch, value)
     local bt = ch.bt + 1
+    ch.buf[bt] = value -- (first: if the buffer cannot grow, it is left as it was)
     ch.bt = bt
-    local buf = ch.buf
-    if buf == nil then
-      buf = {}
-      ch.buf = buf
-    end
-    buf[bt] = value
   end
 
   -- Hand `value` to a receiver waiter: wake its task with (value, ok).
@@ -217,8 +216,8 @@ return function(deps)
     local bh, sq = c.bh, c.sq
     if sq == nil or sq.h > sq.t then
       if bh <= c.bt then
-        local v = c.buf[bh]
-        c.buf[bh] = nil
+        local v = self[bh] -- (the handle is the buffer)
+        self[bh] = nil
         if bh == c.bt then c.bh, c.bt = 1, 0 else c.bh = bh + 1 end
         return v, true
       elseif not c.closed then

@@ -9,8 +9,11 @@
 return function(deps)
   local load_module = deps.load_module
   local errors = load_module("errors")({})
+  local limits = load_module("limits")()
   local sched = load_module("sched")({
     now = deps.now, reductions = deps.reductions, max_instructions = deps.max_instructions, errors = errors,
+    turn_seconds = limits.turn_seconds, slice_seconds = limits.slice_seconds, headroom = limits.headroom,
+    max_memory = deps.max_memory,
   })
   local channel = load_module("channel")({ sched = sched, errors = errors })
   local bridge = load_module("bridge")({ sched = sched })
@@ -87,7 +90,7 @@ return function(deps)
   end
 
   sandbox = load_module("sandbox")({
-    sched = sched, errors = errors, print = print_to_log,
+    sched = sched, errors = errors, print = print_to_log, limits = limits, load_module = load_module,
     spawn_coroutine = process.spawn_coroutine,
   })
 

@@ -143,12 +143,7 @@ return function(deps)
   end
 
   local MEMORY_ERROR = S.MEMORY_ERROR
-  local function out_of_memory()
-    return errors.new({
-      kind = errors.RATE_LIMITED,
-      message = MEMORY_ERROR .. " (the host's Lua state reached host.max_memory)",
-    })
-  end
+  local out_of_memory = S.out_of_memory
 
   --- `copy(v)` of what an ended process leaves, made outside it: the copy
   --- allocates, and running out of memory there fails that process alone.
@@ -328,7 +323,8 @@ return function(deps)
     proc.tasks[task] = nil
     if not proc.alive then return end
     if not ok then
-      kill(proc, task_error(value, task.co))
+      -- a process that tripped the runaway guard ends with its error, whatever it raised after
+      kill(proc, task.tripped or task_error(value, task.co))
     elseif main then
       finish_returned(proc, value, failure, more)
     end
@@ -809,20 +805,22 @@ return function(deps)
     if message_mode then ch.message = true end
     topics[topic] = ch
     -- Messages of this topic that arrived before the listen (typically right
-    -- after spawn) wait in the inbox; they move to the new channel, in order.
+    -- after spawn) wait in the inbox; they move to the new channel, in order
+    -- (the inbox's buffer is compacted in place: it is the inbox's handle).
     local inbox = proc.inbox
     if inbox and inbox.bh <= inbox.bt then
-      local kept, n = {}, 0
+      local buf, n = inbox.buf, inbox.bh - 1
       for i = inbox.bh, inbox.bt do
-        local m = inbox.buf[i]
+        local m = buf[i]
+        buf[i] = nil
         if m[1] == topic then
           push(ch, message_mode and m or m[3])
         else
           n = n + 1
-          kept[n] = m
+          buf[n] = m
         end
       end
-      inbox.buf, inbox.bh, inbox.bt = kept, 1, n
+      if n < inbox.bh then inbox.bh, inbox.bt = 1, 0 else inbox.bt = n end
     end
     return ch.handle
   end

@@ -44,8 +44,31 @@ return function(deps)
 
   -- Strings share one metatable state-wide: hide it and remove `dump`, so no
   -- process can reach or change the real string library through a string.
+  -- Their methods are those of the bounded library (bounded.lua), which is
+  -- also the `string` processes see.
   string.dump = nil
-  getmetatable("").__metatable = false
+  local string_metatable = getmetatable("")
+  string_metatable.__metatable = false
+  local limits = deps.limits
+  local bounded = deps.load_module("bounded")({
+    errors = errors, limits = limits,
+    patterns = deps.load_module("patterns")({ errors = errors, limits = limits }),
+  })
+  string_metatable.__index = bounded.string
+
+  -- A failed allocation stops the process, as the runaway guard does: no
+  -- pcall, xpcall or coroutine may catch it and keep the process allocating
+  -- (each failure makes Lua run a full collection first).
+  local MEMORY_ERROR = S.MEMORY_ERROR
+  local function caught(ok, ...)
+    if not ok and rawequal((...), MEMORY_ERROR) then
+      local failure = S.stop(S.out_of_memory())
+      if failure then error(failure, 0) end
+    end
+    return ok, ...
+  end
+  local function protected_call(f, ...) return caught(pcall(f, ...)) end
+  local function protected_xcall(f, handler, ...) return caught(xpcall(f, handler, ...)) end
 
   -- Coroutines in user code. A blocking runtime operation inside a user
   -- coroutine yields BLOCK; `resume` passes it up to the scheduler and feeds
@@ -69,15 +92,31 @@ return function(deps)
     if forwarding[co] then error("cannot resume a coroutine that is blocked in a runtime call", 3) end
   end
 
+  -- A resume counts as a reduction (so a turn resumes a bounded number of
+  -- coroutines), and the coroutine takes the scheduler's `running` slot
+  -- while it runs, for the runaway guard. A process that tripped the guard
+  -- or ran out of memory in it stops in its resumer too.
   local function resume(co, ...)
     check_user_coroutine(co)
+    if S.cur then
+      local reds = S.reds - 1
+      S.reds = reds
+      if reds <= 0 and co_isyieldable() then S.yield_now() end
+    end
+    local before = S.enter(co)
     local r = pack(co_resume(co, ...))
     while r[1] and rawequal(r[2], BLOCK) and co_status(co) == "suspended" do
+      S.leave(before)
       forwarding[co] = true
       local a, b = co_yield(BLOCK)
       forwarding[co] = nil
+      before = S.enter(co)
       r = pack(co_resume(co, a, b))
     end
+    S.leave(before)
+    if not r[1] then caught(false, r[2]) end
+    local failure = S.tripped()
+    if failure then error(failure, 0) end
     return unpack(r, 1, r.n)
   end
 
@@ -103,7 +142,7 @@ return function(deps)
 
   local function close(co)
     check_user_coroutine(co)
-    return co_close(co)
+    return caught(co_close(co))
   end
 
   local function spawn(fn)
@@ -160,13 +199,13 @@ return function(deps)
   local base = {
     _VERSION = _VERSION,
     assert = assert, error = error, getmetatable = getmetatable, ipairs = ipairs,
-    next = next, pairs = pairs, pcall = pcall, xpcall = xpcall, print = deps.print,
+    next = next, pairs = pairs, pcall = protected_call, xpcall = protected_xcall, print = deps.print,
     rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = safe_rawset,
     select = select, setmetatable = safe_setmetatable, tonumber = tonumber,
     tostring = tostring, type = type, unpack = table.unpack,
     coroutine = readonly(coroutine_lib),
-    string = readonly(string, function(_, v) return tostring(v) end),
-    table = readonly(table),
+    string = readonly(bounded.string, function(_, v) return tostring(v) end),
+    table = readonly(bounded.table),
     math = readonly(math_lib),
     utf8 = readonly(utf8),
     os = readonly(os_lib),

@@ -30,52 +30,139 @@ return function(deps)
   --- Make `task` runnable; it resumes with `a, b` as the results of its block.
   local function ready(task, a, b)
     task.a, task.b = a, b
+    local tail = rq_tail + 1
+    rq[tail] = task -- (first: if the queue cannot grow, it is left as it was)
+    rq_tail = tail
     task.queued = true
-    rq_tail = rq_tail + 1
-    rq[rq_tail] = task
   end
   S.ready = ready
 
 
-  -- The runaway guard. Lua cannot be preempted, so a loop that never yields
-  -- would hold the worker forever. It is stopped by a count hook: the hook
-  -- fires every HOOK_EVERY instructions and adds them to the task's count
-  -- for the current turn; past BUDGET the task is tripped: from then on every
-  -- instruction of user code raises, so no pcall can keep it alive, while
-  -- runtime code (the "=luactor/" chunks: a user source is always named "@...") unwinds and finishes the process.
+  -- The runaway guard. Lua cannot be preempted, so a turn that never yields
+  -- would hold the worker forever. It is stopped by a hook, which counts
+  -- the turn's instructions in steps of HOOK_EVERY and the CPU time since it
+  -- first fired in the turn. Past BUDGET instructions or TURN_SECONDS (a
+  -- loop of costly operations: joining two big strings is one instruction)
+  -- the process is tripped: from then on every instruction of user code in
+  -- any of its coroutines raises, so no pcall can keep it alive and no
+  -- coroutine can carry on for it, while runtime code (the "=luactor/"
+  -- chunks: a user source is always named "@...") unwinds and finishes it.
+  -- A process whose allocation failed is tripped the same way (S.stop).
   --
   -- Lua 5.4 checks a trap on every instruction of a coroutine that has a
   -- count hook, which costs ~40% of message throughput. So task coroutines
   -- only have the hook registered (mask 0, free): a watchdog thread in
-  -- Python (actors/guard.py) arms it on the coroutine in `running[1]` when a
-  -- slice runs long, and disarms it after the slice. Tasks that die stay in
-  -- `graveyard` until the next slice so that the watchdog never touches a
-  -- freed coroutine. Without the watchdog (`S.watchdog(false)`) the hook is
-  -- armed on every task from the start. User coroutines (coroutine.create,
-  -- wrap) are always armed: they may be dropped and collected at any time.
+  -- Python (actors/guard.py) arms it, every 50 ms of a slice, on the
+  -- coroutine in `running[1]`, the one running (a user coroutine is put
+  -- there while it runs), to fire at its next instruction or call, so that
+  -- a loop in C calling functions is caught too. The hook then counts, and
+  -- the task's hook is disarmed after its turn. Coroutines that were in
+  -- `running[1]` stay in `graveyard` until the next slice, so that the
+  -- watchdog never touches a freed one. Without the watchdog
+  -- (`S.watchdog(false)`) the hook counts on every task from the start.
+  -- User coroutines (coroutine.create, wrap) always count: they may be
+  -- dropped and collected at any time.
   local HOOK_EVERY = BUDGET > 0 and math.min(BUDGET, 100000) or 0
+  local TURN_SECONDS = deps.turn_seconds
+  -- A slice of many turns, each within the guard's limits, could hold the
+  -- worker as long: the hook also ends it after the turn it fires in, once
+  -- it has run SLICE_SECONDS, so that Python (other hosts, I/O) gets a turn.
+  local SLICE_SECONDS = deps.slice_seconds
+  local slice_started, slice_over = 0, false
   local turn = 0
-  local getinfo, sethook = debug.getinfo, debug.sethook
+  local getinfo, sethook, gethook, clock, co_running = debug.getinfo, debug.sethook, debug.gethook, os.clock,
+    coroutine.running
   local hook
-  hook = function()
+  local armed_task_co = nil -- a task coroutine the hook fired on this turn (disarmed after it)
+
+  --- Is the function at `level` (above the caller) user code? A C
+  --- function counts as the code that called it.
+  local function user_code_at(level)
+    local info = getinfo(level + 1, "S")
+    while info and info.what == "C" do
+      level = level + 1
+      info = getinfo(level + 1, "S")
+    end
+    return info ~= nil and info.source:sub(1, 9) ~= "=luactor/"
+  end
+
+  --- Trip `task`'s process with `failure`: each of its tasks raises at its
+  --- next instruction of user code (S.run arms them), and the running
+  --- coroutine does from its next one.
+  local function trip(task, failure)
+    local proc = task.proc
+    proc.tripped = failure
+    for t in next, proc.tasks do t.tripped = failure end
+    task.tripped = failure
+    sethook(co_running(), hook, "", 1)
+  end
+
+  local function runaway(count)
+    local message = count >= BUDGET
+      and "process ran " .. BUDGET .. " Lua instructions without yielding and was stopped (host.max_instructions)"
+      or "process ran for more than " .. TURN_SECONDS .. "s of CPU without yielding and was stopped " ..
+        "(host.max_instructions)"
+    return errors.new({ kind = errors.RATE_LIMITED, message = message })
+  end
+
+  hook = function(event)
     local task = S.cur
     if task == nil then return end
-    local tripped = task.tripped
-    if tripped == nil then
-      if task.hook_turn ~= turn then task.hook_turn, task.hook_count = turn, 0 end
-      local count = task.hook_count + HOOK_EVERY
+    local co = co_running()
+    local failure = task.tripped
+    if failure == nil then
+      local _, _, every = gethook(co)
+      local count
+      if task.hook_turn ~= turn then
+        task.hook_turn, task.hook_since, count = turn, clock(), every
+      else
+        count = task.hook_count + every
+      end
       task.hook_count = count
-      if count < BUDGET then return end
-      tripped = errors.new({
-        kind = errors.RATE_LIMITED,
-        message = "process ran " .. BUDGET .. " Lua instructions without yielding and was stopped " ..
-          "(host.max_instructions)",
-      })
-      task.tripped = tripped
-      sethook(coroutine.running(), hook, "", 1)
+      if co == task.co then armed_task_co = co end
+      local t = clock()
+      if t - slice_started >= SLICE_SECONDS then slice_over = true end
+      if count < BUDGET and t - task.hook_since < TURN_SECONDS then
+        -- after the watchdog's check: count on, calls unwatched
+        if every ~= HOOK_EVERY or event ~= "count" then sethook(co, hook, "", HOOK_EVERY) end
+        return
+      end
+      failure = runaway(count)
+      trip(task, failure)
+    else
+      local _, mask, every = gethook(co)
+      if every ~= 1 or mask ~= "" then sethook(co, hook, "", 1) end
     end
-    local source = getinfo(2, "S").source
-    if source:sub(1, 9) ~= "=luactor/" then error(tripped, 0) end
+    if user_code_at(2) then error(failure, 0) end
+  end
+
+  --- The error of a process whose allocation failed.
+  function S.out_of_memory()
+    return errors.new({
+      kind = errors.RATE_LIMITED,
+      message = MEMORY_ERROR .. " (the host's Lua state reached host.max_memory)",
+    })
+  end
+
+  --- Stop the running process with `failure` as if it had tripped the
+  --- guard: its allocation failed, and catching that must not keep it
+  --- going. The runtime gets its reserve of memory back to end it.
+  --- Returns the failure it stops with (nil outside a process).
+  function S.stop(failure)
+    local task = S.cur
+    if task == nil then return nil end
+    S.memory_failed()
+    if task.tripped == nil then trip(task, failure) end
+    return task.tripped
+  end
+
+  --- The failure the running process tripped with, if it did; the running
+  --- coroutine then stops at its next instruction of user code.
+  function S.tripped()
+    local task = S.cur
+    local failure = task and task.tripped
+    if failure then sethook(co_running(), hook, "", 1) end
+    return failure
   end
 
   local task_every = HOOK_EVERY -- the count a task's hook starts with (0: disarmed)
@@ -136,13 +223,13 @@ return function(deps)
 
   --- For the watchdog's start-up check: a probe coroutine with its hook
   --- armed is put in `running`; returns the addresses of `running` and of
-  --- the probe, and the count to arm hooks with. `done` puts things back.
+  --- the probe. `done` puts things back.
   local probe
   function S.guard_probe()
     probe = co_create(function() end)
     sethook(probe, hook, "", HOOK_EVERY)
     running[1] = probe
-    return string.format("%p", running), string.format("%p", probe), HOOK_EVERY
+    return string.format("%p", running), string.format("%p", probe)
   end
   function S.guard_probe_done()
     running[1], probe = idle, nil
@@ -152,6 +239,21 @@ return function(deps)
     buried = buried + 1
     graveyard[buried] = co
   end
+
+  --- A user coroutine is about to run: it takes `running[1]` (the watchdog
+  --- arms the coroutine there) and so stays alive until the next slice.
+  --- Returns what it displaced, for S.leave.
+  local last_entered = nil
+  function S.enter(co)
+    local before = running[1]
+    running[1] = co
+    if co ~= last_entered then
+      last_entered = co
+      bury(co)
+    end
+    return before
+  end
+  function S.leave(before) running[1] = before end
 
   -- User code the runtime must run outside any task (the __tostring of an
   -- error object a task raised, say) runs in a coroutine of its own under a
@@ -195,10 +297,16 @@ return function(deps)
     S.cur = saved
   end
 
-  --- A coroutine for user code, guarded from its first instruction.
+  --- A coroutine for user code, guarded from its first instruction (and
+  --- stopped at it, for a process that tripped).
   function S.user_coroutine(fn)
     local co = co_create(fn)
-    if HOOK_EVERY > 0 then sethook(co, hook, "", HOOK_EVERY) end
+    local task = S.cur
+    if task and task.tripped then
+      sethook(co, hook, "", 1)
+    elseif HOOK_EVERY > 0 then
+      sethook(co, hook, "", HOOK_EVERY)
+    end
     return co
   end
 
@@ -266,8 +374,9 @@ return function(deps)
     while i < n_deferred do -- what runs may defer more: it is appended
       local fn, a, b, c = deferred[i], deferred[i + 1], deferred[i + 2], deferred[i + 3]
       deferred[i], deferred[i + 1], deferred[i + 2], deferred[i + 3] = false, false, false, false
-      fn(a, b, c)
       i = i + 4
+      -- (one done before a failure is not done again: see S.run)
+      if fn then fn(a, b, c) end
     end
     n_deferred = 0
   end
@@ -366,18 +475,37 @@ return function(deps)
     return nil
   end
 
-  --- Run up to `budget` task turns. `on_task_end(task, ok, ...)` is told
-  --- what a task's coroutine returned or raised when it ends; one that
-  --- raised is closed afterwards, so its stack lets go of what it held.
-  --- Returns whether work is left and the next timer deadline (or nil).
-  function S.run(budget, on_task_end)
+  -- Memory. When host.max_memory runs out, the process whose allocation
+  -- failed dies; ending it and telling its watchers takes memory too, so the
+  -- runtime keeps a reserve, let go as soon as an allocation fails (the
+  -- collector Lua runs then frees it) and taken again once there is room.
+  local MAX_MEMORY, HEADROOM = deps.max_memory or 0, deps.headroom or 0
+  local reserve, memory_short = false, false
+  local rep = string.rep
+
+  --- An allocation failed: the reserve goes, and the collector is run
+  --- once the task that failed has ended (S.run).
+  function S.memory_failed() reserve, memory_short = false, true end
+
+  local function keep_reserve()
+    if reserve or MAX_MEMORY == 0 or collectgarbage("count") * 1024 + 4 * HEADROOM > MAX_MEMORY then return end
+    local ok, r = pcall(rep, "\0", HEADROOM)
+    if ok then reserve = r end
+  end
+
+  local function run_slice(budget, on_task_end)
     if buried > 0 then graveyard, buried = {}, 0 end
+    last_entered = nil
+    slice_started, slice_over = clock(), false
+    keep_reserve()
     trim_idle()
     fire_due_timers(now())
     local turns, sampled = 0, 0
     local sample_turn = SAMPLE_EVERY - since_sample
-    while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
+    while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED and not slice_over do
       local task = rq[rq_head]
+      -- (made while the task is queued: if memory is out, it waits)
+      if not task.co and not task.dead then task.co = reused_coroutine() end
       -- false, not nil: with nil holes before it, a key past the array
       -- part would go to the hash part, and every enqueue after it be a
       -- hash insert with rehashes (half the slice with 10,000 ready tasks)
@@ -391,11 +519,7 @@ return function(deps)
         S.cur, S.reds = task, REDUCTIONS
         turn = turn + 1
         local co = task.co
-        if not co then
-          co = reused_coroutine()
-          task.co = co
-        end
-        -- the watchdog disarms hooks after a slice: a tripped task keeps its own
+        -- its hook was disarmed after its last turn: a tripped task keeps its own
         if task.tripped then sethook(co, hook, "", 1) end
         running[1] = co
         local ok, r1, r2
@@ -408,6 +532,10 @@ return function(deps)
         end
         running[1] = idle
         S.cur = nil
+        if armed_task_co then
+          sethook(armed_task_co, hook, "", task_every)
+          armed_task_co = nil
+        end
         -- reductions are sampled: every 64th turn counts for 64 (counting
         -- every turn cost ~5% of ping-pong), for the task and for the worker
         if turns == sample_turn then
@@ -425,11 +553,18 @@ return function(deps)
           idle_coroutines[n_idle] = co
           on_task_end(task, true, value, failure, more)
         elseif not rawequal(r1, BLOCK) then
-          -- it returned or raised. After a memory error the coroutine holds
-          -- what filled the state: let go of it before anything here
-          -- allocates (even a deeper call may). Any other error keeps its
-          -- stack for on_task_end's traceback.
-          if not ok and r1 == MEMORY_ERROR then close_task_coroutine(co) end
+          -- it returned or raised. After an allocation failed (here, or in
+          -- any task since the last of these) the coroutine may hold what
+          -- filled the state: let go of it and collect before anything here
+          -- allocates (a collection Lua runs when an allocation fails has
+          -- been seen not to free it), and end the slice: collections take
+          -- time. Any other error keeps its stack for on_task_end's traceback.
+          if not ok and r1 == MEMORY_ERROR then S.memory_failed() end
+          if memory_short then
+            memory_short, slice_over = false, true
+            close_task_coroutine(co)
+            collectgarbage("collect")
+          end
           on_task_end(task, ok, r1, r2)
           if not ok then close_task_coroutine(co) end
           bury(co)
@@ -452,6 +587,23 @@ return function(deps)
       rq, rq_head, rq_tail = fresh, 1, n
     end
     return more, next_deadline()
+  end
+
+  --- Run up to `budget` task turns. `on_task_end(task, ok, ...)` is told
+  --- what a task's coroutine returned or raised when it ends; one that
+  --- raised is closed afterwards, so its stack lets go of what it held.
+  --- Returns whether work is left and the next timer deadline (or nil).
+  --- Memory running out in the runtime's own work between turns ends the
+  --- slice there: that work is lost (a process not told of an exit, say),
+  --- but the worker and its processes go on.
+  function S.run(budget, on_task_end)
+    local ok, more, deadline = pcall(run_slice, budget, on_task_end)
+    if ok then return more, deadline end
+    S.cur, running[1] = nil, idle
+    if more ~= MEMORY_ERROR then error(more, 0) end
+    reserve, memory_short = false, false
+    collectgarbage("collect")
+    return true, next_deadline()
   end
 
   return S
