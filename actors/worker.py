@@ -279,7 +279,12 @@ class Worker:
     # -- commands from the kernel ---------------------------------------
 
     def _on_route(self, cmd: Any) -> None:
-        self.router.route(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+        try:
+            self.router.route(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+        except ActorError as refusal:
+            if refusal.kind != "RateLimited":
+                raise
+            # a full mailbox on another host: dropped there, counted and logged once per receiver
 
     def _on_event(self, cmd: Any) -> None:
         self.router.deliver_event(cmd[2].decode(), from_lua(cmd[3]))

@@ -36,6 +36,8 @@ KINDS = {
         Field("host.max_processes", Integer(minimum=1)),
         # the host's Lua state; 0 turns the cap off
         Field("host.max_memory", ByteSize(), default="256MB"),
+        # messages waiting in one process's inbox and topic channels; 0 turns the bound off
+        Field("host.max_mailbox", Integer(minimum=0), default=100_000),
         MAX_INSTRUCTIONS,
         AUTO_START,
         # at node shutdown, how long processes that listen to their events get to end after CANCEL

@@ -37,8 +37,8 @@ class ProcessHost(WorkerHost):
             max_instructions=entry.get("host.max_instructions"),
             source_root=node.registry.app_dir.parent,
             max_memory=max_memory,
-            # the kernel keeps a reserve within max_memory
-            extra_deps={b"max_memory": max_memory},
+            # the kernel keeps a reserve within max_memory; max_mailbox 0 is no bound
+            extra_deps={b"max_memory": max_memory, b"max_mailbox": entry.get("host.max_mailbox") or None},
         )
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -55,8 +55,8 @@ class ProcessHost(WorkerHost):
         return self.worker.spawn(entry_id, args, options)
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        """Deliver a message from Python or another host; a host out of
-        memory refuses it (RateLimited)."""
+        """Deliver a message from Python or another host; a full mailbox
+        refuses it (RateLimited), as does a host out of memory."""
         try:
             self.worker.send(sender, dest, topic, payload)
         except LuaMemoryError:

@@ -48,12 +48,12 @@ return function(deps)
   local sandbox, new_env -- set below; processes need new_env before any spawn
   local process -- set below; the observer counts what it delivers
   local observe = load_module("observe")({ sched = sched, errors = errors, emit = bridge.emit, wall_ns = deps.wall_ns,
-    delivered = function() return process.delivered() end })
+    delivered = function() return process.delivered() end, refused = function() return process.refused() end })
   local metrics = load_module("metrics")({ errors = errors })
   process = load_module("process")({
     sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
-    max_processes = deps.max_processes, Message = Message,
+    max_processes = deps.max_processes, max_mailbox = deps.max_mailbox, Message = Message,
     entries = entries, observer = observe,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
@@ -321,8 +321,9 @@ return function(deps)
     local pid
     pid, e = process.resolve(dest)
     if not pid then return nil, plain_error(e) end
-    process.route(from, pid, topic, payload)
-    return true, nil
+    local ok
+    ok, e = process.route(from, pid, topic, payload) -- (refused by a full mailbox)
+    return ok, plain_error(e)
   end
 
   -- The runaway guard's watchdog (actors/guard.py) checks and switches it.

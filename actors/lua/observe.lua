@@ -262,7 +262,7 @@ return function(deps)
       spawned = O.spawned, exited = O.exited, failed = O.failed,
       runaways = O.runaways, out_of_memory = O.out_of_memory,
       reductions = S.reductions_used, turns = S.turns_run, slices = S.slices_run,
-      delivered = deps.delivered(), depth_counts = counts, depth_max = deepest,
+      delivered = deps.delivered(), refused = deps.refused(), depth_counts = counts, depth_max = deepest,
     }
   end
 

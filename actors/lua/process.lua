@@ -64,12 +64,17 @@ return function(deps)
   -- Mailboxes ---------------------------------------------------------------
 
   --- The process's unbounded channel `field` (inbox or events), made on
-  --- first use. The inbox holds Message objects (`message` set).
+  --- first use. The inbox holds Message objects (`message` set) and counts
+  --- towards host.max_mailbox; lifecycle events do not.
   local function mailbox(proc, field)
     local c = proc[field]
     if c == nil then
-      c = unbounded()
-      if field == "inbox" then c.message = true end
+      if field == "inbox" then
+        c = unbounded(proc)
+        c.message = true
+      else
+        c = unbounded()
+      end
       proc[field] = c
     end
     return c
@@ -87,6 +92,31 @@ return function(deps)
     push(ch, payload)
   end
   P.deliver = deliver
+
+  -- At most MAX_MAILBOX messages wait in a process's inbox and topic
+  -- channels (`proc.queued`, counted by the channels). A message past it is
+  -- refused: its sender gets a RateLimited error when it can be told (a send
+  -- from this host or from Python), and is otherwise dropped; either way it
+  -- is counted, and logged once per receiver.
+  local MAX_MAILBOX = deps.max_mailbox or math.huge
+  local refused = 0 -- messages refused to full mailboxes
+  function P.refused() return refused end
+
+  local function mailbox_full(target)
+    refused = refused + 1
+    if not target.refusing then
+      target.refusing = true
+      log("warn", target.pid, "mailbox full (" .. MAX_MAILBOX .. " messages, host.max_mailbox): messages to " ..
+        target.pid .. " are refused until it reads them; further refusals are counted, not logged", nil)
+    end
+    return nil, err(errors.RATE_LIMITED, "mailbox of " .. target.pid .. " is full (" .. MAX_MAILBOX ..
+      " messages waiting, host.max_mailbox)")
+  end
+
+  local function has_room(target)
+    local queued = target.queued
+    return queued == nil or queued < MAX_MAILBOX
+  end
 
   --- Deliver to any process: a workflow sees a message only once it is
   --- stored, so for one the message goes to the host to store first.
@@ -694,15 +724,18 @@ return function(deps)
   P.check_topic = check_topic
 
   --- Deliver `payload` (already private to the receiver) from `from` to
-  --- `pid`. Exited local PIDs swallow messages, as in Erlang.
+  --- `pid`. Exited local PIDs swallow messages, as in Erlang. Returns true,
+  --- or nil and the error of a full mailbox.
   function P.route(from, pid, topic, payload)
     local target = procs[pid]
     if target then
+      if not target.wf and not has_room(target) then return mailbox_full(target) end
       delivered = delivered + 1
       deliver_any(target, from, topic, payload)
     elseif not is_own_pid(pid) then
       emit({ "route", from, pid, topic, payload })
     end
+    return true
   end
 
   --- Hand a message to `pid` wherever it lives. A send to a workflow, here
@@ -714,8 +747,10 @@ return function(deps)
         -- refused when its history is full (see the host's history limits)
         local ok, problem = bridge.request_blocking({ "store_message", 0, target.wf.id, from, topic, payload })
         if not ok then return nil, errors.from_plain(problem) end
-      else
+      elseif has_room(target) then
         deliver(target, from, topic, payload)
+      else
+        return mailbox_full(target)
       end
     elseif is_own_pid(pid) then
       local refusal = P.durable and P.durable.refusal(pid) -- (a workflow that ended at its history limit)
@@ -749,6 +784,11 @@ return function(deps)
     local target = procs[dest]
     local sender = task.proc
     if target and not target.wf and not sender.wf then
+      local queued = target.queued
+      if queued and queued >= MAX_MAILBOX then
+        S.tick() -- (a refused send costs a reduction too: a sender that retries yields)
+        return mailbox_full(target)
+      end
       -- deliver(), inlined for a listener that takes bare payloads
       local topics = target.topics
       local ch = topics and topics[topic]
@@ -800,7 +840,7 @@ return function(deps)
     elseif topics[topic] then
       error(err(errors.ALREADY_EXISTS, "topic '" .. topic .. "' is already being listened to"), 2)
     end
-    local ch = unbounded()
+    local ch = unbounded(proc)
     local message_mode = type(options) == "table" and options.message == true
     if message_mode then ch.message = true end
     topics[topic] = ch
@@ -809,17 +849,19 @@ return function(deps)
     -- (the inbox's buffer is compacted in place: it is the inbox's handle).
     local inbox = proc.inbox
     if inbox and inbox.bh <= inbox.bt then
-      local buf, n = inbox.buf, inbox.bh - 1
+      local buf, n, moved = inbox.buf, inbox.bh - 1, 0
       for i = inbox.bh, inbox.bt do
         local m = buf[i]
         buf[i] = nil
         if m[1] == topic then
           push(ch, message_mode and m or m[3])
+          moved = moved + 1
         else
           n = n + 1
           buf[n] = m
         end
       end
+      proc.queued = proc.queued - moved -- (each is counted again in `ch`)
       if n < inbox.bh then inbox.bh, inbox.bt = 1, 0 else inbox.bt = n end
     end
     return ch.handle

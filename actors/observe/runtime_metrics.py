@@ -79,6 +79,8 @@ class RuntimeCollector:
             "failed": CounterMetricFamily("luactor_processes_failed", "processes ended with an error", labels=["host"]),
             "delivered": CounterMetricFamily("luactor_messages_delivered", "messages put into the host's mailboxes",
                                              labels=["host"]),
+            "refused": CounterMetricFamily("luactor_messages_refused", "messages refused by full mailboxes "
+                                           "(host.max_mailbox)", labels=["host"]),
             "reductions": CounterMetricFamily("luactor_reductions", "reductions (sends, receives, calls) used, "
                                               "sampled: every 64th turn counts for 64", labels=["host"]),
             "turns": CounterMetricFamily("luactor_scheduler_turns", "task turns run", labels=["host"]),
