@@ -190,7 +190,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 try:
-                    async with Node.open(app_dir, args.data, **run_options(args)) as node:
+                    async with Node.open(app_dir, args.data, **run_options(args), **_node_options(args)) as node:
                         up = True
                         hosts = len(node.host_ids)
                         log.info("node up: %d host%s (%s)", hosts, "" if hosts == 1 else "s",
@@ -238,7 +238,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level or "WARNING")
 
     async def call() -> Any:
-        async with Node.open(app_dir, args.data) as node:
+        async with Node.open(app_dir, args.data, **_node_options(args)) as node:
             try:
                 return ("ok", await node.call(args.id, *call_args))
             except ActorError as error:
@@ -264,7 +264,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
     async def run_tests() -> tuple[int, int]:
         passed = failed = 0
-        async with Node.open(app_dir, args.data) as node:
+        async with Node.open(app_dir, args.data, **_node_options(args)) as node:
             tests = [
                 entry.id for entry in node.registry.of_kind("function.lua")
                 if isinstance(entry.meta, dict) and entry.meta.get("type") == "test"
@@ -346,6 +346,19 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--node`` and ``--cluster``, for the commands that start a node."""
+    parser.add_argument("--node", metavar="NAME", default=os.environ.get("LUACTOR_NODE") or "luactor",
+                        help="the node's name, which its PIDs carry (default: $LUACTOR_NODE, else luactor)")
+    parser.add_argument("--cluster", metavar="nats://HOST:PORT[,...]", default=os.environ.get("LUACTOR_CLUSTER") or None,
+                        help="join the cluster on these NATS servers (default: $LUACTOR_CLUSTER, else run alone)")
+
+
+def _node_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"node": args.node, "cluster": args.cluster}
+
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luactor", description="Run, call, test and check luactor applications.",
@@ -361,12 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("app", metavar="APP", help="application directory")
     run.add_argument("--data", metavar="DIR", help="data directory (default: APP/.luactor)")
     add_run_arguments(run)
+    _add_node_arguments(run)
 
     call = commands.add_parser("call", help="call a function entry and print its result as JSON")
     call.add_argument("app", metavar="APP", help="application directory")
     call.add_argument("id", metavar="ID", help="function id, namespace:name")
     call.add_argument("args", metavar="JSON_ARG", nargs="*", help="arguments, each one JSON value")
     call.add_argument("--data", metavar="DIR", help="data directory (default: APP/.luactor)")
+    _add_node_arguments(call)
 
     test = commands.add_parser("test", help="run the app's tests (function.lua with meta.type: test)")
     test.add_argument("app", metavar="APP", help="application directory")
@@ -375,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--timeout", metavar="SECONDS", type=float, default=60.0,
                       help="fail a test that has no result after this long (default 60, 0 for none)")
     test.add_argument("--data", metavar="DIR", help="data directory (default: APP/.luactor)")
+    _add_node_arguments(test)
 
     check = commands.add_parser("check", help="validate the registry and Lua syntax, list every problem")
     check.add_argument("app", metavar="APP", help="application directory")

@@ -87,6 +87,7 @@ class Node:
         self.components: list[Any] = []
         self._root: Endpoint = self.router.new_endpoint(Endpoint)
         self.observability: Any = None  # metrics, tracing and the observer (actors/observe), set by open
+        self.cluster: Any = None        # the node's cluster (actors/cluster), when open joined one
 
     @property
     def pid(self) -> str:
@@ -96,7 +97,8 @@ class Node:
     @classmethod
     @asynccontextmanager
     async def open(cls, app_dir: str | Path, data_dir: str | Path | None = None, *,
-                   name: str = "luactor", functions: dict[str, Callable[..., Any]] | None = None,
+                   node: str = "luactor", cluster: str | list[str] | None = None,
+                   functions: dict[str, Callable[..., Any]] | None = None,
                    metrics: str | None = None, observe: str | None = None, observe_actions: bool | None = None,
                    tracing: Any = None) -> AsyncIterator[Node]:
         """Load ``app_dir``, start its hosts, and stop everything on exit.
@@ -106,13 +108,20 @@ class Node:
         ``observe`` are ``HOST:PORT`` addresses to serve ``/metrics`` and the
         web observer on, ``tracing`` an exporter ("console", "otlp" or a
         SpanExporter); they override the app's ``node.observe`` entry.
+        ``node`` is the node's name (PIDs carry it); ``cluster`` the NATS
+        servers (``nats://HOST:PORT[,...]``) of a cluster to join under it
+        (see actors/cluster): Unavailable if none answers, AlreadyExists if
+        another node of the cluster has the name.
         Raises ``RegistryError`` listing every problem if the app does not load,
         and the ``ActorError`` of a host that cannot start (a store it cannot open).
         """
         registry = load_app(app_dir)
         for warning in registry.warnings:
             log.warning("%s", warning)
-        node = cls(registry, name=name, data_dir=Path(data_dir) if data_dir else None)
+        name, node = node, cls(registry, name=node, data_dir=Path(data_dir) if data_dir else None)
+        if cluster is not None:
+            from .cluster import Cluster  # a standalone node never imports NATS
+            node.cluster = Cluster(name, cluster, node.router)
         for fn_id, fn in (functions or {}).items():
             node.register_function(fn_id, fn)
         # Built before anything starts, so a host or component that refuses
@@ -153,6 +162,10 @@ class Node:
     async def _start(self, nursery: trio.Nursery) -> None:
         if self.observability is not None:  # first: a taken port stops the open before any host runs
             await self.observability.start(nursery)
+        if self.cluster is not None:  # before any host: a taken name or no NATS stops the open here
+            await self.cluster.join()
+            self.router.remote = self.cluster.routing
+            await self.cluster.start(nursery)
         self.router.start_clock()
         for host in self._hosts:
             await host.start(nursery)
@@ -167,6 +180,8 @@ class Node:
             await component.stop()
         for host in reversed(list(self.router.hosts.values())):  # those that started
             await host.stop()
+        if self.router.remote is not None:
+            await self.cluster.stop()
         if self.observability is not None:
             self.observability.close()
 

@@ -88,6 +88,9 @@ class Router:
         #: ``(host_id, metric_updates, spans)`` from every worker's slices (see actors/observe/).
         self.observations: Callable[[str, list, list], None] | None = None
         self.tracing: Any = None    # spans calls of Python functions when set (actors/observe/tracing.py)
+        #: the cluster's routing (actors/cluster) when the node is in one: PIDs of other nodes go there
+        self.remote: Any = None
+        self._own = "{" + node_name + "@"
 
     # -- time -----------------------------------------------------------
 
@@ -147,8 +150,15 @@ class Router:
             self.route(sender, pid, topic, payload)
             await trio.lowlevel.checkpoint()
 
+    def is_remote(self, pid: str) -> bool:
+        """Does ``pid`` name another node of the cluster?"""
+        return self.remote is not None and not pid.startswith(self._own)
+
     def route(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         """Deliver to ``dest``; a PID of an exited process or unknown host drops it, as in Erlang."""
+        if self.is_remote(dest):
+            self.remote.route(sender, dest, topic, payload)
+            return
         target = host_of(dest)
         if target == PYTHON_HOST:
             endpoint = self._endpoints.get(dest)
@@ -159,8 +169,17 @@ class Router:
         if host is not None:
             host.send(sender, dest, topic, payload)
 
+    def send_remote_from_lua(self, sender: bytes, dest: bytes, topic: bytes, payload: Any) -> tuple | None:
+        """``process.send`` to a PID of another node: None once queued, else the sender's
+        error ``(kind, message)``. Standalone, such a PID is unreachable: dropped."""
+        if self.remote is None:
+            return None
+        return self.remote.send_from_lua(sender, dest, topic, payload)
+
     def is_durable_pid(self, pid: str) -> bool:
-        """Does ``pid`` live on a host that stores messages (a workflow host)?"""
+        """Does ``pid`` live on a host of this node that stores messages (a workflow host)?"""
+        if self.is_remote(pid):
+            return False
         try:
             host = self.hosts.get(host_of(pid))
         except ValueError:
@@ -177,6 +196,9 @@ class Router:
         return True
 
     def deliver_event(self, dest: str, event: dict) -> None:
+        if self.is_remote(dest):
+            self.remote.event(dest, event)
+            return
         target = host_of(dest)
         if target == PYTHON_HOST:
             endpoint = self._endpoints.get(dest)
@@ -189,6 +211,9 @@ class Router:
 
     def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
         """monitor/unmonitor/link/unlink/cancel/terminate between any two PIDs."""
+        if self.is_remote(dest):
+            self.remote.signal(op, sender, dest, data)
+            return
         target = host_of(dest)
         if target != PYTHON_HOST:
             host = self.hosts.get(target)
@@ -271,7 +296,13 @@ class Router:
         }
 
     async def start(self, host_id: str, entry_id: str, args: list, options: dict) -> str:
-        """Spawn on a host; on a durable one, return once the start is stored."""
+        """Spawn on a host (``node@host`` for a host of another node of the cluster);
+        on a durable one, return once the start is stored."""
+        if self.remote is not None and "@" in host_id:
+            node, _, on_node = host_id.partition("@")
+            if node != self.node_name:
+                return await self.remote.spawn(node, on_node, entry_id, args, options)
+            host_id = on_node
         host = self.host(host_id)
         if getattr(host, "durable", False):
             return await host.spawn_stored(entry_id, args, options)
@@ -283,8 +314,10 @@ class Router:
         (at once, or on a workflow host once it is committed).
 
         Raises what the spawn raises. Returns False, having done nothing, for a
-        host that starts only asynchronously (Temporal): await :meth:`start` then.
+        host that starts only asynchronously (Temporal) or is on another node: await :meth:`start` then.
         """
+        if "@" in host_id:
+            return False
         host = self.host(host_id)
         if not getattr(host, "durable", False):
             started(host.spawn(entry_id, args, options))

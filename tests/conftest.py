@@ -209,3 +209,16 @@ def unwritable(*paths: Path) -> Iterator[None]:
     finally:
         for path in made:
             subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+# --------------------------------------------------------------------------- NATS, for clusters of nodes
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    """A NATS server with JetStream of the test's own (see tests/nats_server.py)."""
+    from nats_server import NatsServer
+
+    server = NatsServer(tmp_path / "nats")
+    yield server
+    server.stop()

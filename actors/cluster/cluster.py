@@ -1,0 +1,77 @@
+"""A node's place in a cluster: its NATS link, membership and remote routing.
+
+The node opens its cluster before its hosts start (a taken node name or an
+unreachable NATS stops it there), hands the router the remote routing, and
+leaves the cluster after its hosts stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import trio
+
+from actors.errors import ActorError
+
+from .link import NatsLink
+from .membership import Membership
+from .routing import RemoteRouting
+
+__all__ = ["Cluster", "check_node_name", "cluster_urls"]
+
+#: Node names are NATS subject tokens and key-value keys.
+_NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_node_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NODE_NAME.fullmatch(name):
+        raise ActorError("Invalid", f"node name must be 1 to 64 letters, digits, '-' or '_', got {name!r}")
+    return name
+
+
+def cluster_urls(cluster: str | list[str]) -> list[str]:
+    """``nats://HOST:PORT[,...]`` (or a list) as a list of server URLs."""
+    parts = cluster.split(",") if isinstance(cluster, str) else list(cluster)
+    urls = [part.strip() for part in parts if isinstance(part, str) and part.strip()]
+    if not urls:
+        raise ActorError("Invalid", f"cluster must name at least one NATS server (nats://HOST:PORT), got {cluster!r}")
+    for url in urls:
+        if not re.fullmatch(r"(nats|tls)://\S+", url):
+            raise ActorError("Invalid", f"cluster server must be a nats:// or tls:// URL, got {url!r}")
+    return urls
+
+
+class Cluster:
+    """Open with :meth:`join` (raises Unavailable or AlreadyExists), then :meth:`start`."""
+
+    def __init__(self, node: str, cluster: str | list[str], router: Any):
+        self.node = check_node_name(node)
+        self.router = router
+        self.link = NatsLink(cluster_urls(cluster), self.node, credentials=os.environ.get("LUACTOR_NATS_CREDS"))
+        self.routing = RemoteRouting(self.link, router, self.node)
+        self.membership = Membership(self.link, self.node, self._node_down)
+        self._nursery: trio.Nursery | None = None
+
+    async def join(self) -> None:
+        """Connect to NATS and claim the node's name."""
+        await self.link.connect()
+        try:
+            await self.membership.join()
+        except BaseException:
+            await self.link.close()
+            raise
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        await self.routing.start(nursery)
+        nursery.start_soon(self.membership.run)
+
+    async def stop(self) -> None:
+        self.routing.flush()
+        await self.membership.leave()
+        await self.link.close()
+
+    def _node_down(self, node: str, why: str) -> None:
+        self.routing.node_down(node, why)

@@ -1,0 +1,109 @@
+"""A cluster of nodes on NATS: joining, messages, spawns, monitors and links,
+node down. Nodes run as subprocesses (``luactor run``) beside one in the test
+process, against a real NATS server (tests/nats_server.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import trio
+from conftest import LuactorProcess, luactor
+from nats_server import free_port
+
+from actors import ActorError, Node
+
+# An app for the test's own node and the subprocess nodes: a host, and an
+# echo process that prints its PID and answers every "ping" to its sender.
+ECHO = """
+return { main = function()
+  print("echo at " .. process.pid())
+  local pings = process.listen("ping", { message = true })
+  local events = process.events()
+  while true do
+    local r = channel.select({ pings:case_receive(), events:case_receive() })
+    if r.channel == events then return end  -- CANCEL: the node stops
+    process.send(r.value:from(), "pong", r.value:payload():data())
+  end
+end }
+"""
+
+
+@pytest.fixture
+def cluster_app(app):
+    app.lua("echo", ECHO)
+    app.entry(name="echo_service", kind="process.service", process="echo", host="host",
+              lifecycle={"auto_start": True})
+    return app
+
+
+def start_node(app, nats, name: str) -> LuactorProcess:
+    """``luactor run`` of ``app`` as node ``name`` of the cluster on ``nats``."""
+    return LuactorProcess("run", app.root, "--node", name, "--cluster", nats.url, "--data", app.root / f".data-{name}")
+
+
+async def echo_pid(node: LuactorProcess) -> str:
+    await trio.to_thread.run_sync(node.wait_for, "echo at ")
+    line = next(line for line in node.seen if "echo at " in line)
+    return line.split("echo at ")[1].strip()
+
+
+# -- joining -------------------------------------------------------------------
+
+
+def test_a_standalone_node_never_imports_nats(app):
+    app.lua("hello", "return { main = function() return 1 end }", kind="function.lua")
+    code = textwrap.dedent(f"""
+        import sys, trio
+        from actors import Node
+        async def main():
+            async with Node.open({str(app.root)!r}) as node:
+                assert await node.call("test:hello") == 1
+        trio.run(main)
+        print(sorted(m for m in sys.modules if m == "nats" or m.startswith("nats.")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+async def test_a_node_joins_and_its_name_is_its_own(cluster_app, nats_server):
+    async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
+        assert node.pid.startswith("{alpha@python|")
+        assert node.cluster.membership.members() == ["alpha"]
+        with pytest.raises(ActorError) as refused:
+            async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url):
+                pass
+        assert refused.value.kind == "AlreadyExists"
+        assert "node name 'alpha' is taken" in refused.value.message
+        # and from the command line: one line, exit 2
+        out = await trio.to_thread.run_sync(lambda: luactor(
+            "run", cluster_app.root, "--node", "alpha", "--cluster", nats_server.url))
+        assert out.returncode == 2
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"error: node name 'alpha' is taken: another node of the cluster at {nats_server.url} runs under it")
+
+
+def test_unreachable_nats_is_one_line_naming_the_url(cluster_app):
+    url = f"nats://127.0.0.1:{free_port()}"
+    out = luactor("call", cluster_app.root, "test:nothing", "--node", "a", "--cluster", url)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot reach NATS at {url}: "), out.stderr
+
+
+def test_environment_names_the_node_and_cluster(cluster_app, nats_server, monkeypatch):
+    monkeypatch.setenv("LUACTOR_NODE", "from-env")
+    monkeypatch.setenv("LUACTOR_CLUSTER", nats_server.url)
+    with LuactorProcess("run", cluster_app.root) as node:
+        node.wait_for("echo at {from-env@test:host|")
+        node.process.terminate()
+        assert node.finish() == 0
+
+
+def test_bad_node_names_are_refused(cluster_app, nats_server):
+    out = luactor("run", cluster_app.root, "--node", "a.b", "--cluster", nats_server.url)
+    assert out.returncode == 2
+    assert "node name must be 1 to 64 letters, digits, '-' or '_', got 'a.b'" in out.stderr
