@@ -146,6 +146,9 @@ class Router:
         pid, payload = self.resolve(dest), plain_copy(payload)
         if self.is_durable_pid(pid):
             await self.send_durable(sender, pid, topic, payload)
+        elif self.is_remote(pid):
+            self.remote.send(sender, pid, topic, payload)  # refused at once when it cannot go
+            await trio.lowlevel.checkpoint()
         else:
             self.route(sender, pid, topic, payload)
             await trio.lowlevel.checkpoint()

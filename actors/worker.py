@@ -104,6 +104,7 @@ class Worker:
             b"digest": lua_support.digest,
             b"validate_json": lua_support.validate_json,
             b"is_durable_pid": lambda pid: router.is_durable_pid(pid.decode()),
+            b"remote_send": router.send_remote_from_lua,
             b"payload_encode": formats.encode,
             b"payload_decode": formats.decode,
             **(extra_deps or {}),
@@ -366,4 +367,3 @@ class Worker:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
-

@@ -25,7 +25,7 @@ return { main = function()
   while true do
     local r = channel.select({ pings:case_receive(), events:case_receive() })
     if r.channel == events then return end  -- CANCEL: the node stops
-    process.send(r.value:from(), "pong", r.value:payload():data())
+    process.send(r.value:from(), "pong", (r.value:payload():data()))
   end
 end }
 """
@@ -107,3 +107,89 @@ def test_bad_node_names_are_refused(cluster_app, nats_server):
     out = luactor("run", cluster_app.root, "--node", "a.b", "--cluster", nats_server.url)
     assert out.returncode == 2
     assert "node name must be 1 to 64 letters, digits, '-' or '_', got 'a.b'" in out.stderr
+
+
+# -- messages ------------------------------------------------------------------
+
+PINGER = """
+return { main = function(dest, n, size)
+  local pongs = process.listen("pong")
+  local filler = size and string.rep("x", size) or nil
+  for i = 1, n do
+    local ok, err = process.send(dest, "ping", filler and { i = i, filler = filler } or i)
+    if not ok then return { error = tostring(err), kind = err:kind() } end
+  end
+  local got = {}
+  for i = 1, n do got[i] = pongs:receive() end
+  return got
+end }
+"""
+
+
+async def test_messages_cross_nodes_in_order_and_batched(cluster_app, nats_server):
+    cluster_app.lua("pinger", PINGER)
+    with start_node(cluster_app, nats_server, "beta") as beta:
+        remote = await echo_pid(beta)
+        assert remote.startswith("{beta@test:host|")
+        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
+            # from Python: node.send and a mailbox
+            async with node.mailbox() as me:
+                for i in range(200):
+                    await me.send(remote, "ping", {"n": i, "bytes": b"\xff\x00"})
+                got = [(await me.receive()).payload for _ in range(200)]
+            assert got == [{"n": i, "bytes": b"\xff\x00"} for i in range(200)]
+            # from Lua: 1,000 sends in one go leave in a few batches, not one publish each
+            before = node.cluster.routing.batches_sent
+            assert await node.exec("test:pinger", cluster_app.host, remote, 1000) == list(range(1, 1001))
+            assert node.cluster.routing.batches_sent - before < 20
+
+
+async def test_a_message_too_large_for_nats_is_the_senders_error(cluster_app, nats_server):
+    cluster_app.lua("pinger", PINGER)
+    with start_node(cluster_app, nats_server, "beta") as beta:
+        remote = await echo_pid(beta)
+        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
+            limit = node.cluster.link.max_payload
+            outcome = await node.exec("test:pinger", cluster_app.host, remote, 1, limit + 10)
+            assert outcome["kind"] == "Invalid"
+            assert f"message to {remote} is " in outcome["error"] and "NATS max_payload" in outcome["error"]
+            # just under the limit crosses
+            fits = limit - 2048
+            assert await node.exec("test:pinger", cluster_app.host, remote, 1, fits) == [{"i": 1, "filler": "x" * fits}]
+            # from Python too
+            with pytest.raises(ActorError, match="NATS max_payload"):
+                await node.send(remote, "ping", "x" * (limit + 10))
+
+
+HOSTILE_SENDS = """
+return { main = function(dest)
+  local out = {}
+  for _, pid in ipairs({ "{a.b>@h|1}", "{*@h|1}", "{ @h|1}", "{@h|1}", "{" .. string.rep("n", 65) .. "@h|1}" }) do
+    local ok, err = process.send(pid, "ping", 1)
+    out[#out + 1] = ok and "sent" or err:kind()
+    process.monitor(pid)       -- signals to such PIDs go nowhere, and nothing breaks
+    process.link(pid)
+    process.cancel(pid, "x")
+  end
+  process.set_options({ trap_links = true })
+  local pongs = process.listen("pong")
+  process.send(dest, "ping", "still here")
+  out[#out + 1] = pongs:receive()
+  return out
+end }
+"""
+
+
+async def test_pids_of_impossible_nodes_are_refused_and_nothing_breaks(cluster_app, nats_server):
+    cluster_app.lua("hostile", HOSTILE_SENDS)
+    with start_node(cluster_app, nats_server, "beta") as beta:
+        remote = await echo_pid(beta)
+        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
+            got = await node.exec("test:hostile", cluster_app.host, remote)
+            assert got == ["Invalid"] * 5 + ["still here"]
+            async with node.mailbox() as me:
+                with pytest.raises(ActorError, match="names no node that can exist"):
+                    await me.send("{a.b>@h|1}", "ping", 1)
+                me.monitor("{a.b>@h|1}")
+                await me.send(remote, "ping", "after")
+                assert (await me.receive()).payload == "after"

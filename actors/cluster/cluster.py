@@ -16,20 +16,10 @@ import trio
 from actors.errors import ActorError
 
 from .link import NatsLink
-from .membership import Membership
+from .membership import Membership, check_node_name
 from .routing import RemoteRouting
 
 __all__ = ["Cluster", "check_node_name", "cluster_urls"]
-
-#: Node names are NATS subject tokens and key-value keys.
-_NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def check_node_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NODE_NAME.fullmatch(name):
-        raise ActorError("Invalid", f"node name must be 1 to 64 letters, digits, '-' or '_', got {name!r}")
-    return name
-
 
 def cluster_urls(cluster: str | list[str]) -> list[str]:
     """``nats://HOST:PORT[,...]`` (or a list) as a list of server URLs."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,16 +28,25 @@ from actors.errors import ActorError
 from . import wire
 from .link import Conflict, NatsLink
 
-__all__ = ["HEARTBEAT", "PEER_TIMEOUT", "Membership"]
+__all__ = ["HEARTBEAT", "NODE_NAME", "PEER_TIMEOUT", "Membership", "check_node_name"]
 
 log = logging.getLogger("luactor")
 
 HEARTBEAT = 0.5      # seconds between heartbeats
 PEER_TIMEOUT = 3.0   # seconds of silence after which a peer is down
 
+#: Node names are NATS subject tokens and key-value keys.
+NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 NODES_BUCKET = "luactor_nodes"
 HEARTBEATS = "luactor.heartbeat"
 LEAVING = "luactor.leaving"
+
+
+def check_node_name(name: Any) -> str:
+    if not isinstance(name, str) or not NODE_NAME.fullmatch(name):
+        raise ActorError("Invalid", f"node name must be 1 to 64 letters, digits, '-' or '_', got {name!r}")
+    return name
 
 
 class Membership:

@@ -27,6 +27,7 @@ from actors.errors import ActorError
 
 from . import wire
 from .link import NatsLink
+from .membership import NODE_NAME
 
 __all__ = ["RemoteRouting", "node_of"]
 
@@ -37,8 +38,11 @@ SPAWN_TIMEOUT = 5.0
 
 
 def node_of(pid: str) -> str:
-    """The node part of a PID (``{node@host|id}``)."""
-    return pid[1:pid.index("@")]
+    """The node part of a PID (``{node@host|id}``); Invalid for one no node can have."""
+    node = pid[1:pid.index("@")]
+    if not NODE_NAME.fullmatch(node):
+        raise ActorError("Invalid", f"{pid} names no node that can exist (node names are letters, digits, '-' and '_')")
+    return node
 
 
 def inbox_subject(node: str) -> str:
@@ -58,6 +62,7 @@ class RemoteRouting:
         self._sizes: dict[str, int] = {}
         self._flush_soon = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self.batches_sent = 0
         # (op, local pid, remote pid) by remote node: what fires when that node goes down
         self._watches: dict[str, set[tuple[str, str, str]]] = {}
 
@@ -69,34 +74,37 @@ class RemoteRouting:
 
     # -- outgoing -------------------------------------------------------------
 
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        """A message from this node, queued; ActorError if it cannot go (too large, no link)."""
+        self._queue(node_of(dest), ["m", sender, dest, topic, payload])
+
     def route(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        """A message from this node: queued; lost, as a send to a dead PID, if it cannot go."""
+        """:meth:`send` where nobody can be told: lost, as a send to a dead PID, if it cannot go."""
         try:
-            self._queue(node_of(dest), ["m", sender, dest, topic, payload])
+            self.send(sender, dest, topic, payload)
         except ActorError as error:
             log.warning("cluster: message from %s to %s dropped: %s", sender, dest, error.message)
 
     def send_from_lua(self, sender: bytes, dest: bytes, topic: bytes, payload: Any) -> tuple | None:
         """``process.send`` to another node (a kernel callback): None when queued, else the
         error's ``(kind, message)`` for the sender."""
-        if not self.link.connected:
-            return (b"Unavailable", f"node {self.node} is cut off from the cluster (no NATS connection)".encode())
         try:
-            self._queue(node_of(dest.decode()), ["m", sender.decode(), dest.decode(), topic.decode(), from_lua(payload)])
+            self.send(sender.decode(), dest.decode(), topic.decode(), from_lua(payload))
         except ActorError as error:
             return (error.kind.encode(), error.message.encode())
         return None
 
     def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
-        node = node_of(dest)
+        try:
+            node = node_of(dest)
+            self._queue(node, ["s", op, sender, dest, data])
+        except ActorError as error:
+            log.warning("cluster: %s from %s to %s dropped: %s", op, sender, dest, error.message)
+            return
         if op in ("monitor", "link"):
             self._watch(node, (op, sender, dest))
         elif op in ("unmonitor", "unlink"):
             self._unwatch(node, (op[2:], sender, dest))
-        try:
-            self._queue(node, ["s", op, sender, dest, data])
-        except ActorError as error:
-            log.warning("cluster: %s from %s to %s dropped: %s", op, sender, dest, error.message)
 
     def event(self, dest: str, event: dict) -> None:
         try:
@@ -141,6 +149,7 @@ class RemoteRouting:
         frames = self._batches.pop(node, None)
         self._sizes.pop(node, None)
         if frames:
+            self.batches_sent += 1
             self.link.publish(inbox_subject(node), msgpack.Packer().pack_array_header(len(frames)) + b"".join(frames))
 
     async def _flusher(self) -> None:

@@ -57,6 +57,7 @@ return function(deps)
     entries = entries, observer = observe,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
+    remote_send = deps.remote_send,
     seed = function() return deps.seed() end,
     claim_workflow = function(wanted, default, options, by) return deps.claim_workflow(wanted, default, options, by) end,
     single_workflow = deps.single_workflow,

@@ -58,8 +58,12 @@ return function(deps)
   end
   P.is_pid = is_pid
 
+  -- Every PID of this node starts with `node_prefix`; others are of other nodes of the cluster.
+  local node_prefix = sub(pid_prefix, 1, find(pid_prefix, "@", 1, true))
   -- Python endpoints' PIDs (actors/pid.py): their host part is "python".
-  local python_prefix = sub(pid_prefix, 1, find(pid_prefix, "@", 1, true)) .. "python|"
+  local python_prefix = node_prefix .. "python|"
+  -- queues a message for another node: nil, or the error's kind and message (too large, no link)
+  local remote_send = deps.remote_send
 
   -- Mailboxes ---------------------------------------------------------------
 
@@ -756,6 +760,9 @@ return function(deps)
       local refusal = P.durable and P.durable.refusal(pid) -- (a workflow that ended at its history limit)
       if refusal then return nil, refusal end
       return true
+    elseif remote_send and sub(pid, 1, #node_prefix) ~= node_prefix then
+      local kind, message = remote_send(from, pid, topic, payload)
+      if kind then return nil, errors.new({ kind = kind, message = message, retryable = kind == errors.UNAVAILABLE }) end
     elseif deps.is_durable_pid(pid) then
       local ok, problem = bridge.request_blocking({ "route_durable", 0, from, pid, topic, payload })
       if not ok then return nil, errors.from_plain(problem) end
