@@ -193,3 +193,76 @@ async def test_pids_of_impossible_nodes_are_refused_and_nothing_breaks(cluster_a
                 me.monitor("{a.b>@h|1}")
                 await me.send(remote, "ping", "after")
                 assert (await me.receive()).payload == "after"
+
+
+# -- spawning on another node, monitors, links, terminate, cancel, exec ---------
+
+REMOTE_WORK = """
+local function sleeper() process.listen("never"):receive() end
+local function failer(why) process.listen("go"):receive(); error(why) end
+local function adder(a, b) return a + b end
+local function polite()
+  local e = process.events():receive()
+  return "canceled: " .. tostring(e.reason) .. " by " .. e.from
+end
+return { sleeper = sleeper, failer = failer, adder = adder, polite = polite }
+"""
+
+BOSS = """
+return { main = function(there)
+  process.set_options({ trap_links = true })
+  local events = process.events()
+  local out = {}
+  -- spawn_monitored + terminate
+  local pid = process.spawn_monitored("test:sleeper", there)
+  out.node = pid:match("^{([^@]+)@")
+  process.terminate(pid)
+  local e = events:receive()
+  out.terminated = { kind = e.kind, from_it = e.from == pid, error = e.result.error:kind() }
+  -- spawn_linked: its failure is LINK_DOWN here
+  pid = process.spawn_linked("test:failer", there, "boom")
+  process.send(pid, "go", true)
+  e = events:receive()
+  out.linked = { kind = e.kind, from_it = e.from == pid, has_boom = tostring(e.reason):find("boom") ~= nil }
+  -- monitor after the spawn; cancel reaches the process's events
+  pid = process.spawn("test:polite", there)
+  process.monitor(pid)
+  process.cancel(pid, "enough")
+  e = events:receive()
+  out.canceled = e.result.value == "canceled: enough by " .. process.pid()
+  -- exec
+  out.sum = process.exec("test:adder", there, 2, 3)
+  local _, err = process.exec("test:adder", there, 2, nil)
+  out.exec_error = err and err:kind()
+  local _, bad = process.spawn("test:nothing", there)
+  out.missing = bad and bad:kind()
+  local _, nohost = process.spawn("test:sleeper", "nobody@test:host")
+  out.nobody = nohost and nohost:kind()
+  return out
+end }
+"""
+
+
+async def test_spawn_monitor_link_cancel_terminate_exec_across_nodes(cluster_app, nats_server):
+    for name in ("sleeper", "failer", "adder", "polite"):
+        cluster_app.lua(name, REMOTE_WORK, method=name)
+    cluster_app.lua("boss", BOSS)
+    with start_node(cluster_app, nats_server, "beta") as beta:
+        await echo_pid(beta)
+        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
+            out = await node.exec("test:boss", cluster_app.host, "beta@test:host")
+            assert out == {
+                "node": "beta",
+                "terminated": {"kind": "EXIT", "from_it": True, "error": "Canceled"},
+                "linked": {"kind": "LINK_DOWN", "from_it": True, "has_boom": True},
+                "canceled": True, "sum": 5, "exec_error": "Internal", "missing": "NotFound", "nobody": "Unavailable",
+            }
+            # from Python
+            pid = await node.spawn("test:sleeper", "beta@test:host")
+            assert pid.startswith("{beta@test:host|")
+            async with node.mailbox() as me:
+                me.monitor(pid)
+                await node.terminate(pid)
+                event = (await me.receive()).payload
+                assert event["kind"] == "EXIT" and event["from"] == pid
+            assert await node.exec("test:adder", "beta@test:host", 20, 22) == 42
