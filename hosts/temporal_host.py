@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker as TemporalWorker
@@ -40,6 +40,7 @@ from .asyncio_thread import AsyncioThread, TrioPortal
 from .start_options import start_options
 from .temporal_activities import node_activities
 from .temporal_config import SettingError, client_settings, queue_conflicts, worker_settings
+from .temporal_options import start_arguments
 from .temporal_workflow import (
     EVENT_SIGNAL,
     MESSAGE_SIGNAL,
@@ -59,13 +60,6 @@ log = logging.getLogger("luactor")
 #: Kinds the kernel of a workflow on Temporal loads. Functions and processes
 #: are left out on purpose: calls and spawns then go to the node, as activities.
 TEMPORAL_KINDS = ("workflow.lua", "library.lua")
-
-_CONFLICT_POLICIES = {
-    "fail": WorkflowIDConflictPolicy.FAIL,
-    "use_existing": WorkflowIDConflictPolicy.USE_EXISTING,
-    "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING,
-}
-
 
 def _settled(entry: Entry, settle: Callable[[Entry], Any]) -> Any:
     """An entry's settings, their warnings logged; bad ones refused as Invalid."""
@@ -166,6 +160,8 @@ class TemporalWorkerHost:
         """(On the asyncio loop.) Run the worker until it stops, or until a
         health check fails: the worker is shut down then, and this raises."""
         client, worker = self.client, self._worker
+        if worker is None:
+            return   # stopped between connecting and running
         running = asyncio.ensure_future(worker.run())
         interval = self.settings.health_interval
         while not (await asyncio.wait({running}, timeout=interval))[0]:
@@ -220,27 +216,36 @@ class TemporalWorkerHost:
         return self._connected().get_workflow_handle(workflow_id)
 
     async def spawn_stored(self, entry_id: str, args: list, options: dict) -> str:
-        """Start a workflow on Temporal; return its PID once the server has it."""
+        """Start a workflow on Temporal; return its PID once the server has it.
+
+        A start that finds its id taken (``use_existing``, the default) gives
+        the existing workflow's PID, and the start's messages go to it.
+        """
         client = self._connected()
         entry = self.node.registry.entries.get(entry_id)
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         wanted = start_options(options.get("options"), options.get("name"))
-        workflow_id, policy = wanted.workflow_id or str(uuid.uuid4()), wanted.policy
+        arguments = start_arguments(wanted, self.namespace)
+        workflow_id = wanted.workflow_id or str(uuid.uuid4())
+        messages = [list(m) for m in options.get("messages") or []]
         start = pack({"args": list(args), "ctx": options.get("ctx"), "parent": options.get("parent"),
-                      "messages": [list(m) for m in options.get("messages") or []]})
+                      "messages": messages})
         pid = self.env.pid(workflow_id)
+        task_queue = self.settings.task_queue(wanted.task_queue) if wanted.task_queue else self.task_queue
         try:
             await self._loop.run(client.start_workflow(
-                entry_id, start, id=workflow_id, task_queue=self.task_queue,
-                id_conflict_policy=_CONFLICT_POLICIES[policy],
-                # an id stays taken after its workflow closed, as on the embedded
-                # host, except for terminate_existing, which starts a new run
-                id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if policy == "terminate_existing"
-                                 else WorkflowIDReusePolicy.REJECT_DUPLICATE)))
+                entry_id, start, id=workflow_id, task_queue=task_queue,
+                # use_existing is asked as fail, so that an existing workflow is known and gets the messages
+                id_conflict_policy=(WorkflowIDConflictPolicy.TERMINATE_EXISTING if wanted.policy == "terminate_existing"
+                                    else WorkflowIDConflictPolicy.FAIL),
+                **arguments))
         except WorkflowAlreadyStartedError:
-            if policy != "use_existing":
+            if wanted.existing_is_error():
                 raise ActorError("AlreadyExists", f"workflow {workflow_id!r} already exists") from None
+            sender = options.get("parent") or pid
+            for topic, payload in messages:
+                await self.send_stored(sender, pid, topic, payload)
         except RPCError as error:
             kind = "Invalid" if error.status == RPCStatusCode.INVALID_ARGUMENT else "Unavailable"
             raise ActorError(kind, f"{self.id}: starting {entry_id}: {error}") from None

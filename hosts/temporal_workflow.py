@@ -38,6 +38,7 @@ from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
     FailureError,
+    WorkflowAlreadyStartedError,
 )
 
 from actors.codec import arguments_from_lua, from_lua, to_lua
@@ -47,6 +48,7 @@ from actors.registry import Entry
 from actors.worker import Worker
 
 from .start_options import start_options
+from .temporal_options import child_arguments, search_attribute_updates
 
 __all__ = ["EVENT_SIGNAL", "MESSAGE_SIGNAL", "LuaWorkflow", "TemporalEnv", "pack", "serve", "unpack", "unserve"]
 
@@ -129,13 +131,16 @@ class WorkflowRun:
                 b"wall_ns": workflow.time_ns,
                 b"seed": lambda: random.getrandbits(63) or 1,
                 b"random_bytes": lambda n: random.randbytes(n),
+                b"history_usage": lambda _id: (info.get_current_history_length(), info.get_current_history_size()),
+                b"task_queue": info.task_queue.encode(),
+                b"namespace": info.namespace.encode(),
             },
             extra_commands={
                 "history": self._on_history, "wf_done": self._on_done, "call": self._on_call,
                 "spawn": self._on_spawn, "exec": self._on_exec, "route": self._on_route,
                 "route_durable": self._on_route_durable, "signal": self._on_signal,
                 "store_message": self._on_store_message,
-                "event": self._on_event, "log": self._on_log,
+                "event": self._on_event, "log": self._on_log, "wf_attrs": self._on_attrs,
             },
             after_slice=self._after_slice,
         )
@@ -190,7 +195,9 @@ class WorkflowRun:
             self._signal_seq += 1
             signals[self._signal_seq] = {"from": self.start.get("parent") or self.pid, "topic": topic,
                                          "payload": payload}
-        options = {"ctx": self.start.get("ctx"), "parent": self.start.get("parent")}
+        info = workflow.info()
+        options = {"ctx": self.start.get("ctx"), "parent": self.start.get("parent"), "run_id": info.run_id,
+                   "attempt": info.attempt}
         pid, problem = self._start_workflow(
             self.entry_id.encode(), self.workflow_id.encode(), lua_args, to_lua(lua, options, "options"),
             workflow.time_ns(), workflow.random().getrandbits(63) or 1, None,
@@ -293,22 +300,30 @@ class WorkflowRun:
             data = {"entry": entry_id, "host": host, "args": args, "opts": opts}
             self._background(lambda: self._activity(activity, data), cmd[2])
 
-    def _child_start(self, args: list, opts: dict) -> tuple[str, bytes]:
-        """The id and start payload of a child workflow."""
+    def _child_start(self, args: list, opts: dict) -> tuple[str, bytes, dict]:
+        """The id, start payload and start arguments of a child workflow."""
         self._children += 1
-        named = start_options(opts.get("options"), opts.get("name"), f"{self.workflow_id}/{self._children}")
-        child_id = named.workflow_id
+        wanted = start_options(opts.get("options"), opts.get("name"), f"{self.workflow_id}/{self._children}")
         start = {"args": args, "ctx": opts.get("ctx"), "parent": self.pid,
                  "messages": [list(m) for m in opts.get("messages") or []]}
-        return child_id, pack(start)
+        arguments = child_arguments(wanted, workflow.info().namespace, bool(opts.get("link")))
+        arguments["task_queue"] = wanted.task_queue or self.env.task_queue
+        return wanted, pack(start), arguments
 
     async def _start_child(self, entry_id: str, args: list, opts: dict) -> str:
-        child_id, start = self._child_start(args, opts)
-        handle = await workflow.start_child_workflow(
-            entry_id, start, id=child_id, task_queue=self.env.task_queue, result_type=bytes,
-            parent_close_policy=(workflow.ParentClosePolicy.TERMINATE if opts.get("link")
-                                 else workflow.ParentClosePolicy.ABANDON))
-        child_pid = self.env.pid(child_id)
+        wanted, start, arguments = self._child_start(args, opts)
+        child_pid = self.env.pid(wanted.workflow_id)
+        try:
+            handle = await workflow.start_child_workflow(entry_id, start, id=wanted.workflow_id, result_type=bytes,
+                                                         **arguments)
+        except WorkflowAlreadyStartedError:
+            if wanted.existing_is_error():
+                raise ActorError("AlreadyExists", f"workflow {wanted.workflow_id!r} already exists") from None
+            # use_existing: the start's messages go to the workflow that has the id
+            target = workflow.get_external_workflow_handle(wanted.workflow_id)
+            for topic, payload in opts.get("messages") or []:
+                await target.signal(MESSAGE_SIGNAL, pack({"from": self.pid, "topic": topic, "payload": payload}))
+            return child_pid
         monitor = bool(opts.get("monitor"))
 
         async def watch() -> None:
@@ -328,10 +343,10 @@ class WorkflowRun:
         return child_pid
 
     async def _exec_child(self, entry_id: str, args: list, opts: dict) -> dict:
-        child_id, start = self._child_start(args, opts)
+        wanted, start, arguments = self._child_start(args, opts)
         try:
             return unpack(await workflow.execute_child_workflow(
-                entry_id, start, id=child_id, task_queue=self.env.task_queue, result_type=bytes))
+                entry_id, start, id=wanted.workflow_id, result_type=bytes, **arguments))
         except ChildWorkflowError as error:
             return {"error": error_plain(error)}
 
@@ -367,6 +382,13 @@ class WorkflowRun:
             return  # this host tells monitors of its workflows itself
         data = {"op": "event", "from": self.pid, "to": dest, "data": from_lua(cmd[3])}
         self._background(lambda: self._activity("luactor.signal", data), None, effect=True)
+
+    def _on_attrs(self, cmd: Any) -> None:
+        search, memo = from_lua(cmd[3]), from_lua(cmd[4])
+        if search:
+            workflow.upsert_search_attributes(search_attribute_updates(search))
+        if memo:
+            workflow.upsert_memo(memo)
 
     def _on_log(self, cmd: Any) -> None:
         if not workflow.unsafe.is_replaying():

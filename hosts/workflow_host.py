@@ -47,7 +47,7 @@ from actors.worker import Worker
 
 from .history import Batch, CorruptRecordError, HistoryError, HistoryStore, WorkflowHeader
 from .history_limits import HistoryLimits, Usage
-from .start_options import start_options
+from .start_options import StartOptions, start_options
 from .worker_host import WorkerHost
 from .workflow_config import map_sizes, store_path
 
@@ -146,6 +146,16 @@ def _store_failure(group: BaseExceptionGroup) -> HistoryError | None:
     return matched
 
 
+def _start_meta(wanted: StartOptions) -> dict:
+    """What a workflow's header keeps of its start options."""
+    meta: dict[str, Any] = {}
+    if wanted.search_attributes:
+        meta["search"] = dict(wanted.search_attributes)
+    if wanted.memo:
+        meta["memo"] = dict(wanted.memo)
+    return meta
+
+
 class WorkflowHost(WorkerHost):
     kind = "workflow.host"
     durable = True
@@ -163,6 +173,7 @@ class WorkflowHost(WorkerHost):
         self._batch: Batch | None = None
         self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit
         self._new_ids: set[str] = set()                     # ids made here whose start is not drained yet
+        self._starting: dict[str, StartOptions] = {}        # id -> the options of its start, until drained
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -177,6 +188,7 @@ class WorkflowHost(WorkerHost):
                 b"seed": _new_seed,
                 b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
+                b"history_usage": self._history_usage,
             },
             extra_commands={
                 "history": self._unless_failed(self._on_history),
@@ -184,6 +196,7 @@ class WorkflowHost(WorkerHost):
                 "wf_start": self._for_one_workflow(self._on_start, "storing its start"),
                 "wf_done": self._for_one_workflow(self._on_done, "storing its end"),
                 "wf_watch": self._for_one_workflow(self._on_watch, "storing a monitor or link of another workflow"),
+                "wf_attrs": self._for_one_workflow(self._on_attrs, "storing its search attributes and memo"),
             },
             after_slice=self._commit,
         )
@@ -371,10 +384,13 @@ class WorkflowHost(WorkerHost):
             raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         action, value, run = self._claim(options.get("name"), None, options.get("options") or {})
         if action == "existing":
-            # the watchers a start would have set (spawn_monitored, exec) watch the existing one
+            # the watchers a start would have set (spawn_monitored, exec) watch the existing one,
+            # and it gets the start's messages
             for op, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
                 if watcher:
                     self.signal(op, watcher, value, None)
+            for topic, payload in options.get("messages") or []:
+                self.send(options.get("parent") or value, value, topic, payload)
             return value
         lua = self.worker.lua
         lua_args = to_lua(lua, list(args), "args")
@@ -496,35 +512,68 @@ class WorkflowHost(WorkerHost):
         """Decide the id of a workflow about to start, by the spawn's options.
 
         ``workflow.id`` (or ``temporal.workflow.id``), else ``explicit``
-        (with_name), else ``default``, else a fresh UUID. If that id exists,
-        ``workflow.id_conflict_policy`` says what happens: ``fail`` (the
-        default) raises ALREADY_EXISTS, ``use_existing`` gives the existing
-        workflow's PID, ``terminate_existing`` terminates it if it runs (its
-        monitors get EXIT) and starts a new run under the same id; the
-        earlier run stays in the store. Returns ("start", id, run number)
-        or ("existing", pid, None). ``by`` is the PID of a starting process.
+        (with_name), else ``default``, else a fresh UUID. If a workflow of
+        that id runs, ``workflow.id_conflict_policy`` says what happens:
+        ``use_existing`` (the default) gives its PID, ``fail`` (or
+        ``execution_error_when_already_started``) raises ALREADY_EXISTS,
+        ``terminate_existing`` terminates it (its monitors get EXIT) and
+        starts a new run under the same id. If it has ended,
+        ``workflow.id_reuse_policy`` decides whether a new run may start;
+        by default (``reject_duplicate``) the id stays taken, but for
+        ``terminate_existing``. Earlier runs stay in the store. Returns
+        ("start", id, run number) or ("existing", pid, None). ``by`` is
+        the PID of a starting process.
         """
         wanted = start_options(options, explicit, default)
-        workflow_id, policy = wanted.workflow_id, wanted.policy
+        self._refuse_options(wanted, by)
+        workflow_id = wanted.workflow_id
         if workflow_id is None:
             workflow_id = _new_workflow_id()         # a fresh UUID names no workflow yet
             self._new_ids.add(workflow_id)
+            self._starting[workflow_id] = wanted
             return "start", workflow_id, 1
-        if not self._exists(workflow_id):
-            return "start", workflow_id, self._next_run(workflow_id)
         pid = self._pid(workflow_id)
-        if policy == "use_existing":
-            return "existing", pid, None
-        if policy == "terminate_existing":
-            if by == pid:
-                raise ActorError("Invalid", f"workflow {workflow_id!r} cannot replace itself "
-                                            "(workflow.id_conflict_policy terminate_existing)")
-            if self.worker.is_alive(pid):
+        running = self.worker.is_alive(pid)
+        if running or self._exists(workflow_id):
+            if running and wanted.policy == "terminate_existing":
+                if by == pid:
+                    raise ActorError("Invalid", f"workflow {workflow_id!r} cannot replace itself "
+                                                "(workflow.id_conflict_policy terminate_existing)")
                 # its end is recorded before the new run's start (both go through the kernel)
                 self.worker.signal("terminate", f"workflow.id_conflict_policy terminate_existing "
                                                 f"(a new run of {workflow_id!r})", pid)
-            return "start", workflow_id, self._next_run(workflow_id)
-        raise ActorError("AlreadyExists", f"workflow {workflow_id!r} already exists")
+            elif running or not self._reusable(workflow_id, wanted):
+                if wanted.existing_is_error():
+                    raise ActorError("AlreadyExists", f"workflow {workflow_id!r} already exists")
+                return "existing", pid, None
+        self._starting[workflow_id] = wanted
+        return "start", workflow_id, self._next_run(workflow_id)
+
+    def _reusable(self, workflow_id: str, wanted: StartOptions) -> bool:
+        """May the id of a workflow that has ended start a new run (``workflow.id_reuse_policy``)?"""
+        assert self._batch is not None
+        reuse = wanted.reuse_policy
+        if reuse == "allow_duplicate" or (reuse is None and wanted.policy == "terminate_existing"):
+            return True
+        if reuse == "allow_duplicate_failed_only":
+            header = self._batch.current(workflow_id)
+            return header is not None and header.status in ("failed", "terminated", "canceled", "timed_out")
+        return False
+
+    def _refuse_options(self, wanted: StartOptions, by: str | None) -> None:
+        """Invalid for a start option this host cannot honour, naming it."""
+        wanted.refuse(("task_timeout",), "the embedded host has no workflow tasks to time out "
+                                         "(host.max_instructions bounds a turn)")
+        wanted.refuse(("namespace",), "the embedded host has no namespaces")
+        if wanted.task_queue not in (None, self.id):
+            wanted.refuse(("task_queue",), f"the embedded host {self.id} serves no other task queue")
+        wanted.refuse(("wait_for_cancellation",), "a workflow of the embedded host ends as soon as it is canceled")
+        wanted.refuse(("cron_schedule", "retry_policy", "execution_timeout", "run_timeout", "start_delay"),
+                      "not supported by the embedded host yet")
+        if by is None or not self.worker.is_alive(by) or not by.startswith(self.worker.pid_prefix):
+            wanted.refuse(("parent_close_policy",), "applies to child workflows only")
+        else:
+            wanted.refuse(("parent_close_policy",), "not supported by the embedded host yet")
 
     def _next_run(self, workflow_id: str) -> int:
         """The number of the run a start claimed now gets (its header is made when the
@@ -660,6 +709,9 @@ class WorkflowHost(WorkerHost):
         meta = {"seed": cmd[8], "ctx": from_lua(cmd[6])}
         for kind, watchers in (from_lua(cmd[9]) or {}).items():
             meta[kind] = watchers
+        wanted = self._starting.pop(workflow_id, None)
+        if wanted is not None:
+            meta.update(_start_meta(wanted))
         header = WorkflowHeader(
             id=workflow_id, entry=cmd[3].decode(), status="running",
             input=arguments_from_lua(args),
@@ -688,6 +740,23 @@ class WorkflowHost(WorkerHost):
             result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()),
             copy=False)
 
+    def _history_usage(self, workflow_id: bytes) -> tuple[int, int]:
+        """The events and bytes of a running workflow's history, as stored until now."""
+        usage = self._usage.get(workflow_id.decode())
+        return (usage.events, usage.bytes) if usage is not None else (0, 0)
+
+    def _on_attrs(self, cmd: Any) -> None:
+        """``workflow.attrs``: search attributes and memo merged into the workflow's header."""
+        assert self._batch is not None
+        header = self._batch.current(cmd[2].decode())
+        if header is None or header.status != "running":
+            return
+        meta = dict(header.meta)
+        for kind, values in (("search", from_lua(cmd[3])), ("memo", from_lua(cmd[4]))):
+            if values:
+                meta[kind] = {**(meta.get(kind) or {}), **values}
+        self._batch.put_header(header.replace(meta=meta))
+
     def _on_watch(self, cmd: Any) -> None:
         """A workflow started or stopped monitoring or linking to another workflow: stored with
         the watched one (as its start stores its parent's), so it is restored on recovery."""
@@ -709,7 +778,7 @@ class WorkflowHost(WorkerHost):
         if self.store is None or self._batch is None:
             return
         # the claims of this slice are drained: their headers are in the batch
-        self._claimed_runs, self._new_ids = {}, set()
+        self._claimed_runs, self._new_ids, self._starting = {}, set(), {}
         if self._batch.is_empty():
             self._run_after_commit()
             return

@@ -12,6 +12,9 @@ from benchmarks.peers.temporal_peer import free_port, temporal_binary
 
 START_DEADLINE = 60  # seconds
 
+#: Search attributes the workflow tests set (Temporal refuses unregistered ones).
+SEARCH_ATTRIBUTES = {"customer_id": "Keyword", "status": "Keyword", "order_total": "Int", "priority": "Bool"}
+
 
 class DevServer:
     def __init__(self, db_file: Path, port: int | None = None, namespaces: tuple[str, ...] = ()):
@@ -20,7 +23,8 @@ class DevServer:
         self.process = subprocess.Popen(
             [temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(self.port),
              "--db-filename", str(db_file), "--log-level", "error",
-             *(argument for namespace in namespaces for argument in ("--namespace", namespace))],
+             *(argument for namespace in namespaces for argument in ("--namespace", namespace)),
+             *(argument for name, kind in SEARCH_ATTRIBUTES.items() for argument in ("--search-attribute", f"{name}={kind}"))],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             self._wait_until_serving()

@@ -76,13 +76,18 @@ async def test_a_workflow_calls_sleeps_receives_and_completes(app, tmp_path, aut
     assert sorted(applied) == ["message", "result", "timer"]
 
 
-async def test_a_started_workflow_id_cannot_be_started_again(app, tmp_path, autojump_clock):
+async def test_a_started_workflow_id_is_started_once(app, tmp_path, autojump_clock):
+    """A name is an idempotent start: again, it gives the PID of the workflow that has it
+    (``use_existing``, the default), or with ``fail`` ALREADY_EXISTS."""
     build(app, tmp_path / "store")
     async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
-        await node.spawn("test:order", "test:workflows", {"amount": 1}, name="once")
+        pid = await node.spawn("test:order", "test:workflows", {"amount": 1}, name="once")
+        assert await node.spawn("test:order", "test:workflows", {"amount": 2}, name="once") == pid
         with pytest.raises(ActorError) as failure:
-            await node.spawn("test:order", "test:workflows", {"amount": 1}, name="once")
+            await node.spawn("test:order", "test:workflows", {"amount": 1}, name="once",
+                             options={"workflow.id_conflict_policy": "fail"})
         assert failure.value.kind == "AlreadyExists"
+        assert runs_of(node, "once") == [(1, "running", 1)]
 
 
 CRASHING_NODE = """
@@ -166,7 +171,7 @@ async def test_with_name_from_lua_is_an_idempotent_start(app, tmp_path, autojump
     async with Node.open(app.root, functions={"py:charge": Ledger().charge}) as node:
         out = await node.exec("test:starter", app.host, "from-lua")
     assert out["first"] == "{luactor@test:workflows|from-lua}"
-    assert out.get("again") is None and out["kind"] == "AlreadyExists"
+    assert out["again"] == out["first"] and out.get("kind") is None
 
 
 async def test_a_corrupt_record_fails_only_its_workflow_naming_the_record(app, tmp_path, autojump_clock):
@@ -306,7 +311,8 @@ async def test_workflow_id_conflict_policies(app, tmp_path, autojump_clock):
         assert same == first
         assert (await node.exec("test:policies", app.host, "use_existing", 9, "temporal."))["pid"] == first
         with pytest.raises(ActorError) as failure:
-            await node.spawn("test:order", "test:workflows", {"amount": 9}, options={"workflow.id": "policy-test"})
+            await node.spawn("test:order", "test:workflows", {"amount": 9}, options={
+                "workflow.id": "policy-test", "workflow.id_conflict_policy": "fail"})
         assert failure.value.kind == "AlreadyExists" and "policy-test" in failure.value.message
         failed = await node.exec("test:policies", app.host, "fail", 9)
         assert failed["kind"] == "AlreadyExists" and "policy-test" in failed["message"]
@@ -571,7 +577,8 @@ async def test_spawn_then_calls_back_once_the_start_is_committed(app, tmp_path, 
         [(pid, header)] = stored
         assert pid.endswith("|order-1}") and header.status == "running"
         with pytest.raises(ActorError, match="'order-1' already exists"):
-            host.spawn_then("test:order", [{"amount": 1}], {"name": "order-1"}, stored.append)
+            host.spawn_then("test:order", [{"amount": 1}],
+                            {"name": "order-1", "options": {"workflow.id_conflict_policy": "fail"}}, stored.append)
 
 
 def test_generated_workflow_ids_are_uuid7_in_start_order(monkeypatch):

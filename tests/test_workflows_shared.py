@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import trio
+from temporal_dev import SEARCH_ATTRIBUTES
 
 from actors import ActorError, Node
 
@@ -318,7 +319,8 @@ async def test_a_process_on_another_host_starts_workflows_and_hears_their_end(du
           local named = process.with_options({ ["workflow.id"] = wid })
           local pid = assert(named:spawn_monitored("test:greet", host, "there"))
           local event = process.events():receive()
-          local _, taken = named:spawn("test:greet", host, "again")
+          local again = named:with_options({ ["workflow.id_conflict_policy"] = "fail" })
+          local _, taken = again:spawn("test:greet", host, "again")
           local _, missing = process.spawn("test:nothing", host)
           return { pid = pid, value = event.result.value, taken = taken:kind(), missing = missing:kind() }
         end
@@ -330,3 +332,197 @@ async def test_a_process_on_another_host_starts_workflows_and_hears_their_end(du
             result = await node.exec("test:starter", "test:host", "test:wf", wid)
     assert result["pid"].endswith(f"|{wid}}}") and result["value"] == "hello there"
     assert (result["taken"], result["missing"]) == ("AlreadyExists", "NotFound")
+
+
+async def stored_attrs(node, pid):
+    """The search attributes and memo a durable host keeps for workflow ``pid``."""
+    host = node.router.hosts["test:wf"]
+    workflow_id = pid[pid.rindex("|") + 1:-1]
+    if host.kind == "workflow.host":
+        meta = host.store.header(workflow_id).meta
+        return meta.get("search"), meta.get("memo")
+    description = await host._loop.run(host.client.get_workflow_handle(workflow_id).describe())
+    search = {pair.key.name: pair.value for pair in description.typed_search_attributes
+              if pair.key.name in SEARCH_ATTRIBUTES}   # (not Temporal's own, BuildIds)
+    memo = {key: await description.memo_value(key) for key in (await description.memo())}
+    return search, memo
+
+
+async def test_workflow_info_gives_every_documented_field(durable):
+    workflow(durable, "inspect", """
+        local funcs = require("funcs")
+        local workflow = require("workflow")
+        local function run()
+          local first = workflow.info()
+          funcs.call("py:noop")
+          local length, size = workflow.history_length(), workflow.history_size()
+          return { info = first, length = length, size = size }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root, functions={"py:noop": lambda: None}) as node:
+            wid = f"inspect-{uuid.uuid4().hex[:8]}"
+            async with node.mailbox() as me:
+                await node.spawn("test:inspect", "test:wf", options={"workflow.id": wid}, monitor_by=me.pid)
+                result = (await me.receive()).payload["result"]["value"]
+    info = result["info"]
+    assert info["workflow_id"] == wid and info["workflow_type"] == "test:inspect" and info["attempt"] == 1
+    assert isinstance(info["run_id"], str) and len(info["run_id"]) == 36
+    assert isinstance(info["task_queue"], str) and info["namespace"] == "default"
+    assert info["pid"].endswith(f"|{wid}}}") and info["replaying"] is False
+    assert isinstance(info["history_length"], int) and isinstance(info["history_size"], int)
+    assert result["length"] > info["history_length"] and result["size"] > info["history_size"]
+
+
+async def test_workflow_attrs_are_kept_with_the_workflow(durable):
+    workflow(durable, "tagged", """
+        local workflow = require("workflow")
+        local function run(order)
+          assert(workflow.attrs({
+            search = { status = "processing", customer_id = order.customer_id, order_total = order.total },
+            memo = { notes = "Priority customer", source = "web" },
+          }))
+          local _, bad = workflow.attrs({ search = { status = function() end } })
+          local _, unknown = workflow.attrs({ tags = {} })
+          return { bad = bad:kind(), unknown = unknown:kind(), done = process.listen("go"):receive() }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            pid = await node.spawn("test:tagged", "test:wf", {"customer_id": "cust-1", "total": 250},
+                                   monitor_by=me.pid, options={"workflow.memo": {"channel": "api"},
+                                                              "workflow.search_attributes": {"priority": True}})
+            await node.send(pid, "go", "now")
+            result = (await me.receive()).payload["result"]["value"]
+            search, memo = await stored_attrs(node, pid)
+    assert result == {"bad": "Invalid", "unknown": "Invalid", "done": "now"}
+    assert search == {"status": "processing", "customer_id": "cust-1", "order_total": 250, "priority": True}
+    assert memo == {"notes": "Priority customer", "source": "web", "channel": "api"}
+
+
+async def test_a_name_starts_a_workflow_once_and_later_spawns_get_its_pid_and_deliver_their_messages(durable):
+    """The counter of "Startup Messages": a second spawn with the name gets the running
+    workflow's PID (its input ignored) and its startup messages are delivered."""
+    workflow(durable, "counter", """
+        local function run(input)
+          local counter = input.initial
+          local inc = process.listen("increment")
+          local finish = process.listen("finish")
+          while true do
+            local r = channel.select({ inc:case_receive(), finish:case_receive() })
+            if r.channel == finish then return { final_counter = counter } end
+            counter = counter + r.value.amount
+          end
+        end
+        return { run = run }
+    """)
+    durable.lua("starter", """
+        local function main(host, name)
+          local first = process.with_options({}):with_name(name)
+            :with_message("increment", { amount = 3 }):with_message("increment", { amount = 1 })
+          local pid = assert(first:spawn_monitored("test:counter", host, { initial = 0 }))
+          local second = process.with_options({}):with_name(name):with_message("increment", { amount = 2 })
+          local pid2 = assert(second:spawn("test:counter", host, { initial = 999 }))
+          local strict = process.with_options({ ["temporal.workflow.execution_error_when_already_started"] = true })
+            :with_name(name)
+          local _, refused = strict:spawn("test:counter", host, { initial = 5 })
+          -- from a process, a send to a workflow returns once it is stored: the increments came first
+          process.send(pid, "finish", true)
+          local event = process.events():receive()
+          return { same = pid == pid2, refused = refused and refused:kind(), value = event.result.value }
+        end
+        return { main = main }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            result = await node.exec("test:starter", "test:host", "test:wf", f"counter-{uuid.uuid4().hex[:8]}")
+    assert result == {"same": True, "refused": "AlreadyExists", "value": {"final_counter": 6}}
+
+
+async def test_context_reaches_the_workflow_and_its_activities(durable):
+    workflow(durable, "contextual", """
+        local funcs = require("funcs")
+        local ctx = require("ctx")
+        local function run()
+          local seen = assert(funcs.call("py:whoami"))
+          local traced = assert(funcs.new():with_context({ trace_id = "abc-123" }):call("py:whoami"))
+          return { user = ctx.get("user_id"), all = ctx.all(), activity = seen, traced = traced }
+        end
+        return { run = run }
+    """, modules=["funcs", "ctx"])
+    durable.lua("spawner", """
+        local function main(host)
+          local spawner = process.with_context({ user_id = "user-1", tenant = "tenant-1" })
+          assert(spawner:spawn_monitored("test:contextual", host))
+          return process.events():receive().result.value
+        end
+        return { main = main }
+    """)
+
+    def whoami(ctx):
+        return {key: ctx.get(key) for key in ("user_id", "tenant", "trace_id")}
+
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root, functions={"py:whoami": whoami}) as node:
+            result = await node.exec("test:spawner", "test:host", "test:wf")
+    assert result["user"] == "user-1" and result["all"] == {"user_id": "user-1", "tenant": "tenant-1"}
+    assert result["activity"] == {"user_id": "user-1", "tenant": "tenant-1"}
+    assert result["traced"] == {"user_id": "user-1", "tenant": "tenant-1", "trace_id": "abc-123"}
+
+
+@pytest.mark.parametrize(("option", "value", "named"), [
+    ("temporal.workflow.execution_timeout", "soon", "workflow.execution_timeout"),
+    ("workflow.id_reuse_policy", "sometimes", "workflow.id_reuse_policy"),
+    ("workflow.retry_policy", {"backoff_coefficient": 0.5}, "workflow.retry_policy.backoff_coefficient"),
+    ("workflow.retry_policy", {"initial_interval": 5000, "maximum_interval": 1000},
+     "workflow.retry_policy.maximum_interval"),
+    ("workflow.cron_schedule", "every day", "workflow.cron_schedule"),
+    ("workflow.memo", "notes", "workflow.memo"),
+    ("workflow.parent_close_policy", "orphan", "workflow.parent_close_policy"),
+    ("workflow.colour", "blue", "workflow.colour"),
+])
+async def test_a_bad_start_option_is_invalid_naming_it(durable, option, value, named):
+    workflow(durable, "noop", """
+        local function run() return true end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            with pytest.raises(ActorError) as bad:
+                await node.spawn("test:noop", "test:wf", options={option: value})
+    assert bad.value.kind == "Invalid" and named in bad.value.message
+
+
+async def test_what_users_hit_loads_and_runs(durable):
+    """An activity imported by a test entry, a workflow file that returns its function,
+    sleeps in time.MILLISECOND units, errors without listing it, os.time in a library."""
+    durable.lua("clock", """
+        return { now = function() return os.time() end }
+    """, kind="library.lua")
+    durable.lua("activity", """
+        local function main(n) return n + 1 end
+        return { main = main }
+    """, kind="function.lua")
+    (durable.root / "plain.lua").write_text(
+        'local time = require("time")\n'
+        'local function main(n)\n'
+        '  time.sleep(100 * time.MILLISECOND)\n'
+        '  local e = errors.new({ kind = errors.INVALID, message = "x" })\n'
+        '  local ok, err = pcall(require("clock").now)\n'
+        '  return { n = n, kind = require("errors").new({ kind = "NotFound", message = "y" }):kind(),\n'
+        '           clock = not ok and err:kind(), first = e:kind() }\n'
+        'end\n'
+        'return main\n')
+    durable.entry(name="plain", kind="workflow.lua", source="file://plain.lua", method="main",
+                  modules=["time"], imports={"clock": "test:clock"})
+    durable.lua("tester", """
+        local activity = require("activity")
+        local function main(host) return process.exec("test:plain", host, 1) end
+        return { main = main }
+    """, imports={"activity": "test:activity"})
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            result = await node.exec("test:tester", "test:host", "test:wf")
+    assert result == {"n": 1, "kind": "NotFound", "clock": "Invalid", "first": "Invalid"}

@@ -706,6 +706,15 @@ return function(deps)
     return record and record.value or max
   end
 
+  --- Merge `search` and `memo` into `wf`'s search attributes and memo,
+  --- once per history (the host stores them with the workflow).
+  function D.attrs(wf, search, memo)
+    D.effect(wf, { type = "attrs" }, function()
+      emit({ "wf_attrs", wf.id, search, memo })
+      return true
+    end)
+  end
+
   --- A stored message for a workflow (from `signal_stored` or recovery).
   function D.signal(wf, seq, from, topic, payload)
     D.event(wf, { kind = "message", seq = seq, from = from, topic = topic, payload = payload })
@@ -716,7 +725,8 @@ return function(deps)
   --- workflow), `signals` the stored messages by sequence number.
   function D.attach(proc, wf_id, run, now_ns, seed, history, signals, parent)
     local wf = {
-      id = wf_id, run = run or 1, proc = proc, now = now_ns, rng = seed ~= 0 and seed or 0x9E3779B97F4A7C15,
+      id = wf_id, run = run or 1, proc = proc, now = now_ns, seed = seed,
+      rng = seed ~= 0 and seed or 0x9E3779B97F4A7C15,
       parent = parent, children = {}, watching = {}, heard = {},
       step = 0, cursor = 1, history = history, replaying = history ~= nil and #history > 0,
       pending = {}, timers = {}, calls = {}, consumed = {}, outstanding_calls = {},

@@ -147,96 +147,26 @@ return function(deps)
     payload = sandbox.base.payload,
   }
 
-  -- What a workflow sees instead of the shared nondeterministic parts:
-  -- math.random from its own generator, uuid from it and from workflow time,
-  -- no wall clock in `os`.
-  -- One `math` for all workflows (made on first use): `random` draws from
-  -- the generator of the workflow whose code runs.
-  local workflow_math
-  local function math_for_workflows()
-    if workflow_math == nil then
-      local view = {}
-      for k, v in pairs(sandbox.math_lib) do view[k] = v end
-      view.random = function(m, n)
-        local wf = durable.current()
-        if wf == nil then error("math.random of a workflow called outside it", 2) end
-        return durable.random(wf, m, n)
-      end
-      view.randomseed = function() error("math.randomseed is not available in workflows", 2) end
-      workflow_math = sandbox.readonly(view)
-    end
-    return workflow_math
-  end
-  local function no_wall_clock(name)
-    return function()
-      error(errors.new({ kind = errors.INVALID,
-        message = "os." .. name .. " is not available in workflows: use time.now(), which replays" }), 2)
-    end
-  end
-  local workflow_os = sandbox.readonly({
-    time = no_wall_clock("time"), clock = no_wall_clock("clock"),
-    date = function(format, t)
-      if t == nil then no_wall_clock("date")() end
-      return os.date(format, t)
-    end,
+  -- A workflow's own modules and environment (actors/lua/workflow.lua).
+  local workflow = durable and load_module("workflow")({
+    errors = errors, sandbox = sandbox, process = process, durable = durable, sched = sched,
+    load_module = load_module, digest = deps.digest, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
+    entries = entries, history_usage = deps.history_usage,
+    facts = { task_queue = deps.task_queue, namespace = deps.namespace },
   })
-
-  local workflow_api = {}
-  function workflow_api.info()
-    local proc = process.current_proc()
-    local wf = proc.wf
-    if not wf then error(errors.new({ kind = errors.INVALID, message = "workflow.info: not in a workflow" }), 2) end
-    return { workflow_id = wf.id, entry = proc.entry.id, pid = proc.pid, replaying = wf.replaying == true }
-  end
-  function workflow_api.version(change, min, max)
-    local wf = process.current_proc().wf
-    if not wf then error(errors.new({ kind = errors.INVALID, message = "workflow.version: not in a workflow" }), 2) end
-    if type(change) ~= "string" or math.type(min) ~= "integer" or math.type(max) ~= "integer" or min > max then
-      error(errors.new({ kind = errors.INVALID, message = "workflow.version(change, min, max): a string and two integers with min <= max" }), 2)
-    end
-    return durable.version(wf, change, min, max)
-  end
-  --- Run a child workflow of `id` on this host and wait for its result.
-  function workflow_api.exec(id, ...)
-    local proc = process.current_proc()
-    local wf = proc.wf
-    if not wf then error(errors.new({ kind = errors.INVALID, message = "workflow.exec: not in a workflow" }), 2) end
-    local pid, e = process.api.spawn(id, deps.host_id, ...)
-    if not pid then return nil, e end
-    local task, result = sched.cur, nil
-    wf.children[pid] = function(r)
-      result = r
-      if not task.dead then sched.ready(task) end
-    end
-    while result == nil do sched.block() end
-    if result.error then return nil, errors.from_plain(result.error) end
-    return result.value
-  end
 
   local function module_for(proc, name)
     local wf = proc.wf
     if wf then
-      if name == "uuid" then
-        wf.uuid = wf.uuid or sandbox.readonly(load_module("uuid")({
-          errors = errors, digest = deps.digest,
-          random_bytes = function(n) return durable.random_bytes(wf, n) end,
-          now_ns = function() return wf.now end,
-        }))
-        return wf.uuid
-      elseif name == "workflow" then
-        return sandbox.readonly(workflow_api)
-      end
+      local own = workflow.module_for(wf, name)
+      if own then return own end
     end
     return builtins[name]
   end
 
   new_env = function(require_fn, proc)
     local env = sandbox.new_env(require_fn)
-    local wf = proc and proc.wf
-    if wf then
-      rawset(env, "math", math_for_workflows())
-      rawset(env, "os", workflow_os)
-    end
+    if proc and proc.wf then workflow.prepare_env(env) end
     return env
   end
 
@@ -352,71 +282,8 @@ return function(deps)
     return more, deadline
   end
 
-  -- Workflow hosts ---------------------------------------------------------
-
-  local function workflow_entry(id)
-    local entry = entries[id]
-    if entry == nil or entry.kind ~= "workflow.lua" then
-      return nil, plain_error(errors.new({ kind = errors.NOT_FOUND, message = "no workflow.lua entry '" .. tostring(id) .. "'" }))
-    end
-    return entry
-  end
-
-  --- Start run `opts.run` of a new workflow `wf_id` of entry `id` for
-  --- Python (the host claimed the id). Its start is recorded in order with
-  --- everything else emitted.
-  function K.new_workflow(id, wf_id, args, opts)
-    local entry, problem = workflow_entry(id)
-    if not entry then return nil, problem end
-    args.n = args.n or #args
-    local pid, e = process.start_workflow(entry, args, opts, wf_id, opts.run, opts.parent)
-    return pid, plain_error(e)
-  end
-
-  --- Recover workflow `wf_id` of entry `id` from its stored run `opts.run`.
-  --- `history` is the list of ordered records to replay, `signals` the
-  --- stored messages by sequence number; `opts.monitors` and `opts.links`
-  --- the workflows that watched it, as stored.
-  local function recover_workflow(entry, wf_id, args, opts, now_ns, seed, history, signals)
-    args.n = args.n or #args
-    opts.pid = deps.pid_prefix .. wf_id .. "}"
-    opts.workflow = { id = wf_id, run = opts.run, now = now_ns, seed = seed, history = history, signals = signals,
-      parent = opts.parent }
-    local pid, e = process.spawn_local(entry, args, opts)
-    if pid then
-      local proc = process.procs[pid]
-      process.rewatch(proc, opts.monitors, opts.links)
-      durable.recovered(proc.wf)
-    end
-    return pid, e
-  end
-
-  --- Stored values that break the recovery fail that workflow alone.
-  function K.start_workflow(id, wf_id, args, opts, now_ns, seed, history, signals)
-    local entry, problem = workflow_entry(id)
-    if not entry then return nil, problem end
-    local ok, pid, e = pcall(recover_workflow, entry, wf_id, args, opts, now_ns, seed, history, signals)
-    if not ok then return nil, plain_error(durable.abandon(wf_id, pid)) end
-    return pid, plain_error(e)
-  end
-
-  --- A message for workflow `wf_id` has been stored as signal `seq`.
-  function K.signal_stored(wf_id, seq, from, topic, payload)
-    local wf = durable.workflows[wf_id]
-    if wf then durable.signal(wf, seq, from, topic, payload) end
-  end
-
-  --- A child workflow that runs elsewhere (on Temporal) ended with
-  --- `result` ({value=} or {error=}): its parent's `workflow.exec` resumes.
-  function K.child_ended(wf_id, child_pid, result)
-    local wf = durable.workflows[wf_id]
-    if wf then durable.event(wf, { kind = "child", from = child_pid, result = result }) end
-  end
-
-  --- Everything emitted so far is committed: apply the batches it held.
-  function K.committed() durable.committed() end
-  --- The host failed on workflow `wf_id`: it ends with the plain `failure`.
-  function K.fail_workflow(wf_id, failure) return durable.fail(wf_id, failure) end
+  -- Workflow hosts: their entry points are the workflow module's.
+  if workflow then workflow.add_entry_points(K) end
   function K.count() return process.count end
   --- Bytes in use by this Lua state after a full collection.
   function K.memory()

@@ -45,10 +45,43 @@ return function(deps)
   end
   P.current_proc = current_proc
 
-  --- Is `pid` a PID of this host (alive or not)?
+  -- Workers. A host may run several workers, each a Lua state of its own;
+  -- worker k (counted from 0) holds the processes whose id is k modulo the
+  -- number of workers, so a PID names its worker and routing needs no table.
+  -- Anything for a process of another worker of this host leaves in that
+  -- worker's batch (bridge.cross), in the order it was sent.
+  local n_workers, my_worker = deps.workers or 1, deps.worker or 0
+  local cross = bridge.cross
+
+  --- The worker of a PID of this host: its id modulo the workers (an id that
+  --- is not a plain number names no process: this worker, which drops it).
+  local function worker_of(pid)
+    local digits = sub(pid, #pid_prefix + 1, -2)
+    if #digits > 18 or not find(digits, "^%d+$") then return my_worker end
+    return tonumber(digits) % n_workers
+  end
+
+  --- The other worker of this host that `pid` lives on, or nil.
+  local function other_worker(pid)
+    if n_workers == 1 or sub(pid, 1, #pid_prefix) ~= pid_prefix then return nil end
+    local w = worker_of(pid)
+    if w ~= my_worker then return w end
+    return nil
+  end
+  P.other_worker = other_worker
+
+  --- A new PID for a process on worker `w`, made without asking anyone: with
+  --- one worker ids count 1, 2, 3...; with N, worker k's m-th allocation is
+  --- w + N*(k + (N+1)*m) (Python allocates as k = N: see actors/workers.py).
+  local function new_pid(w)
+    next_id = next_id + 1
+    if n_workers == 1 then return pid_prefix .. next_id .. "}" end
+    return pid_prefix .. (w + n_workers * (my_worker + (n_workers + 1) * next_id)) .. "}"
+  end
+
   --- Does `pid` belong to this worker (so, if not running, it has exited)?
   local function is_own_pid(pid)
-    return spawns_here and sub(pid, 1, #pid_prefix) == pid_prefix
+    return spawns_here and sub(pid, 1, #pid_prefix) == pid_prefix and (n_workers == 1 or worker_of(pid) == my_worker)
   end
 
   --- Is `v` a PID (`{node@host|id}`, text), as actors/pid.py reads one?
@@ -133,6 +166,27 @@ return function(deps)
     end
   end
 
+  --- A message for a process that is not here: another worker of this
+  --- host takes it in its batch, anything else goes through Python.
+  local function route_out(from, pid, topic, payload)
+    local w = other_worker(pid)
+    if w then cross(w, { "route", from, pid, topic, payload }) else emit({ "route", from, pid, topic, payload }) end
+  end
+
+  -- host.max_processes. With several workers the count is the host's, kept
+  -- in Python (claim_process / release_process); a spawn placed on another
+  -- worker is claimed by its spawner (`opts.claimed`).
+  local claim_process, release_process = deps.claim_process, deps.release_process
+  local function has_room_for_process()
+    local max = deps.max_processes
+    if not max then return true end
+    if claim_process then return claim_process() end
+    return P.count < max
+  end
+  local function at_process_limit()
+    return err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")
+  end
+
   -- Exits -------------------------------------------------------------------
 
   local kill -- forward: kill(proc, error) ends a process abnormally
@@ -167,7 +221,8 @@ return function(deps)
         event_now(target, event)
       end
     elseif not is_own_pid(pid) then
-      emit({ "event", pid, event })
+      local w = other_worker(pid)
+      if w then cross(w, { "event", pid, event }) else emit({ "event", pid, event }) end
     end
   end
   P.send_event = send_event
@@ -211,6 +266,7 @@ return function(deps)
     if failure then failure = leaving(proc, failure) end
     procs[proc.pid] = nil
     P.count = P.count - 1
+    if release_process then release_process() end
     for task in next, proc.tasks do S.kill_task(task) end
     if proc.named then names.release(proc.pid) end
     if proc.calls then P.caller_ended(proc) end
@@ -382,14 +438,12 @@ return function(deps)
   --- callback), parent, short (expected to end soon: see
   --- sched.spawn_short_task); read here, not kept. Returns pid or nil, error.
   function P.spawn_local(entry, args, opts)
-    if deps.max_processes and P.count >= deps.max_processes then
-      return nil, err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")
-    end
+    if not opts.claimed and not has_room_for_process() then return nil, at_process_limit() end
     local pid = opts.pid
     if pid == nil then
-      next_id = next_id + 1
-      pid = pid_prefix .. next_id .. "}"
+      pid = new_pid(my_worker)
     elseif procs[pid] then
+      if opts.claimed and release_process then release_process() end
       return nil, err(errors.ALREADY_EXISTS, "process " .. pid .. " is already running")
     end
     if opts.name then
@@ -466,7 +520,9 @@ return function(deps)
       { monitors = durable_watcher(opts.monitor_by), links = durable_watcher(opts.link_with) }, run })
     opts.pid = pid
     opts.workflow = { id = wf_id, run = run, now = now, seed = seed, parent = parent_pid }
-    return P.spawn_local(entry, args, opts)
+    local started, e = P.spawn_local(entry, args, opts)
+    if started then procs[started].wf.attempt = opts.attempt end
+    return started, e
   end
 
   --- Restore the monitors and links of a recovered workflow `proc` (lists
@@ -504,7 +560,18 @@ return function(deps)
     local function start(default_id, parent_pid)
       local action, value, detail = deps.claim_workflow(wanted, default_id, opts.options, parent.pid)
       if action == "error" then return nil, err(value, detail) end
-      if action == "existing" then return value end
+      if action == "existing" then
+        -- the start's watchers watch, and its messages go to, the workflow that has the id
+        local target = procs[value]
+        for op, watcher in pairs({ monitor = opts.monitor_by, link = opts.link_with }) do
+          if target then
+            P.signal(op, watcher, value)
+            if parent.wf then emit({ "wf_watch", target.wf.id, op, watcher }) end
+          end
+        end
+        for _, m in ipairs(opts.messages or {}) do P.route(parent.pid, value, m[1], m[2]) end
+        return value
+      end
       return P.start_workflow(entry, args, opts, value, detail, parent_pid)
     end
     if wf == nil then return start(nil, nil) end
@@ -689,7 +756,8 @@ return function(deps)
         emit({ "signal", op, self.pid, pid, data })
       end)
     else
-      emit({ "signal", op, self.pid, pid, data })
+      local w = other_worker(pid)
+      if w then cross(w, { "signal", op, self.pid, pid, data }) else emit({ "signal", op, self.pid, pid, data }) end
     end
     S.tick()
     return true
@@ -737,7 +805,7 @@ return function(deps)
       delivered = delivered + 1
       deliver_any(target, from, topic, payload)
     elseif not is_own_pid(pid) then
-      emit({ "route", from, pid, topic, payload })
+      route_out(from, pid, topic, payload)
     end
     return true
   end
@@ -763,6 +831,8 @@ return function(deps)
     elseif remote_send and sub(pid, 1, #node_prefix) ~= node_prefix then
       local kind, message = remote_send(from, pid, topic, payload)
       if kind then return nil, errors.new({ kind = kind, message = message, retryable = kind == errors.UNAVAILABLE }) end
+    elseif other_worker(pid) then
+      route_out(from, pid, topic, payload)
     elseif deps.is_durable_pid(pid) then
       local ok, problem = bridge.request_blocking({ "route_durable", 0, from, pid, topic, payload })
       if not ok then return nil, errors.from_plain(problem) end
