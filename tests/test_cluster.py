@@ -44,6 +44,13 @@ def start_node(app, nats, name: str) -> LuactorProcess:
     return LuactorProcess("run", app.root, "--node", name, "--cluster", nats.url, "--data", app.root / f".data-{name}")
 
 
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    """Until ``condition()`` holds (checked every 20 ms), or fail after ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.02)
+
+
 async def echo_pid(node: LuactorProcess) -> str:
     await trio.to_thread.run_sync(node.wait_for, "echo at ")
     line = next(line for line in node.seen if "echo at " in line)
@@ -266,3 +273,94 @@ async def test_spawn_monitor_link_cancel_terminate_exec_across_nodes(cluster_app
                 event = (await me.receive()).payload
                 assert event["kind"] == "EXIT" and event["from"] == pid
             assert await node.exec("test:adder", "beta@test:host", 20, 22) == 42
+
+
+# -- node down -------------------------------------------------------------------
+
+LINKER = """
+return { main = function(other)
+  process.link(other)
+  process.listen("never"):receive()
+end }
+"""
+
+WATCHER = """
+return { main = function(there, reply_to)
+  process.set_options({ trap_links = true })
+  local events = process.events()
+  local monitored = process.spawn_monitored("test:sleeper", there)
+  local linked = process.spawn_linked("test:sleeper", there)
+  local linker = process.spawn("test:linker", there, process.pid())
+  process.send(reply_to, "ready", { monitored, linked, linker })
+  local seen = {}
+  for i = 1, 3 do
+    local e = events:receive()
+    seen[i] = { kind = e.kind, from = e.from, error = e.result.error:kind(), message = e.result.error:message() }
+  end
+  return seen
+end }
+"""
+
+
+async def test_a_killed_node_fires_every_monitor_and_link_within_the_bound(cluster_app, nats_server):
+    cluster_app.lua("sleeper", REMOTE_WORK, method="sleeper")
+    cluster_app.lua("linker", LINKER)
+    cluster_app.lua("watcher", WATCHER)
+    with start_node(cluster_app, nats_server, "beta") as beta:
+        await echo_pid(beta)
+        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
+            await wait_until(lambda: node.cluster.membership.is_up("beta"))
+            async with trio.open_nursery() as nursery:
+                outcome = {}
+
+                async def watch() -> None:
+                    outcome["seen"] = await node.exec("test:watcher", cluster_app.host, "beta@test:host", me.pid)
+                    outcome["at"] = trio.current_time()
+                nursery.start_soon(watch)
+                monitored, linked, linker = (await me.receive()).payload
+                me.monitor(monitored)
+                beta.process.kill()   # SIGKILL
+                killed = trio.current_time()
+            event = (await me.receive()).payload
+            assert event["kind"] == "EXIT" and event["from"] == monitored
+            assert event["result"]["error"]["kind"] == "Unavailable"
+            took = outcome["at"] - killed
+            assert took <= 5.0, took
+            seen = outcome["seen"]
+            assert {(e["kind"], e["from"]) for e in seen} == {
+                ("EXIT", monitored), ("LINK_DOWN", linked), ("LINK_DOWN", linker)}
+            for e in seen:
+                assert e["error"] == "Unavailable"
+                assert e["message"].startswith("node beta is down (no heartbeat for 3s)")
+            assert not node.cluster.membership.is_up("beta")
+
+
+SEND_ONCE = """
+return { main = function(dest)
+  local pongs = process.listen("pong")
+  local ok, err = process.send(dest, "ping", "hello")
+  if not ok then return { kind = err:kind(), message = err:message() } end
+  return pongs:receive()
+end }
+"""
+
+
+async def test_a_node_cut_off_from_nats_runs_on_and_its_sends_fail_until_it_reconnects(cluster_app, nats_server):
+    cluster_app.lua("send_once", SEND_ONCE)
+    cluster_app.lua("adder", REMOTE_WORK, method="adder")
+    with start_node(cluster_app, nats_server, "beta") as beta:
+        remote = await echo_pid(beta)
+        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
+            assert await node.exec("test:send_once", cluster_app.host, remote) == "hello"
+            nats_server.kill()
+            await wait_until(lambda: not node.cluster.link.connected)
+            refused = await node.exec("test:send_once", cluster_app.host, remote)
+            assert refused == {"kind": "Unavailable",
+                               "message": "node alpha is cut off from the cluster (no NATS connection)"}
+            assert await node.exec("test:adder", cluster_app.host, 1, 2) == 3  # the node's own work goes on
+            with pytest.raises(ActorError, match="cut off"):
+                await node.send(remote, "ping", 1)
+            nats_server.start()
+            await wait_until(lambda: node.cluster.link.connected)
+            await wait_until(lambda: node.cluster.membership.is_up("beta"))
+            assert await node.exec("test:send_once", cluster_app.host, remote) == "hello"

@@ -82,10 +82,10 @@ class NatsLink:
             options["user_credentials"] = self._credentials
         try:
             self._nc = await self._run(nats.connect(**options))
-        except (nats.errors.Error, OSError, asyncio.TimeoutError) as error:
+        except ActorError as error:
             self._thread.close()
             self._thread = None
-            reason = str(error) or type(error).__name__
+            reason = error.message.removeprefix("NATS: ")
             raise ActorError("Unavailable", f"cannot reach NATS at {','.join(self.urls)}: {reason}") from None
         # once connected, a lost connection is retried for as long as the node runs
         self._nc.options["max_reconnect_attempts"] = -1
@@ -136,15 +136,14 @@ class NatsLink:
 
     async def request(self, subject: str, data: bytes, timeout: float) -> bytes:
         """A request and its reply; Unavailable when nobody answers in time."""
-        try:
-            msg = await self._run(self._nc.request(subject, data, timeout=timeout))
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
-            raise ActorError("Unavailable", f"no answer on {subject} within {timeout:g}s") from None
-        except nats.errors.NoRespondersError:
-            raise ActorError("Unavailable", f"nobody serves {subject}") from None
-        except (nats.errors.Error, OSError) as error:
-            raise ActorError("Unavailable", f"NATS: {error}") from None
-        return msg.data
+        async def request() -> bytes:
+            try:
+                return (await self._nc.request(subject, data, timeout=timeout)).data
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                raise ActorError("Unavailable", f"no answer on {subject} within {timeout:g}s") from None
+            except nats.errors.NoRespondersError:
+                raise ActorError("Unavailable", f"nobody serves {subject}") from None
+        return await self._run(request())
 
     async def flush(self, timeout: float = 2.0) -> None:
         await self._run(self._nc.flush(timeout=timeout))
@@ -170,10 +169,17 @@ class NatsLink:
     # -- plumbing -------------------------------------------------------------
 
     async def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Await ``coroutine`` on the client's loop; NATS's failures (other than a
+        key-value :data:`Conflict`) become Unavailable."""
         if self._thread is None:
             coroutine.close()
             raise ActorError("Unavailable", "the node is not connected to NATS")
-        return await self._thread.run(coroutine)
+        try:
+            return await self._thread.run(coroutine)
+        except Conflict:
+            raise
+        except (nats.errors.Error, OSError, asyncio.TimeoutError) as error:
+            raise ActorError("Unavailable", f"NATS: {error or type(error).__name__}") from None
 
     def _to_trio(self, fn: Callable[..., None] | None, *args: Any) -> None:
         if fn is None:
