@@ -14,9 +14,6 @@
 -- each buffering the next would cost the collector a pass over `impl` per
 -- link, in one step it cannot interrupt (quadratic: 20,000 channels hold
 -- the worker for seconds). The holder of a channel may read what it buffers.
---
--- A mailbox channel has an `owner`, the process, whose `queued` counts the
--- messages its mailboxes buffer (see process.lua's host.max_mailbox).
 return function(deps)
   local S, errors = deps.sched, deps.errors
   local ready, block, tick, BLOCK = S.ready, S.block, S.tick, S.BLOCK
@@ -63,11 +60,8 @@ return function(deps)
   end
 
   --- An unbounded channel record, for mailboxes: sends never block.
-  --- `owner`: the process whose `queued` counts what it buffers.
-  local function unbounded(owner)
-    local c = make(nil)
-    c.owner = owner
-    return c
+  local function unbounded()
+    return make(nil)
   end
 
   -- Pop the first live receiver waiter, or nil. A queue that empties
@@ -166,8 +160,6 @@ return function(deps)
       if w.sel then wake_receiver(w, value, true) else ready(w, value, true) end
     else
       put(ch, value)
-      local owner = ch.owner
-      if owner then owner.queued = (owner.queued or 0) + 1 end
     end
     return true
   end
@@ -180,8 +172,6 @@ return function(deps)
       ch.buf[bh] = nil
       ch.bh = bh + 1
       if ch.bh > ch.bt then ch.bh, ch.bt = 1, 0 end
-      local owner = ch.owner
-      if owner then owner.queued = owner.queued - 1 end
       -- a sender blocked on a full buffer may now put its value in
       local w = pop_sender(ch)
       if w then
@@ -229,8 +219,6 @@ return function(deps)
         local v = self[bh] -- (the handle is the buffer)
         self[bh] = nil
         if bh == c.bt then c.bh, c.bt = 1, 0 else c.bh = bh + 1 end
-        local owner = c.owner
-        if owner then owner.queued = owner.queued - 1 end
         return v, true
       elseif not c.closed then
         local rqt = c.rqt + 1

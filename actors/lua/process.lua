@@ -101,17 +101,12 @@ return function(deps)
   -- Mailboxes ---------------------------------------------------------------
 
   --- The process's unbounded channel `field` (inbox or events), made on
-  --- first use. The inbox holds Message objects (`message` set) and counts
-  --- towards host.max_mailbox; lifecycle events do not.
+  --- first use. The inbox holds Message objects (`message` set).
   local function mailbox(proc, field)
     local c = proc[field]
     if c == nil then
-      if field == "inbox" then
-        c = unbounded(proc)
-        c.message = true
-      else
-        c = unbounded()
-      end
+      c = unbounded()
+      if field == "inbox" then c.message = true end
       proc[field] = c
     end
     return c
@@ -131,10 +126,15 @@ return function(deps)
   P.deliver = deliver
 
   -- At most MAX_MAILBOX messages wait in a process's inbox and topic
-  -- channels (`proc.queued`, counted by the channels). A message past it is
-  -- refused: its sender gets a RateLimited error when it can be told (a send
-  -- from this host or from Python), and is otherwise dropped; either way it
-  -- is counted, and logged once per receiver.
+  -- channels (lifecycle events do not count). A message past it is refused:
+  -- its sender gets a RateLimited error when it can be told (a send from
+  -- this host or from Python), and is otherwise dropped; either way it is
+  -- counted, and logged once per receiver.
+  --
+  -- `proc.queued` is what waited when it was last counted plus what was
+  -- delivered since, never less than what waits: the channels are counted
+  -- only when it reaches the bound, so that neither a send nor a receive
+  -- pays for the bound otherwise.
   local MAX_MAILBOX = deps.max_mailbox or math.huge
   local refused = 0 -- messages refused to full mailboxes
   function P.refused() return refused end
@@ -150,9 +150,20 @@ return function(deps)
       " messages waiting, host.max_mailbox)")
   end
 
+  local function depth(ch) return ch and ch.bt - ch.bh + 1 or 0 end
+
+  --- Take a place in `target`'s mailboxes for a message about to be
+  --- delivered; false if they are full.
   local function has_room(target)
-    local queued = target.queued
-    return queued == nil or queued < MAX_MAILBOX
+    local queued = target.queued + 1
+    if queued > MAX_MAILBOX then
+      queued = depth(target.inbox) + 1
+      local topics = target.topics
+      if topics then for _, ch in next, topics do queued = queued + depth(ch) end end
+      if queued > MAX_MAILBOX then return false end
+    end
+    target.queued = queued
+    return true
   end
 
   --- Deliver to any process: a workflow sees a message only once it is
@@ -452,7 +463,7 @@ return function(deps)
     end
     -- at most 8 fields, with env and topics, keep to the smallest hash
     local proc = {
-      pid = pid, entry = entry, alive = true, tasks = {},
+      pid = pid, entry = entry, alive = true, tasks = {}, queued = 0,
       ctx = opts.ctx or {}, on_exit = opts.on_exit, named = opts.name and true,
     }
     if opts.quiet then proc.quiet = true end
@@ -861,8 +872,11 @@ return function(deps)
     local target = procs[dest]
     local sender = task.proc
     if target and not target.wf and not sender.wf then
-      local queued = target.queued
-      if queued and queued >= MAX_MAILBOX then
+      -- has_room(), inlined up to the bound
+      local queued = target.queued + 1
+      if queued <= MAX_MAILBOX then
+        target.queued = queued
+      elseif not has_room(target) then
         S.tick() -- (a refused send costs a reduction too: a sender that retries yields)
         return mailbox_full(target)
       end
@@ -917,7 +931,7 @@ return function(deps)
     elseif topics[topic] then
       error(err(errors.ALREADY_EXISTS, "topic '" .. topic .. "' is already being listened to"), 2)
     end
-    local ch = unbounded(proc)
+    local ch = unbounded()
     local message_mode = type(options) == "table" and options.message == true
     if message_mode then ch.message = true end
     topics[topic] = ch
@@ -926,19 +940,17 @@ return function(deps)
     -- (the inbox's buffer is compacted in place: it is the inbox's handle).
     local inbox = proc.inbox
     if inbox and inbox.bh <= inbox.bt then
-      local buf, n, moved = inbox.buf, inbox.bh - 1, 0
+      local buf, n = inbox.buf, inbox.bh - 1
       for i = inbox.bh, inbox.bt do
         local m = buf[i]
         buf[i] = nil
         if m[1] == topic then
           push(ch, message_mode and m or m[3])
-          moved = moved + 1
         else
           n = n + 1
           buf[n] = m
         end
       end
-      proc.queued = proc.queued - moved -- (each is counted again in `ch`)
       if n < inbox.bh then inbox.bh, inbox.bt = 1, 0 else inbox.bt = n end
     end
     return ch.handle
