@@ -5,9 +5,14 @@ belongs to one PID; a PID may hold several names; all of them are released
 when the process exits. The ``*_from_lua`` methods are the callbacks a
 worker's kernel uses: they take and return Lua strings (bytes); a name that
 is not UTF-8 text is never registered.
+
+Workers of a host may run in threads of their own and call in at the same
+time: every change holds the registry's lock (a lookup is one dict read).
 """
 
 from __future__ import annotations
+
+import threading
 
 __all__ = ["NameRegistry"]
 
@@ -16,9 +21,14 @@ class NameRegistry:
     def __init__(self) -> None:
         self._pids: dict[str, str] = {}
         self._names: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
 
     def register(self, name: str, pid: str) -> bool:
         """Bind ``name`` to ``pid``; False if the name is taken."""
+        with self._lock:
+            return self._register(name, pid)
+
+    def _register(self, name: str, pid: str) -> bool:
         if name in self._pids:
             return self._pids[name] == pid
         self._pids[name] = pid
@@ -30,6 +40,10 @@ class NameRegistry:
 
     def unregister(self, name: str, owner: str | None = None) -> bool:
         """Release ``name`` (only if ``owner`` holds it, when given); False if it was not."""
+        with self._lock:
+            return self._unregister(name, owner)
+
+    def _unregister(self, name: str, owner: str | None) -> bool:
         pid = self._pids.get(name)
         if pid is None or (owner is not None and pid != owner):
             return False
@@ -43,11 +57,13 @@ class NameRegistry:
 
     def release(self, pid: str) -> None:
         """Drop every name of an exited process."""
-        for name in self._names.pop(pid, ()):
-            self._pids.pop(name, None)
+        with self._lock:
+            for name in self._names.pop(pid, ()):
+                self._pids.pop(name, None)
 
     def names_of(self, pid: str) -> set[str]:
-        return set(self._names.get(pid, ()))
+        with self._lock:
+            return set(self._names.get(pid, ()))
 
     # -- kernel callbacks (Lua strings are bytes) --------------------------
 

@@ -85,6 +85,7 @@ class Router:
         self._python_prefix = pid_prefix(node_name, PYTHON_HOST)
         self._wall_base = time.time_ns()
         self._clock_base: float | None = None
+        self._clock: trio.abc.Clock | None = None
         #: ``(host_id, metric_updates, spans)`` from every worker's slices (see actors/observe/).
         self.observations: Callable[[str, list, list], None] | None = None
         self.tracing: Any = None    # spans calls of Python functions when set (actors/observe/tracing.py)
@@ -96,13 +97,14 @@ class Router:
 
     def start_clock(self) -> None:
         """Tie wall-clock time to trio's clock (so MockClock drives both)."""
+        self._clock = trio.lowlevel.current_clock()  # read from workers' slice threads too
         self._wall_base = time.time_ns()
-        self._clock_base = trio.current_time()
+        self._clock_base = self._clock.current_time()
 
     def wall_ns(self) -> int:
         if self._clock_base is None:
             return time.time_ns()
-        return self._wall_base + int((trio.current_time() - self._clock_base) * 1e9)
+        return self._wall_base + int((self._clock.current_time() - self._clock_base) * 1e9)
 
     # -- endpoints ------------------------------------------------------
 

@@ -6,13 +6,22 @@ sandboxed Lua state, loads the registry's Lua entries into it, runs
 scheduler slices, sleeps until the next timer or until something from
 outside arrives, and carries out the commands a slice left in the outbox.
 Crossings are batched: one ``run`` call per slice, one drain per slice.
+
+A host of several workers (``actors/workers.py``) may run each worker's
+slices in an OS thread (``threaded``): the Lua state is then touched by one
+thread at a time, the slice's thread or the trio thread between slices.
+Calls from the node into a worker whose slice is running are queued and
+applied, in order, before its next slice.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
+import threading
+from collections import deque
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -20,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from lupa import lua54
+from lupa.lua54 import LuaMemoryError
 
 from . import lua_support, zones
 from .codec import MAX_DEPTH, MAX_VALUES, PayloadError, arguments_from_lua, from_lua, to_lua
@@ -32,6 +42,8 @@ if TYPE_CHECKING:
     from .registry import Entry
 
 __all__ = ["LUA_KINDS", "Worker"]
+
+log = logging.getLogger("luactor")
 
 
 _LUA_DIR = resources.files("actors") / "lua"
@@ -68,8 +80,15 @@ class Worker:
                  clock: Callable[[], float] | None = None, source_root: Path | None = None,
                  extra_deps: dict[bytes, Any] | None = None,
                  extra_commands: dict[str, Callable[[Any], None]] | None = None,
-                 after_slice: Callable[[], None] | None = None):
+                 after_slice: Callable[[], None] | None = None, index: int = 0, loads: list[int] | None = None):
         self.router = router
+        #: this worker's place among its host's (from 0), and their run queues' lengths
+        #: (shared by the host's workers; None for a host of one worker)
+        self.index, self.loads = index, loads
+        self.threaded = False  # set by the host before run: slices run in an OS thread
+        self._busy = False     # a slice thread holds the Lua state
+        self._queued: deque[tuple[Callable[..., Any], tuple]] = deque()  # calls waiting for the state
+        self._lock = threading.RLock()  # held by a slice thread; taken by readers of the state
         self.host_id = host_id
         self.pid_prefix = pid_prefix
         self.lua = lua54.LuaRuntime(
@@ -85,6 +104,7 @@ class Worker:
         self._requests: dict[int, trio.CancelScope] = {}  # requests being served, by id
         self._emptied: trio.Event | None = None  # set once no process is left (while shutting down)
         self._nursery: trio.Nursery | None = None
+        self._own_clock = clock is None
         self._clock = clock or trio.current_time
         names = router.names
         formats = PayloadFormats(self.lua)
@@ -126,6 +146,9 @@ class Worker:
         self._memory = kernel[b"memory"]
         self._alive = kernel[b"alive"]
         self._terminate_all = kernel[b"terminate_all"]
+        self._queued_tasks = kernel[b"queued"]
+        self._apply_batch = kernel[b"apply"]
+        self._kernel_start_placed = kernel[b"start_placed"]
         self.kernel = kernel
         # the runaway guard: armed by a watchdog when a slice runs long, or
         # on every task if the watchdog cannot find the running one
@@ -160,11 +183,13 @@ class Worker:
 
     async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Drive the kernel until cancelled."""
+        if self._own_clock:  # trio's clock itself, which a slice thread may read too
+            self._clock = trio.lowlevel.current_clock().current_time
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
             while True:
-                more, deadline = self.step()
+                more, deadline = (await self._step_in_thread()) if self.threaded else self.step()
                 if self._emptied is not None and self._count() == 0:
                     self._emptied.set()
                 if more:
@@ -188,15 +213,84 @@ class Worker:
             self._after_slice()
         return bool(more or self._pending), deadline
 
+    async def _step_in_thread(self) -> tuple[bool, float | None]:
+        """:meth:`step` with the slice (and the calls queued for it) in an OS thread."""
+        self._pending = False
+        self._busy = True
+        try:
+            more, deadline = await trio.to_thread.run_sync(self._slice_holding_state)
+        finally:
+            self._busy = False
+        self._drain_outbox()
+        return bool(more or self._pending or self._queued), deadline
+
+    def _slice_holding_state(self) -> tuple[bool, float | None]:
+        with self._lock:
+            self._apply_queued()
+            return self._slice()
+
     def _slice(self) -> tuple[bool, float | None]:
         """Run up to SLICE_TURNS task turns under the runaway watchdog."""
         if self._guard is None:
-            return self._run(self.SLICE_TURNS)
+            return self._run_turns()
         self._guard.begin()
         try:
-            return self._run(self.SLICE_TURNS)
+            return self._run_turns()
         finally:
             self._guard.end()
+
+    def _run_turns(self) -> tuple[bool, float | None]:
+        loads = self.loads
+        if loads is None:
+            return self._run(self.SLICE_TURNS)
+        more, deadline = self._run(self.SLICE_TURNS, *loads)
+        loads[self.index] = self._queued_tasks()
+        return more, deadline
+
+    # -- calls that wait for the Lua state ----------------------------------
+
+    def _held(self) -> bool:
+        """Must a call wait for the state: a slice thread holds it, or calls
+        already wait (which a later call must not overtake)?"""
+        return self._busy or bool(self._queued)
+
+    def _defer(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._queued.append((fn, args))
+        self.wake()
+
+    def _apply_queued(self) -> None:
+        """Apply the calls that waited; their failures cannot reach a caller
+        any more: a refused message is dropped, as from another host."""
+        while self._queued:
+            fn, args = self._queued.popleft()
+            try:
+                fn(*args)
+            except (ActorError, LuaMemoryError) as error:
+                log.debug("host %s: a queued call was dropped: %s", self.host_id, error)
+
+    def apply_batch(self, batch: bytes) -> None:
+        """A batch of commands from another worker of the host (see bridge.lua's
+        ``cross``); a threaded worker applies it in its own thread."""
+        if self.threaded or self._held():
+            self._defer(self._apply_batch, batch)
+        else:
+            self._apply_batch(batch)
+            self.wake()
+
+    def start_placed(self, pid: str, entry_id: str, args: list, options: dict) -> None:
+        """Start ``entry_id`` as ``pid``, which the host has handed out already (see workers.py)."""
+        if self._held():
+            self._defer(self._start_placed, pid, entry_id, args, options)
+        else:
+            self._start_placed(pid, entry_id, args, options)
+            self.wake()
+
+    def _start_placed(self, pid: str, entry_id: str, args: list, options: dict) -> None:
+        self._kernel_start_placed(pid.encode(), entry_id.encode(), self._lua_args(args), self._lua_options(options))
+
+    def locked(self) -> threading.RLock:
+        """Held while reading the state from the node (snapshots, counts): waits out a running slice."""
+        return self._lock
 
     def wake(self) -> None:
         """Something arrived from outside: run a slice soon."""
@@ -214,13 +308,16 @@ class Worker:
     # -- calls from the node ------------------------------------------------
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        lua_args = to_lua(self.lua, list(args), "args", depth=MAX_DEPTH + 1)
-        lua_args[b"n"] = len(args)  # keeps positions after a None argument
-        pid, problem = self._spawn(entry_id.encode(), lua_args, self._lua_options(options))
+        pid, problem = self._spawn(entry_id.encode(), self._lua_args(args), self._lua_options(options))
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
         self.wake()
         return pid.decode()
+
+    def _lua_args(self, args: list) -> Any:
+        lua_args = to_lua(self.lua, list(args), "args", depth=MAX_DEPTH + 1)
+        lua_args[b"n"] = len(args)  # keeps positions after a None argument
+        return lua_args
 
     def _lua_options(self, options: dict) -> Any:
         opts = {}
@@ -233,29 +330,46 @@ class Worker:
         return to_lua(self.lua, opts, "options")
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        if self._held():
+            self._defer(self._send_now, sender, dest, topic, payload)
+        else:
+            self._send_now(sender, dest, topic, payload)
+
+    def _send_now(self, sender: str, dest: str, topic: str, payload: Any) -> None:
         ok, problem = self._send(sender.encode(), dest.encode(), topic.encode(), to_lua(self.lua, payload, depth=MAX_DEPTH))
         if not ok:
             raise ActorError.from_plain(from_lua(problem))
         self.wake()
 
     def signal(self, op: str, sender: str, dest: str, data: Any = None) -> None:
+        if self._held():
+            self._defer(self._signal_now, op, sender, dest, data)
+        else:
+            self._signal_now(op, sender, dest, data)
+
+    def _signal_now(self, op: str, sender: str, dest: str, data: Any = None) -> None:
         self._signal(op.encode(), sender.encode(), dest.encode(), to_lua(self.lua, data, "data"))
         self.wake()
 
     def count(self) -> int:
-        return self._count()
+        with self._lock:
+            return self._count()
 
     def memory(self) -> int:
         """Bytes the Lua state holds after a full garbage collection."""
-        return self._memory()
+        with self._lock:
+            return self._memory()
 
     def is_alive(self, pid: str) -> bool:
-        return bool(self._alive(pid.encode()))
+        with self._lock:
+            return bool(self._alive(pid.encode()))
 
     async def cancel_all(self, sender: str, reason: str, timeout: float) -> None:
         """Deliver CANCEL to every process that listens to its events, and give
         them ``timeout`` seconds to end before :meth:`terminate_all`."""
-        if not self.kernel[b"cancel_all"](sender.encode(), reason.encode()):
+        with self._lock:
+            listening = self.kernel[b"cancel_all"](sender.encode(), reason.encode())
+        if not listening:
             return
         self._emptied = trio.Event()
         self.wake()
@@ -264,12 +378,20 @@ class Worker:
         self._emptied = None
 
     def terminate_all(self, reason: str) -> None:
-        self._terminate_all(reason.encode())
-        self._slice()
+        with self._lock:
+            self._apply_queued()
+            self._terminate_all(reason.encode())
+            self._slice()
         self._drain_outbox()
 
     def answer(self, request_id: int, ok: bool, value: Any) -> None:
         """Answer a kernel request (see bridge.lua)."""
+        if self._held():
+            self._defer(self._answer_now, request_id, ok, value)
+        else:
+            self._answer_now(request_id, ok, value)
+
+    def _answer_now(self, request_id: int, ok: bool, value: Any) -> None:
         try:
             answer = to_lua(self.lua, value, "result")
         except PayloadError as error:
@@ -367,3 +489,4 @@ class Worker:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
+

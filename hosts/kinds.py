@@ -29,7 +29,8 @@ MAX_INSTRUCTIONS = Field("host.max_instructions", Integer(minimum=0), default=10
 
 KINDS = {
     "process.host": KindSpec((
-        Field("host.workers", Integer(minimum=1), default=1),
+        # default: $LUACTOR_WORKERS, else the CPUs the node may use (actors/workers.py)
+        Field("host.workers", Integer(minimum=1)),
         # Wippy's scheduler queues: accepted and checked, not used by luactor's scheduler.
         Field("host.queue_size", Integer(minimum=1), default=1024),
         Field("host.local_queue_size", Integer(minimum=1), default=256),

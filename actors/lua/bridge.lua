@@ -24,8 +24,42 @@ return function(deps)
     return outbox[out_n]
   end
 
+  -- Batches for the other workers of this host (see process.lua): the
+  -- commands for each, in order, leave as one msgpack string per worker and
+  -- slice (a `cross` command), so no Lua table leaves this state.
+  local crossing = {}
+  local encode = deps.msgpack and deps.msgpack.encode
+
+  --- Queue `cmd` for worker `w` of this host.
+  function B.cross(w, cmd)
+    local batch = crossing[w]
+    if batch == nil then
+      batch = { n = 0 }
+      crossing[w] = batch
+    end
+    local n = batch.n + 1
+    batch[n], batch.n = cmd, n
+  end
+
+  --- `batch` in msgpack; a command that cannot be encoded (none should:
+  --- what crosses was copied as a payload) is left out.
+  local function encoded(batch)
+    batch.n = nil
+    local bytes = encode(batch)
+    if bytes then return bytes end
+    local kept = {}
+    for i = 1, #batch do
+      if encode(batch[i]) then kept[#kept + 1] = batch[i] end
+    end
+    return (encode(kept))
+  end
+
   --- Hand the queued commands to Python (nil when there are none).
   function B.take()
+    if next(crossing) ~= nil then
+      for w, batch in pairs(crossing) do emit({ "cross", w, encoded(batch) }) end
+      crossing = {}
+    end
     if out_n == 0 then return nil, 0 end
     local taken, n = outbox, out_n
     outbox, out_n = {}, 0

@@ -6,6 +6,9 @@
 -- callbacks now() / wall_ns() / random_bytes(n) / log(...) / names.* /
 -- zone(name, sec, wall) (see actors/zones.py), and
 -- load_module(name) returning the factory of a Lua file next to this one.
+-- A host of several workers also gives `workers` (their number), `worker`
+-- (this one's, from 0) and, with max_processes, claim_process() /
+-- release_process() for the host's count.
 return function(deps)
   local load_module = deps.load_module
   local errors = load_module("errors")({})
@@ -16,7 +19,9 @@ return function(deps)
     max_memory = deps.max_memory,
   })
   local channel = load_module("channel")({ sched = sched, errors = errors })
-  local bridge = load_module("bridge")({ sched = sched })
+  local n_workers = deps.workers or 1
+  local msgpack = n_workers > 1 and load_module("msgpack")() or nil
+  local bridge = load_module("bridge")({ sched = sched, msgpack = msgpack })
 
   local copy -- set below; the payload module encodes copies for Python
   local json_module
@@ -54,6 +59,8 @@ return function(deps)
     sched = sched, channel = channel, errors = errors, bridge = bridge, copy = copy,
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
     max_processes = deps.max_processes, max_mailbox = deps.max_mailbox, Message = Message,
+    workers = n_workers, worker = deps.worker, claim_process = deps.claim_process,
+    release_process = deps.release_process,
     entries = entries, observer = observe,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
@@ -151,7 +158,7 @@ return function(deps)
   local workflow = durable and load_module("workflow")({
     errors = errors, sandbox = sandbox, process = process, durable = durable, sched = sched,
     load_module = load_module, digest = deps.digest, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
-    entries = entries, history_usage = deps.history_usage,
+    entries = entries, history_usage = deps.history_usage, continue_workflow = deps.continue_workflow,
     facts = { task_queue = deps.task_queue, namespace = deps.namespace },
   })
 
@@ -271,7 +278,10 @@ return function(deps)
       return take()
     end
   end
-  function K.run(budget)
+  --- Run a slice of up to `budget` turns; with several workers, `...` are
+  --- their run queues' lengths (see process.lua's placement).
+  function K.run(budget, ...)
+    if n_workers > 1 then process.set_loads(...) end
     local more, deadline = sched.run(budget, process.on_task_end)
     observe.flush(metrics.take())
     if durable then
@@ -285,6 +295,31 @@ return function(deps)
   -- Workflow hosts: their entry points are the workflow module's.
   if workflow then workflow.add_entry_points(K) end
   function K.count() return process.count end
+  K.queued = sched.queued
+
+  --- Start `id` as `pid`, which its spawner (Python) has already handed out.
+  K.start_placed = process.start_placed
+
+  local function apply_command(c)
+    local op = c[1]
+    if op == "route" then
+      process.route(c[2], c[3], c[4], c[5]) -- (a full mailbox drops it, counted, as from another host)
+    elseif op == "event" then
+      process.signal("event", "", c[2], c[3])
+    elseif op == "signal" then
+      process.signal(c[2], c[3], c[4], c[5])
+    elseif op == "spawn" then
+      process.start_placed(c[2], c[3], c[4], c[5])
+    end
+  end
+
+  --- A batch from another worker of this host (see bridge.cross), applied
+  --- in order; a command that fails (memory ran out) is lost alone.
+  function K.apply(batch)
+    local ok, commands = msgpack.decode(batch)
+    if not ok then return end
+    for i = 1, #commands do pcall(apply_command, commands[i]) end
+  end
   --- Bytes in use by this Lua state after a full collection.
   function K.memory()
     collectgarbage("collect")

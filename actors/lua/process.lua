@@ -454,12 +454,15 @@ return function(deps)
     if pid == nil then
       pid = new_pid(my_worker)
     elseif procs[pid] then
-      if opts.claimed and release_process then release_process() end
+      if release_process then release_process() end
       return nil, err(errors.ALREADY_EXISTS, "process " .. pid .. " is already running")
     end
     if opts.name then
       local ok, kind = names.register(opts.name, pid)
-      if not ok then return nil, name_refused(kind, opts.name) end
+      if not ok then
+        if release_process then release_process() end
+        return nil, name_refused(kind, opts.name)
+      end
     end
     -- at most 8 fields, with env and topics, keep to the smallest hash
     local proc = {
@@ -495,6 +498,92 @@ return function(deps)
     local spawn = opts.short and S.spawn_short_task or S.spawn_task
     proc.tasks[spawn(proc, run_entry, proc, args)] = MAIN
     return pid
+  end
+
+  -- Placement, with several workers: a spawn stays on its spawner's worker
+  -- unless that worker's run queue is longer than another's by PLACE_MARGIN
+  -- tasks (then it goes to the least loaded); the spawn option `worker = k`
+  -- (from 1) pins it. A process stays on its worker for life. The other
+  -- workers' run queues are as they were when this slice began (set_loads),
+  -- counted up here as spawns are sent to them.
+  local PLACE_MARGIN = 32
+  local loads = {}
+  function P.set_loads(...) loads = { ... } end
+
+  --- The worker the option `worker` pins a spawn to (from 0), nil when it
+  --- is not set, or nil and an Invalid error.
+  local function pinned_worker(options)
+    local k = options and options.worker
+    if k == nil then return nil end
+    if math.type(k) ~= "integer" or k < 1 or k > n_workers then
+      return nil, err(errors.INVALID, "spawn option 'worker' must be an integer from 1 to " .. n_workers ..
+        " (the host's workers), got " .. (type(k) == "number" and tostring(k) or type(k)))
+    end
+    return k - 1
+  end
+
+  --- The worker a spawn with `options` goes to; `stay` keeps an unpinned one here.
+  local function place(options, stay)
+    local w, e = pinned_worker(options)
+    if e then return nil, e end
+    if w then return w end
+    if n_workers == 1 or stay then return my_worker end
+    local best, lightest = my_worker, S.queued() - PLACE_MARGIN
+    for other = 0, n_workers - 1 do
+      local load = loads[other + 1] or 0
+      if other ~= my_worker and load < lightest then best, lightest = other, load end
+    end
+    if best ~= my_worker then loads[best + 1] = lightest + 1 end
+    return best
+  end
+
+  --- Start `entry` on another worker `w` of this host: the PID is made here
+  --- and returned at once; the start travels in `w`'s batch, ahead of
+  --- anything sent to the new process afterwards. The name and the slot of
+  --- host.max_processes are taken here, so that refusals reach the spawner.
+  local function spawn_on(w, entry, args, opts)
+    if not has_room_for_process() then return nil, at_process_limit() end
+    local pid = new_pid(w)
+    if opts.name then
+      local ok, kind = names.register(opts.name, pid)
+      if not ok then
+        if release_process then release_process() end
+        return nil, name_refused(kind, opts.name)
+      end
+    end
+    local parent = opts.link_with and procs[opts.link_with]
+    if parent then
+      parent.links = parent.links or {}
+      parent.links[pid] = true
+    end
+    cross(w, { "spawn", pid, entry.id, args, { ctx = opts.ctx, name = opts.name, messages = opts.messages,
+      parent = opts.parent, monitor_by = opts.monitor_by, link_with = opts.link_with, claimed = true } })
+    return pid
+  end
+
+  --- A start placed here by another worker or by Python, whose PID its
+  --- spawner already has: if it cannot start, its watchers hear so as
+  --- from a process that failed at once.
+  function P.start_placed(pid, id, args, opts)
+    local entry = entries[id]
+    local wanted = opts.call and "function.lua" or "process.lua"
+    local started, e
+    opts.pid, opts.claimed = pid, true
+    if entry and entry.kind == wanted then
+      started, e = P.spawn_local(entry, args, opts)
+    else
+      if release_process then release_process() end
+      e = err(errors.NOT_FOUND, "no " .. wanted .. " entry '" .. tostring(id) .. "'")
+    end
+    if started then return end
+    if opts.name then names.release(pid) end
+    log("warn", pid, tostring(id) .. " could not start: " .. tostring(e), nil)
+    if opts.monitor_by then
+      send_event(opts.monitor_by, { kind = EXIT, from = pid, result = { error = errors.to_plain(e) } })
+    end
+    if opts.link_with then
+      send_event(opts.link_with, { kind = LINK_DOWN, from = pid, reason = tostring(e), result = { error = errors.to_plain(e) } })
+    end
   end
 
   --- The private payload of a message of `n` values (see send).
@@ -646,7 +735,11 @@ return function(deps)
         return nil, err(errors.NOT_FOUND, "spawn: no process.lua entry '" .. id .. "'" ..
           (entry and (" (it is a " .. entry.kind .. ")") or ""))
       end
-      return P.spawn_local(entry, args, opts)
+      local w
+      w, e = place(spec.options, spec.on_exit ~= nil)
+      if not w then return nil, e end
+      if w == my_worker then return P.spawn_local(entry, args, opts) end
+      return spawn_on(w, entry, args, opts)
     end
     e = check_remote_target("spawn", id, host)
     if e then return nil, e end
@@ -1104,7 +1197,9 @@ return function(deps)
     e = check_spawn_target("exec", id, host)
     if e then return nil, e end
     local parent = current_proc()
-    if host ~= host_id or not spawns_here then
+    -- (a process pinned to another worker is run there through Python, as on another host)
+    local w = pinned_worker(spec.options)
+    if host ~= host_id or not spawns_here or (w and w ~= my_worker) then
       e = check_remote_target("exec", id, host)
       if e then return nil, e end
       local args

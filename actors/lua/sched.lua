@@ -313,6 +313,9 @@ return function(deps)
   --- Is any task waiting to run?
   function S.has_ready() return rq_head <= rq_tail end
 
+  --- How many tasks wait in the run queue (the worker's load, for placing spawns).
+  function S.queued() return rq_tail - rq_head + 1 end
+
   --- A task coroutine running `fn`, with the guard's hook registered.
   local function task_coroutine(fn)
     local co = co_create(fn)

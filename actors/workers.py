@@ -1,0 +1,191 @@
+"""The workers of one process host: ``host.workers`` Lua states, each with its
+own kernel, run queue and timers.
+
+A PID names its worker: worker k (from 0) of N holds the processes whose id
+is k modulo N, so routing needs no table. Ids are made without asking
+anyone: worker j's m-th allocation for worker k is ``k + N*(j + (N+1)*m)``,
+and Python's (for spawns from the node) is the same with j = N. With one
+worker ids are simply 1, 2, 3...
+
+What one worker's processes send to another's (messages, lifecycle events,
+relationship signals, spawns) leaves the slice as one msgpack string per
+target worker (see ``actors/lua/bridge.lua``), which the target applies in
+order before its next slice: a Lua table never crosses Lua states.
+
+Under trio's real clock each worker's slices run in an OS thread (lupa
+releases the GIL while Lua runs, so they run in parallel), and everything
+else, the commands a slice leaves for Python included, runs in the trio
+thread. Under any other clock (trio's MockClock in tests), slices run in the
+trio thread: a mock clock jumps when every task waits, a slice's thread
+included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from .errors import ActorError
+from .worker import Worker
+
+__all__ = ["ENV_WORKERS", "ProcessSlots", "WorkerGroup", "default_workers"]
+
+log = logging.getLogger("luactor")
+
+#: The environment variable that sets ``host.workers`` for hosts that do not set it.
+ENV_WORKERS = "LUACTOR_WORKERS"
+
+_PROCESS_ID = re.compile(r"[0-9]{1,18}")  # as process.lua's worker_of reads one
+
+
+def default_workers() -> int:
+    """``host.workers`` of a host that does not set it: ``$LUACTOR_WORKERS``,
+    else the number of CPUs this process may run on."""
+    value = os.environ.get(ENV_WORKERS, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ActorError("Invalid", f"{ENV_WORKERS} must be a whole number of at least 1, got {value!r}")
+        return int(value)
+    return len(os.sched_getaffinity(0))
+
+
+class ProcessSlots:
+    """``host.max_processes`` counted for all of a host's workers, which
+    claim and release slots from their own threads."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def claim(self) -> bool:
+        with self._lock:
+            if self._taken >= self.limit:
+                return False
+            self._taken += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._taken -= 1
+
+
+class WorkerGroup:
+    """A host's workers, and where each of its PIDs lives.
+
+    ``make_worker(index, loads, extra_deps, extra_commands)`` builds worker
+    ``index``; the group adds what the workers need to share.
+    """
+
+    def __init__(self, count: int, pid_prefix: str, kinds: dict[str, str], max_processes: int | None,
+                 make_worker: Callable[..., Worker]):
+        self.pid_prefix = pid_prefix
+        self._kinds = kinds  # entry id -> kind, to check a spawn before its PID is handed out
+        self._allocated = 0
+        if count == 1:
+            self.workers = [make_worker(0, None, {}, {})]
+            self._slots = None
+            return
+        self._slots = ProcessSlots(max_processes) if max_processes else None
+        extra_deps: dict[bytes, Any] = {b"workers": count}
+        if self._slots is not None:
+            extra_deps.update({b"claim_process": self._slots.claim, b"release_process": self._slots.release})
+        self.loads = [0] * count
+        self.workers = [make_worker(k, self.loads, {**extra_deps, b"worker": k}, {"cross": self._forward})
+                        for k in range(count)]
+
+    def _forward(self, command: Any) -> None:
+        """A slice's batch for another worker (``{"cross", k, msgpack}``)."""
+        self.workers[command[2]].apply_batch(command[3])
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        threaded = len(self.workers) > 1 and _is_real_clock(trio.lowlevel.current_clock())
+        for worker in self.workers:
+            worker.threaded = threaded
+            await nursery.start(worker.run)
+
+    # -- where a PID lives ----------------------------------------------------
+
+    def worker_of(self, pid: str) -> Worker:
+        """The worker that holds (or held) ``pid``; any that is not one of this
+        host's process ids goes to the first, which drops what is for it."""
+        workers = self.workers
+        if len(workers) == 1:
+            return workers[0]
+        digits = pid[len(self.pid_prefix):-1] if pid.startswith(self.pid_prefix) else ""
+        if not _PROCESS_ID.fullmatch(digits):
+            return workers[0]
+        return workers[int(digits) % len(workers)]
+
+    # -- calls from the node ----------------------------------------------------
+
+    def spawn(self, entry_id: str, args: list, options: dict) -> str:
+        """Start a process on the worker the spawn options pin (``worker``,
+        from 1), else on the least loaded; the PID is returned at once."""
+        workers = self.workers
+        spawn_options = options.get("options")
+        pinned = spawn_options.get("worker") if isinstance(spawn_options, dict) else None
+        if len(workers) == 1:
+            if pinned is not None and pinned != 1:
+                raise _bad_worker(pinned, 1)
+            return workers[0].spawn(entry_id, args, options)
+        if pinned is None:
+            target = min(range(len(workers)), key=self.loads.__getitem__)
+        elif isinstance(pinned, int) and not isinstance(pinned, bool) and 1 <= pinned <= len(workers):
+            target = pinned - 1
+        else:
+            raise _bad_worker(pinned, len(workers))
+        wanted = "function.lua" if options.get("call") else "process.lua"
+        kind = self._kinds.get(entry_id)
+        if kind != wanted:
+            raise ActorError("NotFound", f"no {wanted} entry {entry_id!r}" + (f" (it is a {kind})" if kind else ""))
+        if self._slots is not None and not self._slots.claim():
+            raise ActorError("Unavailable", f"host is at its limit of {self._slots.limit} processes")
+        self._allocated += 1
+        n = len(workers)
+        pid = f"{self.pid_prefix}{target + n * (n + (n + 1) * self._allocated)}}}"
+        name = options.get("name")
+        if name is not None and not workers[target].router.names.register(name, pid):
+            if self._slots is not None:
+                self._slots.release()
+            raise ActorError("AlreadyExists", f"name {name!r} is already registered")
+        self.loads[target] += 1
+        workers[target].start_placed(pid, entry_id, args, options)
+        return pid
+
+    def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        self.worker_of(dest).send(sender, dest, topic, payload)
+
+    def signal(self, op: str, sender: str, dest: str, data: Any) -> None:
+        self.worker_of(dest).signal(op, sender, dest, data)
+
+    def count(self) -> int:
+        return sum(worker.count() for worker in self.workers)
+
+    def memory(self) -> int:
+        return sum(worker.memory() for worker in self.workers)
+
+    async def stop(self, sender: str, reason: str, timeout: float) -> None:
+        """CANCEL to every process that listens to its events, ``timeout``
+        seconds for them to end (on all workers at once), then the rest end."""
+        async with trio.open_nursery() as nursery:
+            for worker in self.workers:
+                nursery.start_soon(worker.cancel_all, sender, reason, timeout)
+        for worker in self.workers:
+            worker.terminate_all(reason)
+
+
+def _is_real_clock(clock: trio.abc.Clock) -> bool:
+    """Is ``clock`` trio's own? (Any other, a MockClock say, may jump while a slice's thread runs.)"""
+    return type(clock).__name__ == "SystemClock" and type(clock).__module__.startswith("trio.")
+
+
+def _bad_worker(value: Any, count: int) -> ActorError:
+    return ActorError("Invalid", f"spawn option 'worker' must be an integer from 1 to {count} "
+                                 f"(the host's workers), got {value!r}")
