@@ -68,7 +68,7 @@ __all__ = [
 FORMAT = 2
 #: Older formats this code reads (and a writer upgrades in place).
 UPGRADABLE = (1,)
-STATUSES = ("running", "completed", "failed", "terminated", "canceled")
+STATUSES = ("running", "completed", "failed", "terminated", "canceled", "timed_out")
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -40,6 +40,9 @@ from temporalio.exceptions import (
     FailureError,
     WorkflowAlreadyStartedError,
 )
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeoutError,
+)
 
 from actors.codec import arguments_from_lua, from_lua, to_lua
 from actors.errors import ActorError
@@ -75,6 +78,8 @@ def error_plain(error: BaseException) -> dict:
         if isinstance(details, dict) and "kind" in details:
             return details
         return {"kind": cause.type or "Internal", "message": cause.message}
+    if isinstance(cause, TemporalTimeoutError):
+        return {"kind": "Timeout", "message": f"timed out ({cause.type.name.lower()})" if cause.type else cause.message}
     if isinstance(cause, FailureError):
         return {"kind": "Internal", "message": cause.message}
     return {"kind": "Internal", "message": f"{type(cause).__name__}: {cause}"}
@@ -438,8 +443,9 @@ class LuaWorkflow:
         result = await self.run_.run()
         error = result.get("error")
         if error:
+            # a run that fails is retried only by the workflow's retry policy, if it has one
             raise ApplicationError(f"{error.get('kind')}: {error.get('message')}", error,
-                                   type=str(error.get("kind") or "Internal"), non_retryable=True)
+                                   type=str(error.get("kind") or "Internal"), non_retryable=info.retry_policy is None)
         return pack(result)
 
     @workflow.signal(name=MESSAGE_SIGNAL)

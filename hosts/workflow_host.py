@@ -50,6 +50,7 @@ from .history_limits import HistoryLimits, Usage
 from .start_options import StartOptions, start_options
 from .worker_host import WorkerHost
 from .workflow_config import map_sizes, store_path
+from .workflow_runs import first_run_meta, next_run, next_run_meta, run_deadline
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -146,16 +147,6 @@ def _store_failure(group: BaseExceptionGroup) -> HistoryError | None:
     return matched
 
 
-def _start_meta(wanted: StartOptions) -> dict:
-    """What a workflow's header keeps of its start options."""
-    meta: dict[str, Any] = {}
-    if wanted.search_attributes:
-        meta["search"] = dict(wanted.search_attributes)
-    if wanted.memo:
-        meta["memo"] = dict(wanted.memo)
-    return meta
-
-
 class WorkflowHost(WorkerHost):
     kind = "workflow.host"
     durable = True
@@ -173,7 +164,11 @@ class WorkflowHost(WorkerHost):
         self._batch: Batch | None = None
         self._claimed_runs: dict[str, int] = {}             # id -> last run claimed, until the commit
         self._new_ids: set[str] = set()                     # ids made here whose start is not drained yet
-        self._starting: dict[str, StartOptions] = {}        # id -> the options of its start, until drained
+        self._starting: dict[str, dict] = {}               # id -> what its header keeps of its start, until drained
+        self._continuing: dict[str, tuple[int, int]] = {}   # id -> (start_at, attempt) of the run that follows
+        self._timing_out: dict[str, str] = {}               # id -> the timeout ("run", "execution") ending it
+        self._deadlines: dict[str, trio.CancelScope] = {}   # id -> the wait for its run's deadline
+        self._nursery: trio.Nursery | None = None
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -189,6 +184,7 @@ class WorkflowHost(WorkerHost):
                 b"claim_workflow": self._claim_from_lua,
                 b"workflow_result": self._final_result,
                 b"history_usage": self._history_usage,
+                b"continue_workflow": self._continue_workflow,
             },
             extra_commands={
                 "history": self._unless_failed(self._on_history),
@@ -212,6 +208,7 @@ class WorkflowHost(WorkerHost):
     async def start(self, nursery: trio.Nursery) -> None:
         """Open the store and replay what it holds; a store that cannot be opened or
         read raises its :class:`HistoryError` (an ActorError) and is left closed."""
+        self._nursery = nursery
         self.store = HistoryStore.open(self.path, sync=self.sync, map_size=self.map_size,
                                        max_map_size=self.max_map_size)
         try:
@@ -318,13 +315,20 @@ class WorkflowHost(WorkerHost):
         why; the others go on. (Stored with the first commit.)
         """
         assert self.store is not None
-        for header in self.store.unfinished(on_corrupt=self._unreadable_header):
+        unfinished = self.store.unfinished(on_corrupt=self._unreadable_header)
+        for header in unfinished:
             try:
                 self._launch(header, *self._read_history(header))
             except Exception as error:
                 if _store_failed(error):
                     raise
                 self._fail_workflow(header.id, _failure_of(header.id, error, "being recovered"))
+        # children whose parent closed while the node was down are closed as their policy says
+        closed_parents = {header.parent for header in unfinished
+                          if (header.meta.get("options") or {}).get("parent_close_policy")
+                          and header.parent and self._ended(header.parent) is not None}
+        for parent in closed_parents:
+            self._close_children(self.store.header(self._workflow_id(parent)))
 
     def _read_history(self, header: WorkflowHeader) -> tuple[list, dict, Usage]:
         """The ordered records of the run to replay, its stored messages by sequence, and
@@ -358,8 +362,10 @@ class WorkflowHost(WorkerHost):
         lua = self.worker.lua
         args = to_lua(lua, list(header.input), "input")
         args[b"n"] = len(header.input)
-        options = {"ctx": header.meta.get("ctx"), "parent": header.parent, "run": header.run,
-                   "monitors": header.meta.get("monitors"), "links": header.meta.get("links")}
+        meta = header.meta
+        options = {"ctx": meta.get("ctx"), "parent": header.parent, "run": header.run,
+                   "monitors": meta.get("monitors"), "links": meta.get("links"),
+                   "attempt": meta.get("attempt"), "start_at": meta.get("start_at")}
         pid, problem = self._start_workflow(
             header.entry.encode(), header.id.encode(), args, to_lua(lua, options, "options"),
             header.created_ns, header.meta.get("seed", 1),
@@ -369,6 +375,7 @@ class WorkflowHost(WorkerHost):
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
         self._usage[header.id] = usage
+        self._watch_deadline(header)
         self.worker.wake()
 
     # -- the node's side ----------------------------------------------------
@@ -383,22 +390,28 @@ class WorkflowHost(WorkerHost):
         if entry is None or entry.kind != "workflow.lua":
             raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         action, value, run = self._claim(options.get("name"), None, options.get("options") or {})
-        if action == "existing":
-            # the watchers a start would have set (spawn_monitored, exec) watch the existing one,
-            # and it gets the start's messages
-            for op, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
-                if watcher:
-                    self.signal(op, watcher, value, None)
-            for topic, payload in options.get("messages") or []:
-                self.send(options.get("parent") or value, value, topic, payload)
-            return value
+        return self._new_run(entry_id, args, options, value, run) if action == "start" else self._existing(value, options)
+
+    def _existing(self, pid: str, options: dict) -> str:
+        """A start that found its workflow: its watchers watch it and its messages go to it."""
+        for op, watcher in (("monitor", options.get("monitor_by")), ("link", options.get("link_with"))):
+            if watcher:
+                self.signal(op, watcher, pid, None)
+        for topic, payload in options.get("messages") or []:
+            self.send(options.get("parent") or pid, pid, topic, payload)
+        return pid
+
+    def _new_run(self, entry_id: str, args: list, options: dict, workflow_id: str, run: int) -> str:
+        """Start run ``run`` of workflow ``workflow_id`` (claimed) in the kernel."""
         lua = self.worker.lua
         lua_args = to_lua(lua, list(args), "args")
         lua_args[b"n"] = len(args)
         opts = {key: options.get(key) for key in ("ctx", "parent", "monitor_by", "link_with")}
-        opts["run"] = run
+        meta = self._starting.get(workflow_id, {})
+        opts.update(run=run, attempt=meta.get("attempt"), start_at=meta.get("start_at"))
         opts["messages"] = [[topic, payload] for topic, payload in options.get("messages") or []]
-        pid, problem = self._new_workflow(entry_id.encode(), value.encode(), lua_args, to_lua(lua, opts, "options"))
+        pid, problem = self._new_workflow(entry_id.encode(), workflow_id.encode(), lua_args,
+                                          to_lua(lua, opts, "options"))
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
         self.worker.wake()
@@ -530,7 +543,7 @@ class WorkflowHost(WorkerHost):
         if workflow_id is None:
             workflow_id = _new_workflow_id()         # a fresh UUID names no workflow yet
             self._new_ids.add(workflow_id)
-            self._starting[workflow_id] = wanted
+            self._starting[workflow_id] = first_run_meta(wanted, self.node.router.wall_ns())
             return "start", workflow_id, 1
         pid = self._pid(workflow_id)
         running = self.worker.is_alive(pid)
@@ -546,7 +559,7 @@ class WorkflowHost(WorkerHost):
                 if wanted.existing_is_error():
                     raise ActorError("AlreadyExists", f"workflow {workflow_id!r} already exists")
                 return "existing", pid, None
-        self._starting[workflow_id] = wanted
+        self._starting[workflow_id] = first_run_meta(wanted, self.node.router.wall_ns())
         return "start", workflow_id, self._next_run(workflow_id)
 
     def _reusable(self, workflow_id: str, wanted: StartOptions) -> bool:
@@ -568,12 +581,8 @@ class WorkflowHost(WorkerHost):
         if wanted.task_queue not in (None, self.id):
             wanted.refuse(("task_queue",), f"the embedded host {self.id} serves no other task queue")
         wanted.refuse(("wait_for_cancellation",), "a workflow of the embedded host ends as soon as it is canceled")
-        wanted.refuse(("cron_schedule", "retry_policy", "execution_timeout", "run_timeout", "start_delay"),
-                      "not supported by the embedded host yet")
         if by is None or not self.worker.is_alive(by) or not by.startswith(self.worker.pid_prefix):
             wanted.refuse(("parent_close_policy",), "applies to child workflows only")
-        else:
-            wanted.refuse(("parent_close_policy",), "not supported by the embedded host yet")
 
     def _next_run(self, workflow_id: str) -> int:
         """The number of the run a start claimed now gets (its header is made when the
@@ -594,7 +603,8 @@ class WorkflowHost(WorkerHost):
                                              by.decode() if by else None)
         except ActorError as error:
             return (b"error", error.kind.encode(), error.message.encode())
-        return (action.encode(), value.encode(), run)
+        start_at = self._starting.get(value, {}).get("start_at") if action == "start" else None
+        return (action.encode(), value.encode(), run, start_at)
 
     def _workflow_id(self, pid: str) -> str:
         return pid[pid.rindex("|") + 1:-1]
@@ -709,9 +719,7 @@ class WorkflowHost(WorkerHost):
         meta = {"seed": cmd[8], "ctx": from_lua(cmd[6])}
         for kind, watchers in (from_lua(cmd[9]) or {}).items():
             meta[kind] = watchers
-        wanted = self._starting.pop(workflow_id, None)
-        if wanted is not None:
-            meta.update(_start_meta(wanted))
+        meta.update(self._starting.pop(workflow_id, {}))
         header = WorkflowHeader(
             id=workflow_id, entry=cmd[3].decode(), status="running",
             input=arguments_from_lua(args),
@@ -725,6 +733,10 @@ class WorkflowHost(WorkerHost):
         if header.run > 1:
             # messages stored for the run just replaced are not the new run's
             self._stored_signals = [s for s in self._stored_signals if s[0] != workflow_id]
+        self._watch_deadline(header)
+        policy = (meta.get("options") or {}).get("parent_close_policy")
+        if policy and header.parent:
+            self._close_with_parent(workflow_id, header.parent)
 
     def _on_done(self, cmd: Any) -> None:
         """A workflow ended: its header says how (unless the host failed it first)."""
@@ -735,10 +747,88 @@ class WorkflowHost(WorkerHost):
         if current is None or current.status != "running":
             return
         error = from_lua(cmd[4])
-        self._batch.put_header(current.replace(
-            status=from_lua(cmd[5]) or ("failed" if error else "completed"),
-            result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns()),
-            copy=False)
+        timed_out = self._timing_out.pop(workflow_id, None)
+        scope = self._deadlines.pop(workflow_id, None)
+        if scope is not None:
+            scope.cancel()
+        ended = current.replace(
+            status="timed_out" if timed_out else from_lua(cmd[5]) or ("failed" if error else "completed"),
+            result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns())
+        self._batch.put_header(ended, copy=False)
+        following = self._continuing.pop(workflow_id, None)
+        if following is not None:
+            self._start_following_run(ended, *following)
+        else:
+            self._close_children(ended)
+
+    # -- runs: retries, cron schedules, timeouts, children (see workflow_runs) ----
+
+    def _continue_workflow(self, workflow_id: bytes, failure: Any, outcome: bytes | None) -> bool:
+        """(From the kernel, as a run ends.) Whether another run follows it; noted for ``_on_done``."""
+        assert self._batch is not None
+        wid = workflow_id.decode()
+        header = self._batch.current(wid)
+        if header is not None and header.status == "running":
+            meta = header.meta
+        elif wid in self._starting:   # it ended in the slice that started it
+            meta = self._starting[wid]
+        else:
+            return False
+        timed_out = self._timing_out.get(wid)
+        ended = f"{timed_out}_timed_out" if timed_out == "execution" else (outcome.decode() if outcome else None)
+        following = next_run(meta, from_lua(failure), ended, self.node.router.wall_ns())
+        if following is None:
+            return False
+        self._continuing[wid] = following
+        return True
+
+    def _start_following_run(self, ended: WorkflowHeader, start_at: int, attempt: int) -> None:
+        """Start the run that follows ``ended`` (a retry, a cron schedule's next), same input and PID."""
+        self._starting[ended.id] = next_run_meta(ended.meta, start_at, attempt)
+        self._new_run(ended.entry, list(ended.input), {"ctx": ended.meta.get("ctx"), "parent": ended.parent},
+                      ended.id, self._next_run(ended.id))
+
+    def _watch_deadline(self, header: WorkflowHeader) -> None:
+        """Time the run out at its deadline (run_timeout, execution_timeout), if it has one."""
+        deadline = run_deadline(header.meta, header.created_ns)
+        if deadline is None or self._nursery is None:
+            return
+        scope = trio.CancelScope()
+        self._deadlines[header.id] = scope
+        self._nursery.start_soon(self._time_out, scope, header.id, header.run, *deadline)
+
+    async def _time_out(self, scope: trio.CancelScope, workflow_id: str, run: int, at_ns: int, which: str) -> None:
+        with scope:
+            await trio.sleep(max(at_ns - self.node.router.wall_ns(), 0) / 1e9)
+            if self.failure is not None or not self.worker.is_alive(self._pid(workflow_id)):
+                return
+            self._deadlines.pop(workflow_id, None)
+            self._timing_out[workflow_id] = which
+            failure = {"kind": "Timeout", "message": f"workflow {workflow_id!r} (run {run}) passed its {which} timeout"}
+            self._fail_in_kernel(workflow_id.encode(), to_lua(self.worker.lua, failure))
+            self.worker.wake()
+
+    def _close_with_parent(self, workflow_id: str, parent_pid: str) -> None:
+        """A child with a parent_close_policy: its parent's header lists it, for when the parent closes."""
+        assert self._batch is not None
+        if not parent_pid.startswith(self.worker.pid_prefix):
+            return
+        parent = self._batch.current(self._workflow_id(parent_pid))
+        if parent is not None and parent.status == "running":
+            children = [c for c in parent.meta.get("close_children") or [] if c != workflow_id] + [workflow_id]
+            self._batch.put_header(parent.replace(meta={**parent.meta, "close_children": children}))
+
+    def _close_children(self, parent: WorkflowHeader) -> None:
+        """A workflow closed: its running children with a parent_close_policy are terminated or canceled."""
+        assert self._batch is not None
+        for child_id in parent.meta.get("close_children") or []:
+            child = self._batch.current(child_id)
+            if child is None or child.status != "running" or child.parent != self._pid(parent.id):
+                continue
+            policy = (child.meta.get("options") or {}).get("parent_close_policy")
+            op = "terminate" if policy == "terminate" else "cancel"
+            self.worker.signal(op, f"parent_close_policy {policy} (parent {parent.id!r} closed)", self._pid(child_id),
+                               "parent closed")
 
     def _history_usage(self, workflow_id: bytes) -> tuple[int, int]:
         """The events and bytes of a running workflow's history, as stored until now."""
@@ -778,7 +868,8 @@ class WorkflowHost(WorkerHost):
         if self.store is None or self._batch is None:
             return
         # the claims of this slice are drained: their headers are in the batch
-        self._claimed_runs, self._new_ids, self._starting = {}, set(), {}
+        self._claimed_runs, self._new_ids = {}, set()
+        self._starting.clear()
         if self._batch.is_empty():
             self._run_after_commit()
             return

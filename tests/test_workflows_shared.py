@@ -526,3 +526,91 @@ async def test_what_users_hit_loads_and_runs(durable):
         async with Node.open(durable.root) as node:
             result = await node.exec("test:tester", "test:host", "test:wf")
     assert result == {"n": 1, "kind": "NotFound", "clock": "Invalid", "first": "Invalid"}
+
+
+async def test_a_failed_run_is_retried_as_a_new_run_by_its_retry_policy(durable):
+    workflow(durable, "flaky", """
+        local workflow = require("workflow")
+        local function run(needed)
+          local attempt = workflow.info().attempt
+          if attempt < needed then return nil, errors.new({ kind = errors.UNAVAILABLE, message = "try again" }) end
+          return attempt
+        end
+        return { run = run }
+    """)
+    policy = {"initial_interval": 100, "backoff_coefficient": 2.0, "maximum_attempts": 5}
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            await node.spawn("test:flaky", "test:wf", 3, monitor_by=me.pid,
+                             options={"temporal.workflow.retry_policy": policy})
+            retried = (await me.receive()).payload["result"]     # one EXIT: the last run's
+            await node.spawn("test:flaky", "test:wf", 3, monitor_by=me.pid,
+                             options={"workflow.retry_policy": {**policy, "maximum_attempts": 2}})
+            exhausted = (await me.receive()).payload["result"]
+            await node.spawn("test:flaky", "test:wf", 3, monitor_by=me.pid, options={
+                "workflow.retry_policy": {**policy, "non_retryable_error_types": ["Unavailable"]}})
+            not_retried = (await me.receive()).payload["result"]
+    assert retried["value"] == 3
+    assert exhausted["error"]["kind"] == "Unavailable" and not_retried["error"]["kind"] == "Unavailable"
+
+
+async def test_run_timeout_ends_the_run_with_timeout(durable):
+    workflow(durable, "stuck", """
+        local function run() process.listen("never"):receive() end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            await node.spawn("test:stuck", "test:wf", monitor_by=me.pid,
+                             options={"temporal.workflow.run_timeout": "1s"})
+            result = (await me.receive()).payload["result"]
+    assert result["error"]["kind"] == "Timeout"
+
+
+async def test_start_delay_starts_later_and_keeps_what_is_sent_meanwhile(durable):
+    workflow(durable, "late", """
+        local time = require("time")
+        local function run(started)
+          return { waited = time.now():unix_nano() - started >= 500000000, msg = process.listen("hello"):receive() }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            now = node.router.wall_ns()
+            pid = await node.spawn("test:late", "test:wf", now, monitor_by=me.pid,
+                                   options={"workflow.start_delay": 500})
+            await node.send(pid, "hello", "while waiting")
+            result = (await me.receive()).payload["result"]
+    assert result["value"] == {"waited": True, "msg": "while waiting"}
+
+
+@pytest.mark.parametrize("policy", ["terminate", "request_cancel", "abandon"])
+async def test_parent_close_policy_decides_what_happens_to_a_child(durable, policy):
+    workflow(durable, "child", """
+        local function run()
+          local r = channel.select({ process.listen("go"):case_receive(), process.events():case_receive() })
+          return "child ended on " .. (r.value.kind or r.value)
+        end
+        return { run = run }
+    """)
+    workflow(durable, "parent", """
+        local function run(policy)
+          return assert(process.with_options({ ["workflow.parent_close_policy"] = policy })
+            :spawn("test:child", "test:wf"))
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            child = await node.exec("test:parent", "test:wf", policy)
+            me.monitor(child)
+            if policy == "abandon":
+                await node.send(child, "go", "go")
+            result = (await me.receive()).payload["result"]
+    if policy == "terminate":
+        assert result["error"] is not None
+    elif policy == "request_cancel":
+        assert result["value"] == "child ended on CANCEL"
+    else:
+        assert result["value"] == "child ended on go"

@@ -23,7 +23,7 @@ return function(deps)
   local S, errors, bridge = deps.sched, deps.errors, deps.bridge
   local monotonic, wall_ns = deps.now, deps.wall_ns
   local emit = bridge.emit
-  local pairs, next, tostring = pairs, next, tostring
+  local pairs, next, tostring, setmetatable = pairs, next, tostring, setmetatable
 
   local D = {}
   local workflows = {}      -- workflow id -> wf
@@ -713,6 +713,27 @@ return function(deps)
       emit({ "wf_attrs", wf.id, search, memo })
       return true
     end)
+  end
+
+  --- `entry` as a run that begins at wall time `at` (ns): its main function
+  --- first waits for a durable timer (a start_delay, a retry's backoff, the
+  --- next time of a cron schedule), so that replay waits the same way.
+  function D.deferred(entry, at)
+    return setmetatable({ chunk = function(env)
+      local module = entry.chunk(env)
+      local fn = module
+      if type(module) == "table" then fn = module[entry.method] end
+      if type(fn) ~= "function" then return module end -- (the runtime says what is wrong with it)
+      return function(...)
+        local wf, task, started = current(), S.cur, false
+        D.timer(wf, math.max(at - wall_ns(), 0), function()
+          started = true
+          if not task.dead then S.ready(task) end
+        end)
+        while not started do S.block() end
+        return fn(...)
+      end
+    end }, { __index = entry })
   end
 
   --- A stored message for a workflow (from `signal_stored` or recovery).

@@ -290,6 +290,7 @@ return function(deps)
     if wf then
       emit({ "wf_done", wf.id, value, failure and errors.to_plain(failure) or nil, proc.outcome })
       P.durable.detach(wf)
+      if P.continues(proc, failure) then return end -- its watchers wait for the next run
       -- a parent workflow hears of its child's end (for workflow.exec)
       local parent = wf.parent and procs[wf.parent]
       if parent and parent.wf then
@@ -605,12 +606,16 @@ return function(deps)
   end
   P.copy_args = copy_args
 
+  -- The watchers of workflows whose next run is about to start (see P.continues).
+  local carried = {}
+
   --- Start a new workflow of `entry`. Its PID carries the workflow id, so it
   --- stays the same across restarts of the node. The host stores the start
   --- with what replay needs (start time, seed) and the monitor and link of
   --- a workflow watcher, which outlive the node.
   function P.start_workflow(entry, args, opts, wf_id, run, parent_pid)
     local pid = pid_prefix .. wf_id .. "}"
+    if opts.start_at then entry = P.durable.deferred(entry, opts.start_at) end
     local now, seed = deps.wall_ns(), deps.seed()
     local function durable_watcher(watcher)
       local proc = watcher and procs[watcher]
@@ -621,8 +626,30 @@ return function(deps)
     opts.pid = pid
     opts.workflow = { id = wf_id, run = run, now = now, seed = seed, parent = parent_pid }
     local started, e = P.spawn_local(entry, args, opts)
-    if started then procs[started].wf.attempt = opts.attempt end
+    if started then
+      local proc = procs[started]
+      proc.wf.attempt = opts.attempt
+      local kept = carried[pid]
+      carried[pid] = nil
+      for kind, watchers in pairs(kept or {}) do
+        proc[kind] = proc[kind] or {}
+        for watcher in next, watchers do proc[kind][watcher] = true end
+      end
+    end
     return started, e
+  end
+
+  --- Whether workflow `proc`, which ended (with `failure`, if it failed),
+  --- goes on as a new run under its PID: a retry, or the next run of a cron
+  --- schedule. The host decides, and starts it; the watchers are kept for
+  --- that run and hear nothing now.
+  function P.continues(proc, failure)
+    local continue = P.continue_workflow -- (the host's, set by the workflow module)
+    if continue == nil or not continue(proc.wf.id, failure and errors.to_plain(failure), proc.outcome) then
+      return false
+    end
+    carried[proc.pid] = { monitors = proc.monitors, links = proc.links }
+    return true
   end
 
   --- Restore the monitors and links of a recovered workflow `proc` (lists
@@ -658,7 +685,8 @@ return function(deps)
     local wanted = opts.name
     opts.name = nil
     local function start(default_id, parent_pid)
-      local action, value, detail = deps.claim_workflow(wanted, default_id, opts.options, parent.pid)
+      local action, value, detail, start_at = deps.claim_workflow(wanted, default_id, opts.options, parent.pid)
+      opts.start_at = start_at
       if action == "error" then return nil, err(value, detail) end
       if action == "existing" then
         -- the start's watchers watch, and its messages go to, the workflow that has the id

@@ -6,11 +6,14 @@
 -- `add_entry_points`.
 --
 -- `deps`: errors, sandbox, process, durable, sched, load_module, digest,
--- host_id, pid_prefix, entries, history_usage(id) -> events, bytes (from
--- the host), and `facts`: the task_queue and namespace of the host.
+-- host_id, pid_prefix, entries, history_usage(id) -> events, bytes and
+-- continue_workflow(id, failure, outcome) -> bool (from the host), and
+-- `facts`: the task_queue and namespace of the host.
 return function(deps)
   local errors, sandbox, process, durable, S = deps.errors, deps.sandbox, deps.process, deps.durable, deps.sched
   local load_module, facts = deps.load_module, deps.facts or {}
+  -- whether a workflow that ends goes on as a new run: the host decides (see process.continues)
+  process.continue_workflow = deps.continue_workflow
 
   local function fail_with(kind, message) return errors.new({ kind = kind, message = message }) end
   local function invalid(message) return fail_with(errors.INVALID, message) end
@@ -206,6 +209,7 @@ return function(deps)
   local function recover_workflow(entry, wf_id, args, opts, now_ns, seed, history, signals)
     args.n = args.n or #args
     opts.pid = deps.pid_prefix .. wf_id .. "}"
+    if opts.start_at then entry = durable.deferred(entry, opts.start_at) end
     opts.workflow = { id = wf_id, run = opts.run, now = now_ns, seed = seed, history = history, signals = signals,
       parent = opts.parent }
     local pid, e = process.spawn_local(entry, args, opts)
