@@ -73,5 +73,6 @@ async def test_the_bystander_answers_after_a_memory_bomb(app):
 async def test_hosts_have_a_memory_cap_of_256mb_unless_turned_off(app):
     app.entry(name="uncapped", kind="process.host", host={"max_memory": 0}, lifecycle={"auto_start": True})
     async with Node.open(app.root) as node:
-        assert node.router.host(app.host).worker.lua.get_max_memory() == 256_000_000
-        assert node.router.host("test:uncapped").worker.lua.get_max_memory(True) == 0
+        # (each worker's Lua state)
+        assert {w.lua.get_max_memory() for w in node.router.host(app.host).workers.workers} == {256_000_000}
+        assert {w.lua.get_max_memory(True) for w in node.router.host("test:uncapped").workers.workers} == {0}
