@@ -35,7 +35,7 @@ KINDS = {
         Field("host.queue_size", Integer(minimum=1), default=1024),
         Field("host.local_queue_size", Integer(minimum=1), default=256),
         Field("host.max_processes", Integer(minimum=1)),
-        # the host's Lua state; 0 turns the cap off
+        # caps each worker's Lua state; 0 turns the cap off
         Field("host.max_memory", ByteSize(), default="256MB"),
         # messages waiting in one process's inbox and topic channels; 0 turns the bound off
         Field("host.max_mailbox", Integer(minimum=0), default=100_000),

@@ -11,7 +11,7 @@ from hostile import attack, build_hostile_app
 
 from actors import ActorError, Node
 
-OUT_OF_MEMORY = "not enough memory (the host's Lua state reached host.max_memory)"
+OUT_OF_MEMORY = "not enough memory (the worker's Lua state reached host.max_memory)"
 
 # A process that keeps what it is sent and answers "ping" with how much it
 # holds: it was there before the attack and must still be after it.

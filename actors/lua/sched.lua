@@ -140,7 +140,7 @@ return function(deps)
   function S.out_of_memory()
     return errors.new({
       kind = errors.RATE_LIMITED,
-      message = MEMORY_ERROR .. " (the host's Lua state reached host.max_memory)",
+      message = MEMORY_ERROR .. " (the worker's Lua state reached host.max_memory)",
     })
   end
 
