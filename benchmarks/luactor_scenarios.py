@@ -127,10 +127,12 @@ async def idle_memory(n: int) -> Sample:
     """RSS read here, in the node's own process, while all n are blocked."""
     async with scenario_node("idle_memory") as node, node.mailbox() as me:
         base = rss_bytes()
-        spawner = await node.spawn("bench:idle_memory", HOST, n, HOST, me.pid)
+        spawner = await node.spawn("bench:idle_memory", HOST, n, HOST, me.pid, monitor_by=me.pid)
         up = await me.receive()
         grown = rss_bytes() - base
         await node.send(spawner, "release", True)
+    if up.topic != "up":  # the spawner's EXIT: it failed before all were up
+        raise RuntimeError(f"the idle processes' spawner failed: {up.payload['result']['error']}")
     return Sample(grown, up.payload["elapsed_ns"] / 1e9, n)
 
 

@@ -5,9 +5,11 @@ the scenarios do the work they report, at tiny workloads.
 Nothing here times anything (speed lives in benchmarks/): the CLI's tests
 replace the harness and the report writer by fakes.
 """
+import asyncio
 import shutil
 
 import pytest
+import trio
 import yaml
 
 from actors import Node
@@ -162,6 +164,23 @@ def test_the_app_copy_runs_on_the_workers_asked_for(tmp_path):
     assert [h["host"]["workers"] for h in hosts] == [3]
 
 
+@pytest.mark.parametrize("app", ["skynet", "idle_memory", "spawn"])
+def test_the_apps_of_many_processes_lift_the_memory_cap(app):
+    """n processes take more than the default host.max_memory: like every
+    peer's, these hosts are bounded only by the machine."""
+    doc = yaml.safe_load((luactor_scenarios.APPS / app / "app.yaml").read_text())
+    assert [e["host"]["max_memory"] for e in doc["entries"] if e["kind"] == "process.host"] == [0]
+
+
+async def test_idle_memory_fails_when_its_spawner_fails_instead_of_waiting(tmp_path, monkeypatch):
+    shutil.copytree(luactor_scenarios.APPS / "idle_memory", tmp_path / "idle_memory")
+    app = tmp_path / "idle_memory" / "app.yaml"
+    app.write_text(app.read_text().replace("max_memory: 0", "max_memory: 8MB"))
+    monkeypatch.setattr(luactor_scenarios, "APPS", tmp_path)
+    with trio.fail_after(60), pytest.raises(RuntimeError, match="spawner failed: .*max_memory"):
+        await luactor_scenarios.idle_memory(20_000)
+
+
 SWAPPED_PONG = """
 -- pingpong_inbox's pong, broken on purpose: it answers each two pings in
 -- swapped order (seq 2 for 1, 1 for 2, ...), as a mailbox that reordered would.
@@ -202,10 +221,6 @@ def test_the_python_peers_order_check():
 
 
 def test_the_python_peers_run_pingpong_inbox():
-    import asyncio
-
-    import trio
-
     from benchmarks.peers import asyncio_peer, trio_peer
     assert trio.run(trio_peer.pingpong_inbox, 10).work == 20
     assert asyncio.run(asyncio_peer.pingpong_inbox(10)).work == 20
