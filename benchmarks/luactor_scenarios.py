@@ -58,18 +58,12 @@ async def scenario_node(app_name: str, workers: int | None = None) -> AsyncItera
             yield node
 
 
-#: The note of a run asked for more than one worker: a host runs one worker
-#: whatever `host.workers` says, until the runtime runs several.
-ONE_WORKER = "host.workers {} asked, but a host runs one worker for now: a one-worker figure"
-
-
 async def _drive(app_name: str, n: int, *args, workers: int | None = None) -> Sample:
     """Run the app's driver process (`bench:<app_name>`) to its end; it
     reports its timing."""
     async with scenario_node(app_name, workers) as node:
         result = await node.exec(f"bench:{app_name}", HOST, n, *args)
-    note = ONE_WORKER.format(workers) if workers and workers > 1 else ""
-    return Sample(result["work"], result["elapsed_ns"] / 1e9, n, note)
+    return Sample(result["work"], result["elapsed_ns"] / 1e9, n)
 
 
 async def pingpong(n: int) -> Sample:

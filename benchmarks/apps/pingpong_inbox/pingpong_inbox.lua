@@ -6,7 +6,9 @@
 -- for pairs), each on one worker, the pairs dealt round the workers; with
 -- `cross`, a pair's pong is on the next worker instead (pingpong_cross).  It
 -- waits until every end is running, starts all pings at once and stops the
--- clock when the last one has exited; a ping that failed fails the run.
+-- clock when the last one has exited; a ping that failed fails the run.  Its
+-- result names each pair's ends ({ping, pong}), so where they ran can be
+-- checked.
 local time = require("time")
 
 local function pong(driver)
@@ -55,11 +57,12 @@ local function driver(n, npairs, workers, cross, host)
   local events = process.events()
   local me = process.pid()
   local rounds = n // npairs
-  local pings = {}
+  local pings, ends = {}, {}
   for j = 1, npairs do
     local w = (j - 1) % workers + 1
     local peer = spawn_on(cross and w % workers + 1 or w, "bench:pong", host, me)
-    pings[spawn_on(w, "bench:ping", host, me, peer, rounds)] = true
+    local ping = spawn_on(w, "bench:ping", host, me, peer, rounds)
+    pings[ping], ends[j] = true, { ping, peer }
   end
   local up = 0
   while up < 2 * npairs do
@@ -74,7 +77,7 @@ local function driver(n, npairs, workers, cross, host)
     check(event)
     if event.kind == process.event.EXIT and pings[event.from] then done = done + 1 end
   end
-  return { elapsed_ns = time.now():unix_nano() - t0, work = 2 * rounds * npairs }
+  return { elapsed_ns = time.now():unix_nano() - t0, work = 2 * rounds * npairs, ends = ends }
 end
 
 return { driver = driver, ping = ping, pong = pong }
