@@ -105,10 +105,31 @@ class WorkerGroup:
         self.workers[command[2]].apply_batch(command[3])
 
     async def start(self, nursery: trio.Nursery) -> None:
-        threaded = len(self.workers) > 1 and _is_real_clock(trio.lowlevel.current_clock())
+        if len(self.workers) == 1:
+            await nursery.start(self.workers[0].run)
+            return
+        threaded = _is_real_clock(trio.lowlevel.current_clock())
         for worker in self.workers:
             worker.threaded = threaded
-            await nursery.start(worker.run)
+            await nursery.start(self._run, worker)
+
+    async def _run(self, worker: Worker, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Drive ``worker``; if it fails (an error of the runtime's own), its
+        processes end with that error and the failure takes the node down
+        with a clear message rather than leaving it half running."""
+        try:
+            await worker.run(task_status=task_status)
+        except Exception as error:
+            cause: BaseException = error
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]  # (the worker's own nursery wraps it)
+            what = f"host {worker.host_id}: worker {worker.index + 1} of {len(self.workers)} failed: {cause!r}"
+            log.error("%s; its processes end", what)
+            try:
+                worker.terminate_all(what)
+            except Exception:  # the state may be broken: the node is going down anyway
+                log.exception("host %s: worker %d could not end its processes", worker.host_id, worker.index + 1)
+            raise ActorError("Internal", what) from error
 
     # -- where a PID lives ----------------------------------------------------
 

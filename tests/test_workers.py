@@ -19,6 +19,7 @@ from hostile import attack, build_hostile_app
 
 from actors import ActorError, Node
 from actors.registry import RegistryError, load_app
+from actors.worker import Worker
 
 HOST = "test:host"
 
@@ -421,3 +422,21 @@ def test_the_default_comes_from_luactor_workers_else_the_cpus(monkeypatch):
     monkeypatch.setenv("LUACTOR_WORKERS", "none")
     with pytest.raises(ActorError, match="LUACTOR_WORKERS must be a whole number of at least 1, got 'none'"):
         default_workers()
+
+
+async def test_a_worker_that_fails_takes_the_node_down_with_a_clear_error(app, slices, monkeypatch):
+    workers(app, 2)
+    body(app, "talk", "print('boom')")
+    original = Worker._on_log
+
+    def broken(self, cmd):
+        if b"boom" in bytes(cmd[4] or b""):
+            raise RuntimeError("a bug in the runtime")
+        original(self, cmd)
+    monkeypatch.setattr(Worker, "_on_log", broken)
+    with trio.fail_after(30), pytest.raises(ActorError) as caught:
+        async with Node.open(app.root) as node:
+            await node.spawn("test:talk", HOST, options={"worker": 2})
+            await trio.sleep_forever()
+    assert caught.value.kind == "Internal"
+    assert caught.value.message == "host test:host: worker 2 of 2 failed: RuntimeError('a bug in the runtime')"
