@@ -21,33 +21,48 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from actors.errors import ActorError
+from actors.registry import Entry
 
 from .asyncio_thread import TrioPortal
 from .temporal_workflow import pack, unpack
 
-__all__ = ["node_activities"]
+__all__ = ["entry_activities", "node_activities"]
+
+#: Wippy's error kinds that are not retried unless the error says otherwise (as errors.lua's).
+NOT_RETRYABLE = frozenset({"Invalid", "NotFound", "PermissionDenied", "AlreadyExists"})
+
+
+def _failure(kind: str, message: str, plain: dict, retry: bool, retryable: bool | None) -> ApplicationError:
+    """An activity's own failure, for Temporal: non-retryable (an outcome) unless the call has a
+    retry policy and the error may be retried."""
+    if retryable is None:
+        retryable = kind not in NOT_RETRYABLE
+    return ApplicationError(message, plain, type=kind, non_retryable=not (retry and retryable),
+                            category=ApplicationErrorCategory.BENIGN)
+
+
+def _on_trio(portal: TrioPortal):
+    """Run work on the node's trio loop; its failure raised as an activity failure."""
+    async def run(work: Callable[[], Awaitable[Any]], retry: bool) -> bytes:
+        try:
+            return pack(await portal.run(work))
+        except ActorError as error:
+            raise _failure(error.kind, error.message, error.to_plain(), retry, error.retryable) from None
+        except Exception as error:  # noqa: BLE001 (a Python callable's own failure)
+            plain = {"kind": "Internal", "message": f"{type(error).__name__}: {error}"}
+            raise _failure("Internal", plain["message"], plain, retry, False) from None
+    return run
 
 
 def node_activities(node: Any, portal: TrioPortal) -> list[Callable[..., Awaitable[bytes]]]:
     """The activities of one node, for a Temporal worker."""
     router = node.router
-
-    async def on_trio(work: Callable[[], Awaitable[Any]]) -> bytes:
-        try:
-            return pack(await portal.run(work))
-        except ActorError as error:
-            plain = error.to_plain()
-            raise ApplicationError(error.message, plain, type=error.kind, non_retryable=True,
-                                   category=ApplicationErrorCategory.BENIGN) from None
-        except Exception as error:  # noqa: BLE001 (a Python callable's own failure)
-            plain = {"kind": "Internal", "message": f"{type(error).__name__}: {error}"}
-            raise ApplicationError(plain["message"], plain, type="Internal", non_retryable=True,
-                                   category=ApplicationErrorCategory.BENIGN) from None
+    on_trio = _on_trio(portal)
 
     def node_activity(name: str, operation: Callable[[dict], Awaitable[Any]]) -> Callable[..., Awaitable[bytes]]:
         async def run(data: bytes) -> bytes:
             request = unpack(data)
-            return await on_trio(lambda: operation(request))
+            return await on_trio(lambda: operation(request), request.get("retry", False))
         return activity.defn(name=name)(run)
 
     async def relay(request: dict) -> None:
@@ -63,3 +78,29 @@ def node_activities(node: Any, portal: TrioPortal) -> list[Callable[..., Awaitab
         node_activity("luactor.exec", lambda r: router.exec_for(r["entry"], r["host"], r["args"], r["opts"])),
         node_activity("luactor.signal", relay),
     ]
+
+
+def _process_host(node: Any) -> str:
+    hosts = node.registry.of_kind("process.host")
+    if not hosts:
+        raise ActorError("Unavailable", "process activities need a process.host entry to run on")
+    return hosts[0].id
+
+
+def entry_activities(node: Any, portal: TrioPortal, entries: list[Entry]) -> list[Callable[..., Awaitable[bytes]]]:
+    """The activities named by entry id (``meta.temporal.activity``): a function.lua entry
+    is called, a process.lua entry runs to its end on the node's first process host."""
+    on_trio = _on_trio(portal)
+
+    def entry_activity(entry: Entry) -> Callable[..., Awaitable[bytes]]:
+        async def run(data: bytes) -> bytes:
+            request = unpack(data)
+            args, ctx = request["args"], request["ctx"]
+            if entry.kind == "function.lua":
+                work = lambda: node.call(entry.id, *args, context=ctx)   # noqa: E731
+            else:
+                work = lambda: node.exec(entry.id, _process_host(node), *args, context=ctx)   # noqa: E731
+            return await on_trio(work, request.get("retry", False))
+        return activity.defn(name=entry.id)(run)
+
+    return [entry_activity(entry) for entry in entries]

@@ -29,6 +29,8 @@ from actors.durations import SECOND, DurationError, parse_duration
 from actors.registry import Entry, Problem, Registry, entry_problem
 from actors.registry.schema import show
 
+from .temporal_routing import meta_problems
+
 __all__ = [
     "ClientSettings", "SettingError", "WorkerSettings", "check_registry", "client_settings", "queue_conflicts",
     "worker_settings",
@@ -530,14 +532,14 @@ def check_registry(registry: Registry) -> list[Problem]:
     entry point); what it would accept with a warning joins ``registry.warnings``."""
     workers = registry.of_kind("temporal.worker")
     clients = registry.of_kind("temporal.client")
+    problems: list[Problem] = meta_problems(registry)   # (entries' meta.temporal: hosts/temporal_routing.py)
     if not (workers or clients):
-        return []
+        return problems
     try:
         import temporalio  # noqa: F401
     except ImportError:
-        return [entry_problem(registry, (workers or clients)[0], None,
-                              "Temporal entries need temporalio: pip install 'luactor[temporal]'")]
-    problems: list[Problem] = []
+        return [*problems, entry_problem(registry, (workers or clients)[0], None,
+                                         "Temporal entries need temporalio: pip install 'luactor[temporal]'")]
     for entry, settle in [*((c, client_settings) for c in clients), *((w, worker_settings) for w in workers)]:
         try:
             notes = settle(entry).notes

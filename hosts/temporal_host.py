@@ -38,9 +38,10 @@ from actors.registry import Entry
 
 from .asyncio_thread import AsyncioThread, TrioPortal
 from .start_options import start_options
-from .temporal_activities import node_activities
+from .temporal_activities import entry_activities, node_activities
 from .temporal_config import SettingError, client_settings, queue_conflicts, worker_settings
 from .temporal_options import start_arguments
+from .temporal_routing import activity_routes, served_activities, workflow_type, workflow_worker
 from .temporal_workflow import (
     EVENT_SIGNAL,
     MESSAGE_SIGNAL,
@@ -98,6 +99,8 @@ class TemporalWorkerHost:
             source_root=node.registry.app_dir.parent,
             activity_timeout=timedelta(seconds=parse_duration(entry.get("activity_timeout")) / SECOND),
             max_instructions=entry.get("host.max_instructions"), runs=self.runs,
+            activities=activity_routes(node.registry),
+            workflow_types={workflow_type(e): e.id for e in node.registry.of_kind("workflow.lua")},
         )
         # workflow PID -> {"monitor": {watcher pids}, "link": {linked pids}}
         self._watched: dict[str, dict[str, set[str]]] = {}
@@ -153,7 +156,9 @@ class TemporalWorkerHost:
             raise ConnectionError(f"no answer from {self.address} within {timeout:g}s") from None
         self._worker = TemporalWorker(
             client, task_queue=self.task_queue, workflows=[LuaWorkflow] if self.worker_settings.runs_workflows else [],
-            activities=node_activities(self.node, self._portal), **self.worker_settings.arguments)
+            activities=[*node_activities(self.node, self._portal),
+                        *entry_activities(self.node, self._portal, served_activities(self.node.registry, self.id))],
+            **self.worker_settings.arguments)
         self.client = client
 
     async def _run_worker(self) -> None:
@@ -227,15 +232,18 @@ class TemporalWorkerHost:
             raise ActorError("NotFound", f"no workflow.lua entry {entry_id!r}")
         wanted = start_options(options.get("options"), options.get("name"))
         arguments = start_arguments(wanted, self.namespace)
+        # the worker its meta.temporal.workflow names serves it (its task queue), else this one
+        serving = workflow_worker(self.node.registry, entry_id)
+        queue = self.settings.task_queue(serving.get("task_queue")) if serving is not None else self.task_queue
         workflow_id = wanted.workflow_id or str(uuid.uuid4())
         messages = [list(m) for m in options.get("messages") or []]
         start = pack({"args": list(args), "ctx": options.get("ctx"), "parent": options.get("parent"),
                       "messages": messages})
         pid = self.env.pid(workflow_id)
-        task_queue = self.settings.task_queue(wanted.task_queue) if wanted.task_queue else self.task_queue
+        task_queue = self.settings.task_queue(wanted.task_queue) if wanted.task_queue else queue
         try:
             await self._loop.run(client.start_workflow(
-                entry_id, start, id=workflow_id, task_queue=task_queue,
+                workflow_type(entry), start, id=workflow_id, task_queue=task_queue,
                 # use_existing is asked as fail, so that an existing workflow is known and gets the messages
                 id_conflict_policy=(WorkflowIDConflictPolicy.TERMINATE_EXISTING if wanted.policy == "terminate_existing"
                                     else WorkflowIDConflictPolicy.FAIL),

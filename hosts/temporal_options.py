@@ -21,7 +21,8 @@ from actors.errors import ActorError
 
 from . import start_options
 
-__all__ = ["child_arguments", "retry_policy", "search_attribute_updates", "start_arguments"]
+__all__ = ["activity_retry_policy", "child_arguments", "retry_policy", "search_attribute_updates",
+           "start_arguments"]
 
 REUSE_POLICIES = {
     "allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -43,6 +44,17 @@ def retry_policy(policy: start_options.RetryPolicy) -> RetryPolicy:
         maximum_interval=None if policy.maximum_interval is None else timedelta(seconds=policy.maximum_interval),
         maximum_attempts=policy.maximum_attempts,
         non_retryable_error_types=list(policy.non_retryable_error_types))
+
+
+def activity_retry_policy(policy: dict) -> RetryPolicy:
+    """A call's ``activity.retry_policy`` as funcs reads it (intervals in ns)."""
+    maximum = policy.get("maximum_interval")
+    return RetryPolicy(
+        initial_interval=timedelta(microseconds=policy["initial_interval"] / 1000),
+        backoff_coefficient=policy["backoff_coefficient"],
+        maximum_interval=None if maximum is None else timedelta(microseconds=maximum / 1000),
+        maximum_attempts=policy["maximum_attempts"],
+        non_retryable_error_types=sorted(policy.get("non_retryable") or ()))
 
 
 def _key(name: str, value: Any) -> SearchAttributeKey:

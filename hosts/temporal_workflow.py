@@ -51,7 +51,7 @@ from actors.registry import Entry
 from actors.worker import Worker
 
 from .start_options import start_options
-from .temporal_options import child_arguments, search_attribute_updates
+from .temporal_options import activity_retry_policy, child_arguments, search_attribute_updates
 
 __all__ = ["EVENT_SIGNAL", "MESSAGE_SIGNAL", "LuaWorkflow", "TemporalEnv", "pack", "serve", "unpack", "unserve"]
 
@@ -98,6 +98,8 @@ class TemporalEnv:
     activity_timeout: timedelta
     max_instructions: int
     runs: set  # the WorkflowRuns in memory (Temporal's cache)
+    activities: dict  # entry id -> ActivityRoute of the entries registered as activities
+    workflow_types: dict  # Temporal workflow type -> workflow.lua entry id
 
     def pid(self, workflow_id: str) -> str:
         return f"{self.pid_prefix}{workflow_id}}}"
@@ -268,10 +270,30 @@ class WorkflowRun:
         if effect:
             self._last_effect = task
 
-    async def _activity(self, name: str, data: dict) -> Any:
-        raw = await workflow.execute_activity(
-            name, pack(data), start_to_close_timeout=self.env.activity_timeout, result_type=bytes,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)))
+    async def _activity(self, name: str, data: dict, options: dict | None = None) -> Any:
+        """Run an activity; ``options`` are a call's ``activity.*`` options (durations in ns).
+
+        Without a retry policy an activity's own failure is its outcome (not
+        retried; a worker lost mid-activity is); with one, Temporal retries it
+        by that policy, and the node side raises retryable failures as such.
+        """
+        arguments: dict[str, Any] = {"start_to_close_timeout": self.env.activity_timeout,
+                                     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10))}
+        for option in ("start_to_close_timeout", "schedule_to_close_timeout", "schedule_to_start_timeout",
+                       "heartbeat_timeout"):
+            if option in (options or {}):
+                arguments[option] = timedelta(microseconds=options[option] / 1000)
+        policy = (options or {}).get("retry_policy")
+        if policy:
+            arguments["retry_policy"] = activity_retry_policy(policy)
+            data = {**data, "retry": True}
+        if "id" in (options or {}):
+            arguments["activity_id"] = options["id"]
+        if "task_queue" in (options or {}):
+            arguments["task_queue"] = options["task_queue"]
+        if (options or {}).get("wait_for_cancellation"):
+            arguments["cancellation_type"] = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        raw = await workflow.execute_activity(name, pack(data), result_type=bytes, **arguments)
         return unpack(raw)
 
     # -- commands from the kernel ----------------------------------------------
@@ -286,8 +308,16 @@ class WorkflowRun:
         self.result = {"error": error} if error else {"value": from_lua(cmd[3])}
 
     def _on_call(self, cmd: Any) -> None:
-        data = {"fn": cmd[3].decode(), "args": arguments_from_lua(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
-        self._background(lambda: self._activity("luactor.call", data), cmd[2])
+        """A call: an activity of its own name when its entry is registered as one (on its
+        worker's task queue), else ``luactor.call``, which any worker of the node runs."""
+        fn = cmd[3].decode()
+        data = {"fn": fn, "args": arguments_from_lua(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
+        options = from_lua(cmd[6]) if len(cmd) > 5 else None
+        route = self.env.activities.get(fn)
+        if route is not None:
+            options = {"task_queue": route.task_queue, **(options or {})}
+        name = fn if route is not None else "luactor.call"
+        self._background(lambda: self._activity(name, data, options), cmd[2])
 
     def _on_spawn(self, cmd: Any) -> None:
         self._start_elsewhere(cmd, self._start_child, "luactor.spawn")
@@ -432,7 +462,7 @@ class LuaWorkflow:
             raise RuntimeError(f"no temporal.worker serves task queue {info.task_queue!r}")  # retried
         converter = workflow.payload_converter()
         start = unpack(converter.from_payload(args[0].payload, bytes)) if args else {}
-        entry_id = info.workflow_type
+        entry_id = env.workflow_types.get(info.workflow_type, info.workflow_type)
         if not any(e.id == entry_id and e.kind == "workflow.lua" for e in env.entries):
             message = f"no workflow.lua entry {entry_id!r} on {env.host_id}"
             raise ApplicationError(message, {"kind": "NotFound", "message": message},

@@ -128,3 +128,44 @@ def test_a_terminated_run_is_not_followed_and_a_retry_keeps_within_the_deadline(
     assert next_run(meta, failure, "terminated", 0) is None
     assert next_run(meta, failure, None, 9 * 10**9) is None
     assert next_run(meta, None, None, 0) is None   # completed, no cron
+
+
+RETRYING = """
+local funcs = require("funcs")
+local reliable = funcs.new():with_options({
+  ["activity.start_to_close_timeout"] = "1m",
+  ["activity.retry_policy"] = { initial_interval = "10s", backoff_coefficient = 2, maximum_attempts = 4 },
+})
+local function run() return assert(reliable:call("py:flaky")) end
+return { run = run }
+"""
+
+
+async def test_a_restart_between_activity_attempts_resumes_the_backoff(app, tmp_path, autojump_clock):
+    """Attempts and backoffs are recorded: after a restart the schedule goes on where it
+    was (the same timer, the next attempt), with the first attempt's idempotency key."""
+    app.entry(name="workflows", kind="workflow.host", store=str(tmp_path / "store"))
+    app.lua("retrying", RETRYING, method="run", kind="workflow.lua", modules=["funcs"])
+    keys: list[str] = []
+    failed = trio.Event()
+
+    def flaky(ctx):
+        keys.append(ctx["idempotency_key"])
+        if len(keys) < 3:
+            failed.set()
+            raise ActorError("Unavailable", f"attempt {len(keys)} fails")
+        return len(keys)
+
+    async with Node.open(app.root, functions={"py:flaky": flaky}) as node:
+        pid = await node.spawn("test:retrying", "test:workflows", name="retrying-1")
+        await failed.wait()
+        await trio.sleep(1)   # the failure is recorded; the 10 s backoff runs
+    async with Node.open(app.root, functions={"py:flaky": flaky}) as node, node.mailbox() as me:
+        me.monitor(pid)
+        result = (await me.receive()).payload["result"]
+    assert result == {"value": 3}
+    assert keys == ["retrying-1/call/1"] * 3
+    with HistoryStore.open(tmp_path / "store", readonly=True) as store:
+        records = [record for _, record in store.events("retrying-1")]
+    calls = [record.get("attempt", 1) for record in records if record["type"] == "call"]
+    assert calls == [1, 2, 3]

@@ -614,3 +614,136 @@ async def test_parent_close_policy_decides_what_happens_to_a_child(durable, poli
         assert result["value"] == "child ended on CANCEL"
     else:
         assert result["value"] == "child ended on go"
+
+
+class Flaky:
+    """A Python activity that fails with ``kind`` until its ``succeed_at``-th attempt."""
+
+    def __init__(self, succeed_at: int, kind: str = "Unavailable") -> None:
+        self.keys: list[str] = []
+        self.succeed_at, self.kind = succeed_at, kind
+
+    def __call__(self, ctx):
+        self.keys.append(ctx["idempotency_key"])
+        if len(self.keys) < self.succeed_at:
+            raise ActorError(self.kind, f"attempt {len(self.keys)} fails")
+        return len(self.keys)
+
+
+RELIABLE = """
+    local funcs = require("funcs")
+    local function run(policy, timeout)
+      local options = { ["activity.retry_policy"] = policy }
+      if timeout then options["activity.start_to_close_timeout"] = timeout end
+      local value, err = funcs.new():with_options(options):call(%s)
+      if err then return { kind = err:kind() } end
+      return { value = value }
+    end
+    return { run = run }
+"""
+
+
+@pytest.mark.parametrize(("kind", "policy", "expected", "calls"), [
+    ("Unavailable", {"initial_interval": 100, "maximum_attempts": 5}, {"value": 3}, 3),
+    ("Unavailable", {"initial_interval": 100, "maximum_attempts": 2}, {"kind": "Unavailable"}, 2),
+    ("PermissionDenied", {"initial_interval": 100}, {"kind": "PermissionDenied"}, 1),
+    ("Unavailable", {"initial_interval": 100, "non_retryable_error_types": ["Unavailable"]},
+     {"kind": "Unavailable"}, 1),
+])
+async def test_an_activity_is_retried_by_its_retry_policy_with_one_idempotency_key(
+        durable, kind, policy, expected, calls):
+    flaky = Flaky(3, kind)
+    workflow(durable, "reliable", RELIABLE % '"py:flaky"')
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root, functions={"py:flaky": flaky}) as node:
+            result = await node.exec("test:reliable", "test:wf", policy)
+    assert result == expected
+    assert len(flaky.keys) == calls and len(set(flaky.keys)) == 1 and flaky.keys[0].endswith("/call/1")
+
+
+async def test_activity_failure_modes(durable):
+    """Activity Failure Modes: a missing activity is NotFound, a timeout Timeout."""
+    durable.lua("slow", """
+        local time = require("time")
+        local function main() time.sleep("5s") return "too late" end
+        return { main = main }
+    """, kind="function.lua", modules=["time"])
+    workflow(durable, "missing", RELIABLE % '"test:missing_activity"')
+    workflow(durable, "late", RELIABLE % '"py:slow"')
+    workflow(durable, "bad_options", """
+        local funcs = require("funcs")
+        local function run()
+          local kinds = {}
+          for _, options in ipairs({
+            { ["activity.start_to_close_timeout"] = "soon" },
+            { ["activity.retry_policy"] = { backoff_coefficient = 0.5 } },
+            { ["activity.retry_policy"] = { initial_interval = 5000, maximum_interval = 10 } },
+            { ["activity.colour"] = "blue" },
+          }) do
+            local _, err = funcs.new():with_options(options)
+            kinds[#kinds + 1] = err:kind() .. " " .. err:message()
+          end
+          return kinds
+        end
+        return { run = run }
+    """)
+
+    async def slow():
+        await trio.sleep(5)
+        return "too late"
+
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root, functions={"py:slow": slow}) as node:
+            missing = await node.exec("test:missing", "test:wf", {"maximum_attempts": 1})
+            late = await node.exec("test:late", "test:wf", {"maximum_attempts": 1}, "300ms")
+            bad = await node.exec("test:bad_options", "test:wf")
+    assert missing == {"kind": "NotFound"}
+    assert late["kind"] == "Timeout"
+    assert [line.split(" ")[0] for line in bad] == ["Invalid"] * 4
+    for line, named in zip(bad, ["activity.start_to_close_timeout", "backoff_coefficient", "maximum_interval",
+                                 "activity.colour"]):
+        assert named in line
+
+
+async def test_entries_registered_as_activities_run_by_their_entry_id(durable):
+    """A function.lua and a process.lua entry with meta.temporal.activity (process activities run
+    to their end); on Temporal each is an activity named by its entry id on its worker's queue."""
+    worker = {"temporal": {"activity": {"worker": "test:wf"}}}
+    durable.lua("charge_payment", """
+        local ctx = require("ctx")
+        local function charge(input) return { id = "ch-" .. input.amount, tenant = ctx.get("tenant") } end
+        return { charge = charge }
+    """, kind="function.lua", method="charge", modules=["ctx"], meta=worker)
+    durable.lua("long_task", """
+        local function main(n) return n * 2 end
+        return { main = main }
+    """, meta={"temporal": {"activity": {"worker": "test:wf", "local": True}}})
+    workflow(durable, "order_workflow", """
+        local funcs = require("funcs")
+        local function run(order)
+          local payment = assert(funcs.call("test:charge_payment", { amount = order.total }))
+          local doubled = assert(funcs.call("test:long_task", order.total))
+          return { payment = payment, doubled = doubled }
+        end
+        return { run = run }
+    """, meta={"temporal": {"workflow": {"worker": "test:wf"}}})
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            result = await node.exec("test:order_workflow", "test:wf", {"total": 21}, context={"tenant": "t-1"})
+    assert result == {"payment": {"id": "ch-21", "tenant": "t-1"}, "doubled": 42}
+
+
+def test_luactor_check_names_an_activity_or_workflow_whose_worker_is_missing(app):
+    from actors.registry import check_app
+
+    app.lua("charge", "return { main = function() end }", kind="function.lua",
+            meta={"temporal": {"activity": {"worker": "test:nowhere", "local": "yes"}}})
+    app.lua("flow", "return { run = function() end }", kind="workflow.lua", method="run",
+            meta={"temporal": {"workflow": {"worker": "test:host"}}})
+    assert [str(problem) for problem in check_app(app.root)] == [
+        "app/app.yaml: test:charge: field 'meta.temporal.activity.worker': "
+        "'test:nowhere' is not a temporal.worker (or workflow.host) entry",
+        "app/app.yaml: test:charge: field 'meta.temporal.activity.local': must be true or false",
+        "app/app.yaml: test:flow: field 'meta.temporal.workflow.worker': "
+        "'test:host' is not a temporal.worker (or workflow.host) entry",
+    ]

@@ -472,12 +472,17 @@ return function(deps)
     return true
   end
 
+  --- The idempotency key of call `id` of `wf`.
+  function D.call_key(wf, id)
+    local key = wf.id .. "/call/" .. id
+    -- later runs of an id (terminate_existing, retries, cron) make calls of their own
+    if wf.run > 1 then key = key .. "/run/" .. wf.run end
+    return key
+  end
+
   --- Run call `id` of `wf` for real.
   local function run_call(wf, id, call)
-    local key = wf.id .. "/call/" .. id
-    -- later runs of an id (terminate_existing) make calls of their own
-    if wf.run > 1 then key = key .. "/run/" .. wf.run end
-    run_for_real(call, key, wf, id)
+    run_for_real(call, D.call_key(wf, id), wf, id)
   end
 
   --- The outcome of call `id` of `wf`, run for real: recorded, then applied.
@@ -655,15 +660,17 @@ return function(deps)
   end
 
   --- A durable call of function `fn`; `call` is the caller's state (see
-  --- D.handle_calls). It runs for real live, or on recovery when its
-  --- result was never recorded; otherwise it gets the recorded result.
-  function D.call(wf, fn, call)
+  --- D.handle_calls), `attempt` its number when it is a retry. It runs for
+  --- real live, or on recovery when its result was never recorded;
+  --- otherwise it gets the recorded result. Returns its id.
+  function D.call(wf, fn, call, attempt)
     wf.next_call = wf.next_call + 1
     local id = wf.next_call
-    local record, live = D.command(wf, { type = "call", id = id, fn = fn })
+    local record, live = D.command(wf, { type = "call", id = id, fn = fn, attempt = attempt })
     if record == nil then return end
     wf.calls[id] = call
     if live then S.after_turn(run_call, wf, id, call) else wf.outstanding_calls[id] = call end
+    return id
   end
 
   --- A side effect that must happen once per history (sends, spawns of

@@ -102,12 +102,14 @@ return function(deps)
     spawn_coroutine = process.spawn_coroutine,
   })
 
+  local timevalue = load_module("timevalue")({
+    errors = errors, layout = load_module("timelayout")(), readonly = sandbox.readonly, zone = deps.zone,
+  })
   local funcs = load_module("funcs")({
     sched = sched, channel = channel, errors = errors, bridge = bridge,
     process = process, entries = entries, now = deps.now, durable = durable, wrap_payload = wrap_payload,
-  })
-  local timevalue = load_module("timevalue")({
-    errors = errors, layout = load_module("timelayout")(), readonly = sandbox.readonly, zone = deps.zone,
+    -- on Temporal, Temporal times and retries activities
+    duration_ns = timevalue.to_ns, retries_here = not deps.single_workflow,
   })
   local time = load_module("timemod")({
     sched = sched, channel = channel, errors = errors, timevalue = timevalue,
