@@ -165,6 +165,7 @@ class Node:
         if self.cluster is not None:  # before any host: a taken name or no NATS stops the open here
             await self.cluster.join()
             self.router.remote = self.cluster.routing
+            self.router.cluster = self.cluster
             await self.cluster.start(nursery)
         self.router.start_clock()
         for host in self._hosts:

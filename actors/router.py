@@ -91,6 +91,7 @@ class Router:
         self.tracing: Any = None    # spans calls of Python functions when set (actors/observe/tracing.py)
         #: the cluster's routing (actors/cluster) when the node is in one: PIDs of other nodes go there
         self.remote: Any = None
+        self.cluster: Any = None    # the node's cluster (names, groups, locks), when it is in one
         self._own = "{" + node_name + "@"
 
     # -- time -----------------------------------------------------------
@@ -180,6 +181,12 @@ class Router:
         if self.remote is None:
             return None
         return self.remote.send_from_lua(sender, dest, topic, payload)
+
+    async def cluster_request(self, op: str, args: dict) -> Any:
+        """What a process asks of the cluster (``args["what"]`` says it, for the error of a node alone)."""
+        if self.cluster is None:
+            raise ActorError("Unavailable", f"{args.get('what')} needs a cluster; this node runs alone", retryable=False)
+        return await self.cluster.request(op, args)
 
     def is_durable_pid(self, pid: str) -> bool:
         """Does ``pid`` live on a host of this node that stores messages (a workflow host)?"""

@@ -170,6 +170,7 @@ class Worker:
             "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
             "log": self._on_log, "route_durable": self._on_route_durable,
             "cancel_request": self._on_cancel_request, "observe": self._on_observe,
+            "cluster": self._on_cluster,
             **(extra_commands or {}),
         }
         self._after_slice = after_slice
@@ -456,6 +457,11 @@ class Worker:
         else:  # a Python callable's own failure
             self.answer(request_id, False, {"kind": "Internal", "message": f"{type(error).__name__}: {error}"})
 
+    def _on_cluster(self, cmd: Any) -> None:
+        """A cluster operation a process asked for (names, groups, locks: actors/cluster)."""
+        op, args = cmd[3].decode(), from_lua(cmd[4])
+        self._start_request(cmd[2], lambda: self.router.cluster_request(op, args))
+
     def _on_call(self, cmd: Any) -> None:
         fn_id, args, ctx = cmd[3].decode(), arguments_from_lua(cmd[4]), from_lua(cmd[5])
         self._start_request(cmd[2], lambda: self.router.call_for(fn_id, args, ctx or {}))
@@ -489,4 +495,3 @@ class Worker:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
-

@@ -225,3 +225,12 @@ def nats_server(tmp_path):
     server = NatsServer(tmp_path / "nats")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cluster_app(app):
+    """An app for every node of a cluster test: a host and an echo service (tests/cluster_nodes.py)."""
+    from cluster_nodes import add_echo
+
+    add_echo(app)
+    return app

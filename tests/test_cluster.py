@@ -10,52 +10,11 @@ import textwrap
 
 import pytest
 import trio
+from cluster_nodes import echo_pid, start_node, wait_until
 from conftest import LuactorProcess, luactor
 from nats_server import free_port
 
 from actors import ActorError, Node
-
-# An app for the test's own node and the subprocess nodes: a host, and an
-# echo process that prints its PID and answers every "ping" to its sender.
-ECHO = """
-return { main = function()
-  print("echo at " .. process.pid())
-  local pings = process.listen("ping", { message = true })
-  local events = process.events()
-  while true do
-    local r = channel.select({ pings:case_receive(), events:case_receive() })
-    if r.channel == events then return end  -- CANCEL: the node stops
-    process.send(r.value:from(), "pong", (r.value:payload():data()))
-  end
-end }
-"""
-
-
-@pytest.fixture
-def cluster_app(app):
-    app.lua("echo", ECHO)
-    app.entry(name="echo_service", kind="process.service", process="echo", host="host",
-              lifecycle={"auto_start": True})
-    return app
-
-
-def start_node(app, nats, name: str) -> LuactorProcess:
-    """``luactor run`` of ``app`` as node ``name`` of the cluster on ``nats``."""
-    return LuactorProcess("run", app.root, "--node", name, "--cluster", nats.url, "--data", app.root / f".data-{name}")
-
-
-async def wait_until(condition, timeout: float = 10.0) -> None:
-    """Until ``condition()`` holds (checked every 20 ms), or fail after ``timeout`` seconds."""
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.02)
-
-
-async def echo_pid(node: LuactorProcess) -> str:
-    await trio.to_thread.run_sync(node.wait_for, "echo at ")
-    line = next(line for line in node.seen if "echo at " in line)
-    return line.split("echo at ")[1].strip()
-
 
 # -- joining -------------------------------------------------------------------
 

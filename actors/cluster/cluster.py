@@ -17,6 +17,7 @@ from actors.errors import ActorError
 
 from .link import NatsLink
 from .membership import Membership, check_node_name
+from .names import ClusterNames
 from .routing import RemoteRouting
 
 __all__ = ["Cluster", "check_node_name", "cluster_urls"]
@@ -42,6 +43,12 @@ class Cluster:
         self.link = NatsLink(cluster_urls(cluster), self.node, credentials=os.environ.get("LUACTOR_NATS_CREDS"))
         self.routing = RemoteRouting(self.link, router, self.node)
         self.membership = Membership(self.link, self.node, self._node_down)
+        self.names = ClusterNames(self.node, self.link)
+        self.names.peers = lambda: list(self.membership.peers)
+        self.names.ask = self.routing.ask
+        self.names.cancel = lambda sender, dest, reason: router.signal("cancel", sender, dest, reason)
+        self.routing.handlers["name_ack"] = self._acknowledge_name
+        router.names = self.names  # before any host is built: their kernels resolve through it
         self._nursery: trio.Nursery | None = None
 
     async def join(self) -> None:
@@ -56,6 +63,7 @@ class Cluster:
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         await self.routing.start(nursery)
+        await self.names.start(nursery)
         nursery.start_soon(self.membership.run)
 
     async def stop(self) -> None:
@@ -63,5 +71,18 @@ class Cluster:
         await self.membership.leave()
         await self.link.close()
 
+    async def request(self, op: str, args: dict) -> Any:
+        """What a process asks of the cluster (``process.registry`` with a cluster scope)."""
+        if op == "register":
+            await self.names.register_cluster(args["name"], args["pid"], args["scope"])
+            return True
+        if op == "unregister":
+            return await self.names.unregister_cluster(args["name"], args["owner"])
+        raise ActorError("Invalid", f"unknown cluster request {op!r}")
+
+    async def _acknowledge_name(self, args: dict) -> bool:
+        return self.names.acknowledge(args["name"], args["pid"])
+
     def _node_down(self, node: str, why: str) -> None:
         self.routing.node_down(node, why)
+        self.names.node_down(node)

@@ -224,6 +224,20 @@ class KeyValue:
             return True
         return await self._link._run(delete())
 
+    async def watch(self, changed: Callable[[str, bytes | None, int], None]) -> None:
+        """Call ``changed(key, value, revision)`` on the trio side for every key now in the
+        bucket and every change after (``value`` None for a deletion), in order."""
+        watcher = await self._link._run(self._kv.watchall())
+
+        async def follow() -> None:
+            async for entry in watcher:
+                if entry is None:  # the end of what was there at the start
+                    continue
+                gone = entry.operation in ("DEL", "PURGE")
+                self._link._to_trio(changed, entry.key, None if gone else entry.value, entry.revision)
+        assert self._link._thread is not None
+        asyncio.run_coroutine_threadsafe(follow(), self._link._thread.loop)
+
     async def items(self) -> dict[str, tuple[bytes, int]]:
         """Every live key with its value and revision."""
         async def items() -> dict[str, tuple[bytes, int]]:

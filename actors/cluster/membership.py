@@ -70,6 +70,10 @@ class Membership:
                                               f"at {','.join(self.link.urls)} runs under it") from None
         await self.link.subscribe(HEARTBEATS, self._heard)
         await self.link.subscribe(LEAVING, self._left)
+        # the nodes holding a claim are the peers until heard of (or found silent)
+        for node, (value, _) in (await self._bucket.items()).items():
+            if node != self.node:
+                self._heard(value, "")
         self.link.publish(HEARTBEATS, self._info())
 
     async def run(self) -> None:

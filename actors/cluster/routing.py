@@ -63,6 +63,8 @@ class RemoteRouting:
         self._flush_soon = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.batches_sent = 0
+        #: what other nodes may ask of this one: op -> async handler(args) -> answer
+        self.handlers: dict[str, Any] = {"spawn": self._spawn_here}
         # (op, local pid, remote pid) by remote node: what fires when that node goes down
         self._watches: dict[str, set[tuple[str, str, str]]] = {}
 
@@ -115,9 +117,7 @@ class RemoteRouting:
     async def spawn(self, node: str, host: str, entry_id: str, args: list, options: dict) -> str:
         """Start ``entry_id`` on ``host`` of ``node``; its PID."""
         self.flush()  # what this node sent before the spawn goes first
-        reply = await self.link.request(rpc_subject(node), wire.encode(
-            ["spawn", {"host": host, "entry": entry_id, "args": args, "options": options}]), SPAWN_TIMEOUT)
-        pid = wire.answer(reply)
+        pid = await self.ask(node, "spawn", {"host": host, "entry": entry_id, "args": args, "options": options})
         for op, key in (("monitor", "monitor_by"), ("link", "link_with")):
             if options.get(key):
                 self._watch(node, (op, options[key], pid))
@@ -203,13 +203,21 @@ class RemoteRouting:
     async def _serve(self, data: bytes, reply: str) -> None:
         try:
             op, args = wire.decode(data)
-            if op != "spawn":
+            handler = self.handlers.get(op)
+            if handler is None:
                 raise ActorError("Invalid", f"unknown request {op!r}")
-            answer = wire.success(await self.router.start(args["host"], args["entry"], args["args"], args["options"]))
+            answer = wire.success(await handler(args))
         except ActorError as error:
             answer = wire.failure(error)
         if reply:
             self.link.publish(reply, answer)
+
+    async def ask(self, node: str, op: str, args: Any, timeout: float = SPAWN_TIMEOUT) -> Any:
+        """Request ``op`` of ``node`` (one of its :attr:`handlers`); its answer, or its error raised."""
+        return wire.answer(await self.link.request(rpc_subject(node), wire.encode([op, args]), timeout))
+
+    async def _spawn_here(self, args: dict) -> str:
+        return await self.router.start(args["host"], args["entry"], args["args"], args["options"])
 
     # -- node down ------------------------------------------------------------
 

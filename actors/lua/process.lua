@@ -1265,19 +1265,25 @@ return function(deps)
 
   -- Names -------------------------------------------------------------------
 
-  -- Name scopes. A standalone node has LOCAL only; the cluster scopes are
-  -- refused until the node is in a cluster.
+  -- Name scopes: LOCAL names live in the node's registry; the cluster scopes
+  -- are asked of the node's cluster (actors/cluster/names.py), which a
+  -- standalone node does not have (Unavailable).
   local LOCAL, EVENTUAL, CONSISTENT, STRONG = 0, 1, 2, 3
   local SCOPE_NAMES = { [LOCAL] = "LOCAL", [EVENTUAL] = "EVENTUAL", [CONSISTENT] = "CONSISTENT", [STRONG] = "STRONG" }
 
-  --- nil for a scope this node serves, else the error.
+  --- nil for a known scope (nil is LOCAL), else the error.
   local function check_scope(scope, fname)
-    if scope == nil or scope == LOCAL then return nil end
-    if SCOPE_NAMES[scope] then
-      return errors.new({ kind = errors.UNAVAILABLE, retryable = false,
-        message = fname .. ": scope " .. SCOPE_NAMES[scope] .. " needs a cluster; this node runs alone" })
-    end
-    return err(errors.INVALID, fname .. ": unknown scope " .. tostring(scope) .. " (use process.registry.LOCAL, EVENTUAL, CONSISTENT or STRONG)")
+    if scope == nil or SCOPE_NAMES[scope] then return nil end
+    return err(errors.INVALID, fname .. ": unknown scope " .. (type(scope) == "number" and tostring(scope) or type(scope)) ..
+      " (use process.registry.LOCAL, EVENTUAL, CONSISTENT or STRONG)")
+  end
+
+  --- The cluster's answer to `op`, blocking the process until it comes; nil, err on failure.
+  local function ask_cluster(op, args, fname, scope)
+    args.what = fname .. ": scope " .. SCOPE_NAMES[scope]
+    local ok, result = bridge.request_blocking({ "cluster", 0, op, args })
+    if not ok then return nil, errors.from_plain(result) end
+    return result
   end
 
   local registry = { LOCAL = LOCAL, EVENTUAL = EVENTUAL, CONSISTENT = CONSISTENT, STRONG = STRONG }
@@ -1291,8 +1297,16 @@ return function(deps)
     local self = current_proc()
     local target = self
     if pid ~= nil then
-      target = procs[pid]
-      if target == nil then return nil, noproc(pid) end
+      target = type(pid) == "string" and procs[pid] or nil
+      if target == nil then return nil, noproc(type(pid) == "string" and pid or type(pid)) end
+    end
+    if scope ~= nil and scope ~= LOCAL then
+      if not utf8_len(name) then return nil, name_refused(errors.INVALID, name) end
+      local ok, problem = ask_cluster("register", { name = name, pid = target.pid, scope = scope },
+        "process.registry.register", scope)
+      if not ok then return nil, problem end
+      target.named = true
+      return true
     end
     local ok, kind = names.register(name, target.pid)
     if not ok then return nil, name_refused(kind, name) end
@@ -1305,12 +1319,16 @@ return function(deps)
     if pid == nil then return nil, err(errors.NOT_FOUND, "no process registered as '" .. name .. "'") end
     return pid
   end
-  --- Release a name the calling process holds; false for a name it does
+  --- Release a name the calling process holds (in `scope`); false for a name it does
   --- not hold (a process may not take another's name away).
   function registry.unregister(name, scope)
     if type(name) ~= "string" then return nil, err(errors.INVALID, "name must be a string, got " .. type(name)) end
     local e = check_scope(scope, "process.registry.unregister")
     if e then return nil, e end
+    if scope ~= nil and scope ~= LOCAL then
+      if not utf8_len(name) then return false end
+      return ask_cluster("unregister", { name = name, owner = current_proc().pid }, "process.registry.unregister", scope)
+    end
     return names.unregister(name, current_proc().pid)
   end
   api.registry = registry
