@@ -9,18 +9,25 @@ allows), so inspecting never blocks or changes a running node's history. A
 user who may read the store but not write its directory reads it without
 LMDB's lock file (see ``HistoryStore.open``).
 
-* ``list STORE [--status S]``: one line per workflow (its current run): id,
-  entry, status, run, last update (UTC), number of events of that run.
+* ``list STORE [--status S] [--attr KEY=VALUE ...]``: one line per workflow
+  (its current run): id, entry, status, run, attempt, last update (UTC),
+  number of events of that run, search attributes; ``--attr`` keeps those
+  whose search attribute (or memo) KEY is VALUE (as text, or JSON: ``true``,
+  ``250``).
 * ``show STORE ID [--run N]``: the header of the current run (or run N):
-  entry, status, run and the earlier runs, parent, times, input, result,
-  error (with its stack), meta.
+  entry, status, run and the earlier runs (with their attempts), attempt,
+  when it starts (a delayed start, a retry's backoff, a cron time), parent,
+  times, input, result, error (with its stack), search attributes, memo, meta.
 * ``history STORE ID [--run N] [--from SEQ]``: one line per event of the
   current run (or run N): sequence, time, type, and the other fields as
   ``key=JSON``, cut at 100 characters.
 
 A workflow id has more than one run when a start under the
-``terminate_existing`` conflict policy replaced it; the runs of an id share
-one event sequence, so each run's events start where the previous run's end.
+``terminate_existing`` conflict policy replaced it, when its retry policy
+retried a failed run, or a cron schedule started the next; the runs of an id
+share one event sequence, so each run's events start where the previous
+run's end. A call retried by its activity retry policy shows each attempt as
+a ``call`` event with ``attempt=N``.
 
 With ``--json``: ``list`` prints a JSON list of headers, ``show`` one
 header, ``history`` a list of ``{"seq": N, "event": {...}}`` (nested, so an
@@ -84,6 +91,8 @@ def register(subparsers: Any) -> None:
 
     listing = subcommand("list", _list, "one line per workflow")
     listing.add_argument("--status", choices=STATUSES, help="only workflows with this status")
+    listing.add_argument("--attr", metavar="KEY=VALUE", action="append", default=[], type=_attr_filter,
+                         help="only workflows whose search attribute (or memo) KEY is VALUE; may be repeated")
     show = subcommand("show", _show, "one workflow's header, result and error")
     show.add_argument("id", metavar="ID", help="workflow id")
     history = subcommand("history", _history, "one line per recorded event of a workflow")
@@ -117,18 +126,44 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- subcommands
 
 
+def _attr_filter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _attrs(header: WorkflowHeader) -> dict:
+    """A workflow's search attributes and memo (search attributes win a clash)."""
+    meta = header.meta
+    return {**(meta.get("memo") if isinstance(meta.get("memo"), dict) else {}),
+            **(meta.get("search") if isinstance(meta.get("search"), dict) else {})}
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else _dumps(value)
+
+
+def _matches(header: WorkflowHeader, wanted: list[tuple[str, str]]) -> bool:
+    attrs = _attrs(header)
+    return all(key in attrs and _as_text(attrs[key]) == value for key, value in wanted)
+
+
 def _list(store: HistoryStore, args: argparse.Namespace) -> int:
     corrupt: list[CorruptRecordError] = []
-    headers = store.headers(args.status, on_corrupt=corrupt.append)
+    headers = [h for h in store.headers(args.status, on_corrupt=corrupt.append) if _matches(h, args.attr)]
     if args.json:
         print(_dumps([header.to_dict() for header in headers], indent=2))
     elif headers:
-        rows = [("ID", "ENTRY", "STATUS", "RUN", "UPDATED", "EVENTS")]
-        rows += [(h.id, h.entry, h.status, str(h.run), _time(h.updated_ns), str(h.next_seq - h.first_seq))
+        rows = [("ID", "ENTRY", "STATUS", "RUN", "ATTEMPT", "UPDATED", "EVENTS", "ATTRS")]
+        rows += [(h.id, h.entry, h.status, str(h.run), str(h.meta.get("attempt") or 1), _time(h.updated_ns),
+                  str(h.next_seq - h.first_seq),
+                  " ".join(f"{k}={_as_text(v)}" for k, v in sorted((h.meta.get("search") or {}).items())) or "-")
                  for h in headers]
         _print_table(rows)
     else:
         which = f" with status {args.status}" if args.status else ""
+        which += "".join(f" with {key}={value}" for key, value in args.attr)
         print(f"no workflows{which} in {store.path}")
     for error in corrupt:
         _error(error.message)
@@ -144,14 +179,21 @@ def _show(store: HistoryStore, args: argparse.Namespace) -> int:
         return EXIT_OK
     error = header.error
     runs = [*store.runs(header.id), store.header(header.id)]
-    others = ", ".join(f"{h.run} {h.status}" for h in runs if h is not None and h.run != header.run)
+    others = ", ".join(f"{h.run} {h.status} (attempt {h.meta.get('attempt') or 1})"
+                       for h in runs if h is not None and h.run != header.run)
+    meta = header.meta
+    shown = {key: value for key, value in meta.items() if key not in ("search", "memo")}
     fields = [
         ("id", header.id), ("entry", header.entry), ("status", header.status),
         ("run", f"{header.run} (other runs: {others})" if others else str(header.run)),
+        ("attempt", str(meta.get("attempt") or 1)),
+        ("starts", _time(meta["start_at"]) if meta.get("start_at") else "-"),
         ("parent", header.parent or "-"), ("created", _time(header.created_ns)),
         ("updated", _time(header.updated_ns)), ("events", str(header.next_seq - header.first_seq)),
         ("input", _dumps(header.input)), ("result", _dumps(header.result)),
-        ("error", _error_line(error) if error else "-"), ("meta", _dumps(header.meta)),
+        ("error", _error_line(error) if error else "-"),
+        ("search", _dumps(meta.get("search") or {})), ("memo", _dumps(meta.get("memo") or {})),
+        ("meta", _dumps(shown)),
     ]
     for name, value in fields:
         print(f"{name:<8} {value}")

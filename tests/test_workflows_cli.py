@@ -63,10 +63,10 @@ def test_list_prints_one_line_per_workflow(store):
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in lines(result.stdout)]
     assert rows == [
-        ["ID", "ENTRY", "STATUS", "RUN", "UPDATED", "EVENTS"],
-        ["order-1", "shop:order_saga", "running", "1", "2023-11-14T22:13:21.500Z", "3"],
-        ["order-2", "shop:order_saga", "completed", "1", "2023-11-14T22:13:20.000Z", "0"],
-        ["order-3", "shop:order_saga", "failed", "1", "2023-11-14T22:13:20.000Z", "0"],
+        ["ID", "ENTRY", "STATUS", "RUN", "ATTEMPT", "UPDATED", "EVENTS", "ATTRS"],
+        ["order-1", "shop:order_saga", "running", "1", "1", "2023-11-14T22:13:21.500Z", "3", "-"],
+        ["order-2", "shop:order_saga", "completed", "1", "1", "2023-11-14T22:13:20.000Z", "0", "-"],
+        ["order-3", "shop:order_saga", "failed", "1", "1", "2023-11-14T22:13:20.000Z", "0", "-"],
     ]
     failed = workflows("list", store, "--status", "failed")
     assert [line.split()[0] for line in lines(failed.stdout)] == ["ID", "order-3"]
@@ -144,11 +144,11 @@ def test_show_and_history_of_the_runs_of_one_id(store):
         history.commit(batch)
 
     listed = [line.split() for line in lines(workflows("list", store).stdout)]
-    assert listed[1][:4] == ["order-1", "shop:order_saga", "running", "2"] and listed[1][-1] == "1"
+    assert listed[1][:4] == ["order-1", "shop:order_saga", "running", "2"] and listed[1][-2] == "1"
     current = dict(line.split(None, 1) for line in lines(workflows("show", store, "order-1").stdout))
-    assert current["run"] == "2 (other runs: 1 terminated)" and current["events"] == "1"
+    assert current["run"] == "2 (other runs: 1 terminated (attempt 1))" and current["events"] == "1"
     first = dict(line.split(None, 1) for line in lines(workflows("show", store, "order-1", "--run", "1").stdout))
-    assert first["status"] == "terminated" and first["run"] == "1 (other runs: 2 running)"
+    assert first["status"] == "terminated" and first["run"] == "1 (other runs: 2 running (attempt 1))"
 
     now = lines(workflows("history", store, "order-1").stdout)
     assert [line.split()[:3] for line in now[1:]] == [["3", "2023-11-14T22:13:20.000Z", "started"]]
@@ -279,3 +279,23 @@ def test_usage_errors_exit_2(store):
     assert workflows("list").returncode == 2
     assert workflows("show", store).returncode == 2
     assert workflows("list", store, "--status", "paused").returncode == 2
+
+
+def test_list_and_show_give_attributes_attempts_and_filter_by_attribute(store):
+    with HistoryStore.open(store) as history:
+        batch = history.batch()
+        batch.put_header(history.header("order-2").replace(meta={
+            "search": {"customer_id": "cust-1", "priority": True}, "memo": {"source": "web"}, "attempt": 3}))
+        history.commit(batch)
+    listed = [line.split() for line in lines(workflows("list", store, "--attr", "customer_id=cust-1").stdout)]
+    assert listed == [["ID", "ENTRY", "STATUS", "RUN", "ATTEMPT", "UPDATED", "EVENTS", "ATTRS"],
+                      ["order-2", "shop:order_saga", "completed", "1", "3", "2023-11-14T22:13:20.000Z", "0",
+                       "customer_id=cust-1", "priority=true"]]
+    both = workflows("list", store, "--attr", "priority=true", "--attr", "source=web")
+    assert [line.split()[0] for line in lines(both.stdout)] == ["ID", "order-2"]
+    none = workflows("list", store, "--attr", "customer_id=cust-2")
+    assert none.returncode == 0 and "with customer_id=cust-2" in none.stdout
+    shown = dict(line.split(None, 1) for line in lines(workflows("show", store, "order-2").stdout))
+    assert shown["attempt"] == "3" and shown["search"] == '{"customer_id":"cust-1","priority":true}'
+    assert shown["memo"] == '{"source":"web"}'
+    assert workflows("list", store, "--attr", "nokey").returncode == 2
