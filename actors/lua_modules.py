@@ -40,6 +40,8 @@ PROVIDED = (
     LuaModule("logger"),
     # Not in workflows: their code runs again on replay, and would count again.
     LuaModule("metrics", kinds=("process.lua", "function.lua", "library.lua")),
+    # Not in workflows: a group's members are not recorded, so a replay would see others.
+    LuaModule("pg", kinds=("process.lua", "function.lua", "library.lua")),
     # Workflows only: it records and replays (version, exec), which means nothing elsewhere.
     LuaModule("workflow", kinds=("workflow.lua",)),
     LuaModule("process", always_present=True),
@@ -51,7 +53,7 @@ PROVIDED = (
 #: Modules of Wippy that luactor does not provide (yet).
 WIPPY_ONLY = frozenset({
     "base64", "cloudstorage", "contract", "env", "events", "fs", "http", "http_client",
-    "pg", "queue", "registry", "security", "sql", "store", "system", "templates",
+    "queue", "registry", "security", "sql", "store", "system", "templates",
 })
 
 _BY_NAME = {module.name: module for module in PROVIDED}

@@ -120,8 +120,9 @@ class Node:
             log.warning("%s", warning)
         name, node = node, cls(registry, name=node, data_dir=Path(data_dir) if data_dir else None)
         if cluster is not None:
-            from .cluster import Cluster  # a standalone node never imports NATS
-            node.cluster = Cluster(name, cluster, node.router)
+            from .cluster.cluster import Cluster  # a standalone node never imports NATS
+            node.cluster = Cluster(name, cluster, node.router,
+                                   group_scopes={entry.id for entry in registry.of_kind("pg.scope")})
         for fn_id, fn in (functions or {}).items():
             node.register_function(fn_id, fn)
         # Built before anything starts, so a host or component that refuses

@@ -1,9 +1,5 @@
-"""A cluster of luactor nodes on NATS.
+"""A cluster of luactor nodes on NATS (see ``cluster.Cluster``).
 
-Imported only by nodes started with a cluster address: a standalone node
-never loads nats-py. See :class:`Cluster`.
+Nothing here is imported by a standalone node but ``kinds`` (which needs no
+NATS): a node imports ``actors.cluster.cluster`` only when given a cluster.
 """
-
-from .cluster import Cluster, check_node_name, cluster_urls
-
-__all__ = ["Cluster", "check_node_name", "cluster_urls"]

@@ -15,6 +15,7 @@ import trio
 
 from actors.errors import ActorError
 
+from .groups import ProcessGroups
 from .link import NatsLink
 from .membership import Membership, check_node_name
 from .names import ClusterNames
@@ -37,7 +38,7 @@ def cluster_urls(cluster: str | list[str]) -> list[str]:
 class Cluster:
     """Open with :meth:`join` (raises Unavailable or AlreadyExists), then :meth:`start`."""
 
-    def __init__(self, node: str, cluster: str | list[str], router: Any):
+    def __init__(self, node: str, cluster: str | list[str], router: Any, *, group_scopes: set[str] = frozenset()):
         self.node = check_node_name(node)
         self.router = router
         self.link = NatsLink(cluster_urls(cluster), self.node, credentials=os.environ.get("LUACTOR_NATS_CREDS"))
@@ -49,6 +50,7 @@ class Cluster:
         self.names.cancel = lambda sender, dest, reason: router.signal("cancel", sender, dest, reason)
         self.routing.handlers["name_ack"] = self._acknowledge_name
         router.names = self.names  # before any host is built: their kernels resolve through it
+        self.groups = ProcessGroups(self.node, self.link, router, set(group_scopes))
         self._nursery: trio.Nursery | None = None
 
     async def join(self) -> None:
@@ -64,6 +66,7 @@ class Cluster:
         self._nursery = nursery
         await self.routing.start(nursery)
         await self.names.start(nursery)
+        await self.groups.start()
         nursery.start_soon(self.membership.run)
 
     async def stop(self) -> None:
@@ -72,12 +75,30 @@ class Cluster:
         await self.link.close()
 
     async def request(self, op: str, args: dict) -> Any:
-        """What a process asks of the cluster (``process.registry`` with a cluster scope)."""
+        """What a process asks of the cluster: ``process.registry`` with a cluster scope, ``pg``."""
         if op == "register":
             await self.names.register_cluster(args["name"], args["pid"], args["scope"])
             return True
         if op == "unregister":
             return await self.names.unregister_cluster(args["name"], args["owner"])
+        groups = self.groups
+        if op == "pg_open":
+            return groups.check_scope(args["scope"]) is not None
+        if op == "pg_join":
+            return groups.join(args["scope"], args["groups"], args["pid"])
+        if op == "pg_leave":
+            return groups.leave(args["scope"], args["groups"], args["pid"])
+        if op == "pg_members":
+            return groups.get_members(args["scope"], args["group"], args["local"])
+        if op == "pg_groups":
+            return groups.which_groups(args["scope"], args["local"])
+        if op == "pg_broadcast":
+            return groups.broadcast(args["scope"], args["group"], args["topic"], args.get("payload"), args["sender"],
+                                    args["local"])
+        if op == "pg_monitor":
+            return groups.monitor(args["scope"], args.get("group"), args["pid"])
+        if op == "pg_unmonitor":
+            return groups.unmonitor(args["topic"], args["pid"])
         raise ActorError("Invalid", f"unknown cluster request {op!r}")
 
     async def _acknowledge_name(self, args: dict) -> bool:
@@ -86,3 +107,4 @@ class Cluster:
     def _node_down(self, node: str, why: str) -> None:
         self.routing.node_down(node, why)
         self.names.node_down(node)
+        self.groups.node_down(node)

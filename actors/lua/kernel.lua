@@ -135,6 +135,9 @@ return function(deps)
                         funcs.metatables[1], funcs.metatables[2], process.metatables[1] }) do
     sandbox.protect(mt)
   end
+  local pg, pg_metatables = load_module("pg")({
+    errors = errors, bridge = bridge, copy = copy, process = process, channel = channel })
+  for _, mt in ipairs(pg_metatables) do sandbox.protect(mt) end
 
   sandbox.add_global("process", process.api)
   sandbox.add_global("channel", channel.api)
@@ -150,6 +153,7 @@ return function(deps)
     ctx = sandbox.readonly(ctx),
     logger = logger.root,
     metrics = sandbox.readonly(metrics.api),
+    pg = sandbox.readonly(pg),
     process = sandbox.base.process,
     channel = sandbox.base.channel,
     errors = sandbox.base.errors,
