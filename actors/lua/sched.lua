@@ -74,6 +74,10 @@ return function(deps)
     coroutine.running
   local hook
   local armed_task_co = nil -- a task coroutine the hook fired on this turn (disarmed after it)
+  -- Whether the hook fired in the running turn: what it asks for after the
+  -- turn (disarming, ending the slice) is looked at only then, so that a
+  -- turn the hook left alone pays one test for it.
+  local hook_fired = false
 
   --- Is the function at `level` (above the caller) user code? A C
   --- function counts as the code that called it.
@@ -119,6 +123,7 @@ return function(deps)
         count = task.hook_count + every
       end
       task.hook_count = count
+      hook_fired = true
       if co == task.co then armed_task_co = co end
       local t = clock()
       if t - slice_started >= SLICE_SECONDS then slice_over = true end
@@ -505,10 +510,13 @@ return function(deps)
     fire_due_timers(now())
     local turns, sampled = 0, 0
     local sample_turn = SAMPLE_EVERY - since_sample
-    while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED and not slice_over do
+    while rq_head <= rq_tail and turns < budget and buried < MAX_BURIED do
       local task = rq[rq_head]
-      -- (made while the task is queued: if memory is out, it waits)
-      if not task.co and not task.dead then task.co = reused_coroutine() end
+      local co = task.co
+      if not co and not task.dead then
+        co = reused_coroutine() -- (made while the task is queued: if memory is out, it waits)
+        task.co = co
+      end
       -- false, not nil: with nil holes before it, a key past the array
       -- part would go to the hash part, and every enqueue after it be a
       -- hash insert with rehashes (half the slice with 10,000 ready tasks)
@@ -521,7 +529,6 @@ return function(deps)
         task.a, task.b = nil, nil
         S.cur, S.reds = task, REDUCTIONS
         turn = turn + 1
-        local co = task.co
         -- its hook was disarmed after its last turn: a tripped task keeps its own
         if task.tripped then sethook(co, hook, "", 1) end
         running[1] = co
@@ -535,9 +542,13 @@ return function(deps)
         end
         running[1] = idle
         S.cur = nil
-        if armed_task_co then
-          sethook(armed_task_co, hook, "", task_every)
-          armed_task_co = nil
+        if hook_fired then
+          hook_fired = false
+          if armed_task_co then
+            sethook(armed_task_co, hook, "", task_every)
+            armed_task_co = nil
+          end
+          if slice_over then budget = turns end
         end
         -- reductions are sampled: every 64th turn counts for 64 (counting
         -- every turn cost ~5% of ping-pong), for the task and for the worker
@@ -564,7 +575,7 @@ return function(deps)
           -- time. Any other error keeps its stack for on_task_end's traceback.
           if not ok and r1 == MEMORY_ERROR then S.memory_failed() end
           if memory_short then
-            memory_short, slice_over = false, true
+            memory_short, budget = false, turns
             close_task_coroutine(co)
             collectgarbage("collect")
           end
