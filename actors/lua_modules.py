@@ -42,6 +42,8 @@ PROVIDED = (
     LuaModule("metrics", kinds=("process.lua", "function.lua", "library.lua")),
     # Not in workflows: a group's members are not recorded, so a replay would see others.
     LuaModule("pg", kinds=("process.lua", "function.lua", "library.lua")),
+    # The cluster's views and locks only (the rest of Wippy's system module is not provided).
+    LuaModule("system", kinds=("process.lua", "function.lua", "library.lua")),
     # Workflows only: it records and replays (version, exec), which means nothing elsewhere.
     LuaModule("workflow", kinds=("workflow.lua",)),
     LuaModule("process", always_present=True),
@@ -53,7 +55,7 @@ PROVIDED = (
 #: Modules of Wippy that luactor does not provide (yet).
 WIPPY_ONLY = frozenset({
     "base64", "cloudstorage", "contract", "env", "events", "fs", "http", "http_client",
-    "queue", "registry", "security", "sql", "store", "system", "templates",
+    "queue", "registry", "security", "sql", "store", "templates",
 })
 
 _BY_NAME = {module.name: module for module in PROVIDED}

@@ -185,6 +185,8 @@ class Router:
     async def cluster_request(self, op: str, args: dict) -> Any:
         """What a process asks of the cluster (``args["what"]`` says it, for the error of a node alone)."""
         if self.cluster is None:
+            if op == "view":  # a node alone is a cluster of one
+                return {"node": self.node_name, "members": [self.node_name], "addr": ""}
             raise ActorError("Unavailable", f"{args.get('what')} needs a cluster; this node runs alone", retryable=False)
         return await self.cluster.request(op, args)
 

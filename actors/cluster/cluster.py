@@ -17,6 +17,7 @@ from actors.errors import ActorError
 
 from .groups import ProcessGroups
 from .link import NatsLink
+from .locks import Locks
 from .membership import Membership, check_node_name
 from .names import ClusterNames
 from .routing import RemoteRouting
@@ -51,6 +52,7 @@ class Cluster:
         self.routing.handlers["name_ack"] = self._acknowledge_name
         router.names = self.names  # before any host is built: their kernels resolve through it
         self.groups = ProcessGroups(self.node, self.link, router, set(group_scopes))
+        self.locks = Locks(self.node, self.link, router)
         self._nursery: trio.Nursery | None = None
 
     async def join(self) -> None:
@@ -67,6 +69,7 @@ class Cluster:
         await self.routing.start(nursery)
         await self.names.start(nursery)
         await self.groups.start()
+        await self.locks.start(nursery, set(self.membership.members()))
         nursery.start_soon(self.membership.run)
 
     async def stop(self) -> None:
@@ -75,12 +78,19 @@ class Cluster:
         await self.link.close()
 
     async def request(self, op: str, args: dict) -> Any:
-        """What a process asks of the cluster: ``process.registry`` with a cluster scope, ``pg``."""
+        """What a process asks of the cluster: ``process.registry`` with a cluster scope, ``pg``,
+        ``system``'s views and locks."""
         if op == "register":
             await self.names.register_cluster(args["name"], args["pid"], args["scope"])
             return True
         if op == "unregister":
             return await self.names.unregister_cluster(args["name"], args["owner"])
+        if op == "view":
+            return {"node": self.node, "members": self.membership.members(), "addr": self.link.server_url}
+        if op == "lock_acquire":
+            return await self.locks.acquire(args["name"], args["pid"])
+        if op == "lock_release":
+            return await self.locks.release(args["name"], args["pid"])
         groups = self.groups
         if op == "pg_open":
             return groups.check_scope(args["scope"]) is not None
@@ -108,3 +118,5 @@ class Cluster:
         self.routing.node_down(node, why)
         self.names.node_down(node)
         self.groups.node_down(node)
+        if self._nursery is not None:
+            self._nursery.start_soon(self.locks.node_down, node)

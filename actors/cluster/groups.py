@@ -22,9 +22,9 @@ from collections import Counter
 from typing import Any
 
 from actors.errors import ActorError
-from actors.mailbox import Endpoint
 
 from . import wire
+from .exits import ExitWatcher, watch_exits
 from .link import NatsLink
 from .routing import node_of
 
@@ -33,16 +33,6 @@ __all__ = ["ProcessGroups"]
 log = logging.getLogger("luactor")
 
 GROUPS_SUBJECT = "luactor.pg"
-
-
-class _ExitWatcher(Endpoint):
-    """The groups' own endpoint: monitors every local member, and hears of its end."""
-
-    on_exit: Any = None
-
-    def event(self, event: dict) -> None:
-        if event.get("kind") == "EXIT" and self.on_exit is not None:
-            self.on_exit(event.get("from"))
 
 
 class ProcessGroups:
@@ -55,11 +45,10 @@ class ProcessGroups:
         self.members: dict[str, dict[str, Counter]] = {scope: {} for scope in scopes}
         # subscription topic -> (subscriber PID, scope, group or None for every group)
         self.subscriptions: dict[str, tuple[str, str, str | None]] = {}
-        self._watcher: _ExitWatcher | None = None
+        self._watcher: ExitWatcher | None = None
 
     async def start(self) -> None:
-        self._watcher = self.router.new_endpoint(_ExitWatcher)
-        self._watcher.on_exit = self._ended
+        self._watcher = watch_exits(self.router, self._ended)
         await self.link.subscribe(GROUPS_SUBJECT, self._heard)
         self._announce({"op": "sync_request"})
 
@@ -146,10 +135,8 @@ class ProcessGroups:
             if sub_scope == scope and sub_group in (None, group):
                 self.router.route(self._watcher.pid, subscriber, topic, event)
 
-    def _ended(self, pid: Any) -> None:
+    def _ended(self, pid: str) -> None:
         """A local member or subscriber ended: its memberships and subscriptions go with it."""
-        if not isinstance(pid, str):
-            return
         for topic in [t for t, (subscriber, _, _) in self.subscriptions.items() if subscriber == pid]:
             del self.subscriptions[topic]
         for scope, groups in self.members.items():

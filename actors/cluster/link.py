@@ -107,6 +107,12 @@ class NatsLink:
         self.connected = False
 
     @property
+    def server_url(self) -> str:
+        """The NATS server this node is connected to now ("" when it is not)."""
+        url = self._nc.connected_url if self._nc is not None and self.connected else None
+        return f"{url.scheme}://{url.hostname}:{url.port}" if url is not None else ""
+
+    @property
     def max_payload(self) -> int:
         """The largest message the server takes (bytes)."""
         return int(self._nc.max_payload)

@@ -138,6 +138,7 @@ return function(deps)
   local pg, pg_metatables = load_module("pg")({
     errors = errors, bridge = bridge, copy = copy, process = process, channel = channel })
   for _, mt in ipairs(pg_metatables) do sandbox.protect(mt) end
+  local system = load_module("system")({ errors = errors, bridge = bridge, process = process })
 
   sandbox.add_global("process", process.api)
   sandbox.add_global("channel", channel.api)
@@ -154,6 +155,7 @@ return function(deps)
     logger = logger.root,
     metrics = sandbox.readonly(metrics.api),
     pg = sandbox.readonly(pg),
+    system = sandbox.readonly(system),
     process = sandbox.base.process,
     channel = sandbox.base.channel,
     errors = sandbox.base.errors,
