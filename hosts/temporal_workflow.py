@@ -204,7 +204,7 @@ class WorkflowRun:
                                          "payload": payload}
         info = workflow.info()
         options = {"ctx": self.start.get("ctx"), "parent": self.start.get("parent"), "run_id": info.run_id,
-                   "attempt": info.attempt}
+                   "attempt": info.attempt, "workflow_type": info.workflow_type}
         pid, problem = self._start_workflow(
             self.entry_id.encode(), self.workflow_id.encode(), lua_args, to_lua(lua, options, "options"),
             workflow.time_ns(), workflow.random().getrandbits(63) or 1, None,
@@ -345,12 +345,16 @@ class WorkflowRun:
         arguments["task_queue"] = wanted.task_queue or self.env.task_queue
         return wanted, pack(start), arguments
 
+    def _type_of(self, entry_id: str) -> str:
+        """The Temporal workflow type of a workflow.lua entry (meta.temporal.workflow.name, else its id)."""
+        return next((kind for kind, entry in self.env.workflow_types.items() if entry == entry_id), entry_id)
+
     async def _start_child(self, entry_id: str, args: list, opts: dict) -> str:
         wanted, start, arguments = self._child_start(args, opts)
         child_pid = self.env.pid(wanted.workflow_id)
         try:
-            handle = await workflow.start_child_workflow(entry_id, start, id=wanted.workflow_id, result_type=bytes,
-                                                         **arguments)
+            handle = await workflow.start_child_workflow(self._type_of(entry_id), start, id=wanted.workflow_id,
+                                                         result_type=bytes, **arguments)
         except WorkflowAlreadyStartedError:
             if wanted.existing_is_error():
                 raise ActorError("AlreadyExists", f"workflow {wanted.workflow_id!r} already exists") from None
@@ -381,7 +385,7 @@ class WorkflowRun:
         wanted, start, arguments = self._child_start(args, opts)
         try:
             return unpack(await workflow.execute_child_workflow(
-                entry_id, start, id=wanted.workflow_id, result_type=bytes, **arguments))
+                self._type_of(entry_id), start, id=wanted.workflow_id, result_type=bytes, **arguments))
         except ChildWorkflowError as error:
             return {"error": error_plain(error)}
 

@@ -48,6 +48,7 @@ from actors.worker import Worker
 from .history import Batch, CorruptRecordError, HistoryError, HistoryStore, WorkflowHeader
 from .history_limits import HistoryLimits, Usage
 from .start_options import StartOptions, start_options
+from .temporal_routing import workflow_type
 from .worker_host import WorkerHost
 from .workflow_config import map_sizes, store_path
 from .workflow_runs import first_run_meta, next_run, next_run_meta, run_deadline
@@ -169,6 +170,9 @@ class WorkflowHost(WorkerHost):
         self._timing_out: dict[str, str] = {}               # id -> the timeout ("run", "execution") ending it
         self._deadlines: dict[str, trio.CancelScope] = {}   # id -> the wait for its run's deadline
         self._nursery: trio.Nursery | None = None
+        # entry id -> its workflow type, where meta.temporal.workflow.name gives one
+        self._workflow_types = {e.id: workflow_type(e) for e in node.registry.of_kind("workflow.lua")
+                                if workflow_type(e) != e.id}
         self._stored_signals: list[tuple[str, int, str, str, Any]] = []
         self._signal_replies: list[int] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -365,7 +369,8 @@ class WorkflowHost(WorkerHost):
         meta = header.meta
         options = {"ctx": meta.get("ctx"), "parent": header.parent, "run": header.run,
                    "monitors": meta.get("monitors"), "links": meta.get("links"),
-                   "attempt": meta.get("attempt"), "start_at": meta.get("start_at")}
+                   "attempt": meta.get("attempt"), "start_at": meta.get("start_at"),
+                   "workflow_type": self._workflow_types.get(header.entry)}
         pid, problem = self._start_workflow(
             header.entry.encode(), header.id.encode(), args, to_lua(lua, options, "options"),
             header.created_ns, header.meta.get("seed", 1),
@@ -408,7 +413,8 @@ class WorkflowHost(WorkerHost):
         lua_args[b"n"] = len(args)
         opts = {key: options.get(key) for key in ("ctx", "parent", "monitor_by", "link_with")}
         meta = self._starting.get(workflow_id, {})
-        opts.update(run=run, attempt=meta.get("attempt"), start_at=meta.get("start_at"))
+        opts.update(run=run, attempt=meta.get("attempt"), start_at=meta.get("start_at"),
+                    workflow_type=self._workflow_types.get(entry_id))
         opts["messages"] = [[topic, payload] for topic, payload in options.get("messages") or []]
         pid, problem = self._new_workflow(entry_id.encode(), workflow_id.encode(), lua_args,
                                           to_lua(lua, opts, "options"))

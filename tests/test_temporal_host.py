@@ -98,3 +98,32 @@ async def test_a_runaway_workflow_is_stopped_before_temporal_thinks_the_worker_h
                 await node.exec("test:spin", "test:wf")
             assert await node.exec("test:double", "test:wf", 5) == 10  # the worker goes on
     assert stopped.value.kind == "RateLimited"
+
+
+async def test_meta_decides_which_worker_serves_a_workflow_and_an_activity(app, tmp_path, temporal_server):
+    """Two workers of one node on their own task queues: the workflow runs on the one its
+    meta.temporal.workflow names (whichever host it is spawned on), its activity on the queue
+    of the one meta.temporal.activity names, which alone registers it."""
+    app.entry(name="temporal", kind="temporal.client", address=temporal_server.address)
+    front, back = f"front-{uuid.uuid4()}", f"back-{uuid.uuid4()}"
+    app.entry(name="front", kind="temporal.worker", client="test:temporal", task_queue=front)
+    app.entry(name="back", kind="temporal.worker", client="test:temporal", task_queue=back)
+    app.lua("charge", """
+        local function main(n) return "charged " .. n end
+        return { main = main }
+    """, kind="function.lua", meta={"temporal": {"activity": {"worker": "test:back"}}})
+    app.lua("order", """
+        local funcs = require("funcs")
+        local workflow = require("workflow")
+        local function run(n)
+          local charged = assert(funcs.new():with_options({ ["activity.start_to_close_timeout"] = "10s",
+            ["activity.retry_policy"] = { maximum_attempts = 1 } }):call("test:charge", n))
+          return { charged = charged, queue = workflow.info().task_queue, type = workflow.info().workflow_type }
+        end
+        return { run = run }
+    """, method="run", kind="workflow.lua", modules=["funcs", "workflow"],
+        meta={"temporal": {"workflow": {"worker": "test:back", "name": "OrderWorkflow"}}})
+    with trio.fail_after(WAIT):
+        async with Node.open(app.root, tmp_path / "data") as node:
+            result = await node.exec("test:order", "test:front", 7)
+    assert result == {"charged": "charged 7", "queue": back, "type": "OrderWorkflow"}

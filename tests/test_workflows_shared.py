@@ -747,3 +747,203 @@ def test_luactor_check_names_an_activity_or_workflow_whose_worker_is_missing(app
         "app/app.yaml: test:flow: field 'meta.temporal.workflow.worker': "
         "'test:host' is not a temporal.worker (or workflow.host) entry",
     ]
+
+
+# -- the examples of temporal/workflows.md ------------------------------------------------
+
+
+async def test_multiple_signal_handlers_acknowledge_each_request(durable):
+    """"Multiple Signal Handlers": coroutines listen to a topic each and answer the sender."""
+    workflow(durable, "counter", """
+        local function run(input)
+          local counter = input.initial or 0
+          local done = false
+          coroutine.spawn(function()
+            local ch = process.listen("increment", { message = true })
+            while not done do
+              local msg, ok = ch:receive()
+              if not ok then break end
+              local data = msg:payload():data()
+              if type(data) ~= "table" or type(data.amount) ~= "number" then
+                process.send(msg:from(), "nak", "amount must be a number")
+              else
+                counter = counter + data.amount
+                process.send(msg:from(), "ok", { value = counter })
+              end
+            end
+          end)
+          coroutine.spawn(function()
+            local ch = process.listen("decrement", { message = true })
+            while not done do
+              local msg, ok = ch:receive()
+              if not ok then break end
+              local data = msg:payload():data()
+              if counter - data.amount < 0 then
+                process.send(msg:from(), "nak", "would result in negative value")
+              else
+                counter = counter - data.amount
+                process.send(msg:from(), "ok", { value = counter })
+              end
+            end
+          end)
+          local msg = process.listen("finish", { message = true }):receive()
+          process.send(msg:from(), "ok", { message = "finishing" })
+          done = true
+          return { final_counter = counter }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            pid = await node.spawn("test:counter", "test:wf", {"initial": 1}, monitor_by=me.pid)
+            replies = []
+            for topic, data in [("increment", {"amount": 5}), ("increment", {"amount": "x"}),
+                                ("decrement", {"amount": 10}), ("decrement", {"amount": 2}), ("finish", {})]:
+                await me.send(pid, topic, data)
+                reply = await me.receive()
+                replies.append((reply.topic, reply.payload))
+            exit_message = await me.receive()
+    assert replies == [("ok", {"value": 6}), ("nak", "amount must be a number"),
+                       ("nak", "would result in negative value"), ("ok", {"value": 4}),
+                       ("ok", {"message": "finishing"})]
+    assert exit_message.payload["result"]["value"] == {"final_counter": 4}
+
+
+async def test_concurrent_work_and_timers(durable):
+    """"Concurrent Work" and "Timers": workers over channels, sleeps in every form."""
+    workflow(durable, "pool", """
+        local time = require("time")
+        local function run(input)
+          local work_queue, results = channel.new(10), channel.new(10)
+          for w = 1, input.workers do
+            coroutine.spawn(function()
+              while true do
+                local job, ok = work_queue:receive()
+                if not ok then break end
+                time.sleep(10 * time.MILLISECOND)
+                results:send({ worker = w, job = job, result = job * 2 })
+              end
+            end)
+          end
+          for j = 1, input.jobs do work_queue:send(j) end
+          work_queue:close()
+          local total = 0
+          for _ = 1, input.jobs do total = total + results:receive().result end
+          local start = time.now()
+          time.sleep("100ms")
+          time.sleep(50 * time.MILLISECOND)
+          return { total = total, elapsed = time.now():sub(start):milliseconds() >= 150 }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            result = await node.exec("test:pool", "test:wf", {"workers": 3, "jobs": 6})
+    assert result == {"total": 42, "elapsed": True}
+
+
+async def test_children_errors_exec_and_cross_workflow_signals(durable):
+    """Child errors in EXIT events and from process.exec; a workflow signals another by PID."""
+    workflow(durable, "error_child", """
+        local function run() return nil, errors.new({ kind = errors.NOT_FOUND, message = "no such order" }) end
+        return { run = run }
+    """)
+    workflow(durable, "hello", """
+        local function run(input) return "hello " .. input.name end
+        return { run = run }
+    """)
+    workflow(durable, "pong", """
+        local function run()
+          local msg = process.listen("cross_host_ping", { message = true }):receive()
+          process.send(msg:from(), "cross_host_pong", msg:payload():data().data .. " back")
+        end
+        return { run = run }
+    """)
+    workflow(durable, "parent", """
+        local function run(target)
+          local events = process.events()
+          assert(process.spawn_monitored("test:error_child", "test:wf"))
+          local event = events:receive()
+          local child_err = event.result.error
+          local greeting = assert(process.exec("test:hello", "test:wf", { name = "world" }))
+          local _, exec_err = process.exec("test:error_child", "test:wf")
+          assert(process.send(target, "cross_host_ping", { data = "hello" }))
+          local response = process.listen("cross_host_pong"):receive()
+          return { kind = child_err:kind(), retryable = child_err:retryable(), message = child_err:message(),
+                   greeting = greeting, exec_kind = exec_err:kind(), response = response }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            target = await node.spawn("test:pong", "test:wf")
+            result = await node.exec("test:parent", "test:wf", target)
+    assert result["kind"] == "NotFound" and "no such order" in result["message"]
+    assert result["greeting"] == "hello world" and result["exec_kind"] == "NotFound"
+    assert result["response"] == "hello back"
+
+
+async def test_post_start_monitor_link_unmonitor_and_unlink(durable):
+    """"Monitoring and Linking": monitor and link after the start, LINK_DOWN when the linked
+    workflow is terminated (trap_links), nothing more after unmonitor/unlink."""
+    workflow(durable, "long", """
+        local function run() return process.listen("finish"):receive() end
+        return { run = run }
+    """)
+    workflow(durable, "watcher", """
+        local time = require("time")
+        local function run()
+          assert(process.set_options({ trap_links = true }))
+          local events = process.events()
+          local linked = assert(process.spawn("test:long", "test:wf"))
+          time.sleep("200ms")
+          assert(process.link(linked))
+          process.terminate(linked)
+          local down = events:receive()
+          local watched = assert(process.spawn("test:long", "test:wf"))
+          assert(process.monitor(watched))
+          process.send(watched, "finish", "done")
+          local exit = events:receive()
+          local quiet = assert(process.spawn("test:long", "test:wf"))
+          assert(process.monitor(quiet))
+          assert(process.link(quiet))
+          assert(process.unmonitor(quiet))
+          assert(process.unlink(quiet))
+          process.terminate(quiet)
+          local r = channel.select({ events:case_receive(), time.after("500ms"):case_receive() })
+          return { down = down.kind, down_from = down.from == linked, exit = exit.kind,
+                   value = exit.result.value, quiet = r.channel ~= events }
+        end
+        return { run = run }
+    """)
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node:
+            result = await node.exec("test:watcher", "test:wf")
+    assert result == {"down": "LINK_DOWN", "down_from": True, "exit": "EXIT", "value": "done", "quiet": True}
+
+
+@pytest.mark.parametrize(("reuse", "again"), [
+    (None, "first"), ("reject_duplicate", "first"), ("allow_duplicate_failed_only", "first"),
+    ("allow_duplicate", "second"),
+])
+async def test_id_reuse_policy_decides_whether_a_closed_id_starts_again(durable, reuse, again):
+    workflow(durable, "echo", """
+        local function run(word) return word end
+        return { run = run }
+    """)
+    wid = f"reuse-{uuid.uuid4().hex[:8]}"
+    options = {"workflow.id": wid}
+    with trio.fail_after(WAIT):
+        async with Node.open(durable.root) as node, node.mailbox() as me:
+            first = await node.spawn("test:echo", "test:wf", "first", options=options, monitor_by=me.pid)
+            assert (await me.receive()).payload["result"]["value"] == "first"
+            if reuse:
+                options["temporal.workflow.id_reuse_policy"] = reuse
+            second = await node.spawn("test:echo", "test:wf", "second", options=options, monitor_by=me.pid)
+            result = (await me.receive()).payload["result"]["value"]
+            if again == "first":   # the id stays taken: with fail, that is an error
+                with pytest.raises(ActorError) as taken:
+                    await node.spawn("test:echo", "test:wf", "third",
+                                     options={**options, "workflow.id_conflict_policy": "fail"})
+                assert taken.value.kind == "AlreadyExists"
+    assert second == first and result == again

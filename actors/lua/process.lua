@@ -628,7 +628,7 @@ return function(deps)
     local started, e = P.spawn_local(entry, args, opts)
     if started then
       local proc = procs[started]
-      proc.wf.attempt = opts.attempt
+      proc.wf.attempt, proc.wf.workflow_type = opts.attempt, opts.workflow_type
       local kept = carried[pid]
       carried[pid] = nil
       for kind, watchers in pairs(kept or {}) do

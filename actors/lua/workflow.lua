@@ -87,7 +87,7 @@ return function(deps)
     local proc = process.current_proc()
     local length, size = history_usage(wf)
     return {
-      workflow_id = wf.id, run_id = run_id(wf), workflow_type = proc.entry.id,
+      workflow_id = wf.id, run_id = run_id(wf), workflow_type = wf.workflow_type or proc.entry.id,
       task_queue = facts.task_queue or deps.host_id, namespace = facts.namespace or "default",
       attempt = wf.attempt or 1, history_length = length, history_size = size,
       entry = proc.entry.id, pid = proc.pid, replaying = wf.replaying == true, parent = wf.parent,
@@ -215,7 +215,7 @@ return function(deps)
     local pid, e = process.spawn_local(entry, args, opts)
     if pid then
       local proc = process.procs[pid]
-      proc.wf.attempt, proc.wf.run_id = opts.attempt, opts.run_id
+      proc.wf.attempt, proc.wf.run_id, proc.wf.workflow_type = opts.attempt, opts.run_id, opts.workflow_type
       process.rewatch(proc, opts.monitors, opts.links)
       durable.recovered(proc.wf)
     end
