@@ -33,6 +33,12 @@ log = logging.getLogger("luactor")
 
 T = TypeVar("T")
 
+#: How long a key-value bucket may take to be ready (seconds): JetStream elects its leaders first.
+JETSTREAM_READY = 20.0
+
+#: How long a key-value operation waits for JetStream to answer again (seconds).
+KV_PATIENCE = 8.0
+
 #: A key-value write that lost to another (the key exists, or changed since read).
 Conflict = (KeyWrongLastSequenceError,)
 
@@ -165,6 +171,14 @@ class NatsLink:
                 config = KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=StorageType.MEMORY,
                                         replicas=self._replicas())
                 return await self._js.create_key_value(config)
+        # a JetStream cluster that is still electing its leaders answers nothing for a moment
+        with trio.move_on_after(JETSTREAM_READY):
+            while True:
+                try:
+                    return KeyValue(self, await self._run(open_or_create()))
+                except ActorError as error:
+                    log.debug("NATS: bucket %s not ready: %s", name, error.message)
+                await trio.sleep(0.25)
         return KeyValue(self, await self._run(open_or_create()))
 
     def _replicas(self) -> int:
@@ -203,12 +217,24 @@ class KeyValue:
         self._link = link
         self._kv = kv
 
+    async def _patiently(self, operation: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """``operation()``, again while JetStream cannot answer (a server went away and its
+        streams elect new leaders), for KV_PATIENCE seconds at most: writes wait for a quorum."""
+        deadline = trio.current_time() + KV_PATIENCE
+        while True:
+            try:
+                return await self._link._run(operation())
+            except ActorError:
+                if trio.current_time() >= deadline:
+                    raise
+            await trio.sleep(0.2)
+
     async def create(self, key: str, value: bytes) -> int:
         """Write ``key`` if it does not exist; raises a :data:`Conflict` error if it does."""
-        return await self._link._run(self._kv.create(key, value))
+        return await self._patiently(lambda: self._kv.create(key, value))
 
     async def update(self, key: str, value: bytes, last: int) -> int:
-        return await self._link._run(self._kv.update(key, value, last=last))
+        return await self._patiently(lambda: self._kv.update(key, value, last=last))
 
     async def get(self, key: str) -> tuple[bytes, int] | None:
         """The value and revision of ``key``, or None."""
@@ -218,7 +244,7 @@ class KeyValue:
             except KeyNotFoundError:
                 return None
             return entry.value, entry.revision
-        return await self._link._run(get())
+        return await self._patiently(get)
 
     async def delete(self, key: str, last: int | None = None) -> bool:
         """Delete ``key`` (only at revision ``last``, when given); False if it changed meanwhile."""
@@ -228,11 +254,12 @@ class KeyValue:
             except KeyWrongLastSequenceError:
                 return False
             return True
-        return await self._link._run(delete())
+        return await self._patiently(delete)
 
-    async def watch(self, changed: Callable[[str, bytes | None, int], None]) -> None:
+    async def watch(self, changed: Callable[[str, bytes | None, int], None]) -> Callable[[], None]:
         """Call ``changed(key, value, revision)`` on the trio side for every key now in the
-        bucket and every change after (``value`` None for a deletion), in order."""
+        bucket and every change after (``value`` None for a deletion), in order. Returns
+        what stops the watch."""
         watcher = await self._link._run(self._kv.watchall())
 
         async def follow() -> None:
@@ -242,7 +269,19 @@ class KeyValue:
                 gone = entry.operation in ("DEL", "PURGE")
                 self._link._to_trio(changed, entry.key, None if gone else entry.value, entry.revision)
         assert self._link._thread is not None
-        asyncio.run_coroutine_threadsafe(follow(), self._link._thread.loop)
+        loop = self._link._thread.loop
+        task = asyncio.run_coroutine_threadsafe(follow(), loop)
+
+        def stop() -> None:
+            task.cancel()
+            asyncio.run_coroutine_threadsafe(watcher.stop(), loop)
+        return stop
+
+    async def last_revision(self) -> int:
+        """The revision of the bucket's latest change."""
+        async def last() -> int:
+            return (await self._kv.status()).stream_info.state.last_seq
+        return await self._link._run(last())
 
     async def items(self) -> dict[str, tuple[bytes, int]]:
         """Every live key with its value and revision."""

@@ -57,6 +57,7 @@ class Membership:
         self.started = time.time()
         self._on_down = on_down
         self.peers: dict[str, dict[str, Any]] = {}   # live peers: node -> {incarnation, started, seen}
+        self.downs: list[tuple[str, str]] = []        # (node, why) of every peer seen going down
         self._bucket: Any = None
         self._revision = 0
 
@@ -77,16 +78,21 @@ class Membership:
         self.link.publish(HEARTBEATS, self._info())
 
     async def run(self) -> None:
-        """Heartbeats, the claim's refresh and the peers' timeouts, until cancelled."""
-        refreshed = trio.current_time()
+        """Heartbeats and the peers' timeouts, and the claim's refresh (which may wait for
+        JetStream: it never holds the heartbeats up), until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._refreshing)
+            while True:
+                await trio.sleep(HEARTBEAT)
+                if self.link.connected:
+                    self.link.publish(HEARTBEATS, self._info())
+                self._expire()
+
+    async def _refreshing(self) -> None:
         while True:
-            await trio.sleep(HEARTBEAT)
+            await trio.sleep(2 * HEARTBEAT)
             if self.link.connected:
-                self.link.publish(HEARTBEATS, self._info())
-                if trio.current_time() - refreshed >= 2 * HEARTBEAT:
-                    refreshed = trio.current_time()
-                    await self._refresh()
-            self._expire()
+                await self._refresh()
 
     async def leave(self) -> None:
         """Say so to the peers and give the name back."""
@@ -114,8 +120,11 @@ class Membership:
         try:
             self._revision = await self._bucket.update(self.node, self._info(), self._revision)
         except Conflict:
-            # cut off for longer than the claim lasts, and the name changed hands meanwhile
-            log.error("cluster: node name %r was taken over by another node while this one was cut off", self.node)
+            found = await self._bucket.get(self.node)
+            if found is not None and wire.decode(found[0]).get("incarnation") == self.incarnation:
+                self._revision = found[1]  # a refresh landed but its answer was lost (a server went away)
+            else:  # cut off for longer than the claim lasts, and the name changed hands meanwhile
+                log.error("cluster: node name %r was taken over by another node while this one was cut off", self.node)
         except ActorError as error:
             log.debug("cluster: refreshing the node's name: %s", error)
 
@@ -148,5 +157,6 @@ class Membership:
 
     def _down(self, node: str, why: str) -> None:
         self.peers.pop(node, None)
+        self.downs.append((node, why))
         log.warning("cluster: node %s is down (%s)", node, why)
         self._on_down(node, why)

@@ -48,6 +48,8 @@ SCOPES = {LOCAL: "LOCAL", EVENTUAL: "EVENTUAL", CONSISTENT: "CONSISTENT", STRONG
 NAMES_BUCKET = "luactor_names"
 #: How long every live node has to acknowledge a STRONG name (seconds).
 STRONG_TIMEOUT = 2.0
+#: How often a node checks that it follows every change of the names (seconds).
+STALL_CHECK = 1.0
 #: Longest cluster name, in bytes (it becomes a key of the bucket).
 MAX_NAME = 256
 
@@ -77,18 +79,45 @@ class ClusterNames(NameRegistry):
         self.peers: Any = None                          # () -> live peer node names (membership)
         self.ask: Any = None                            # async (node, op, args) -> answer (routing)
         self.cancel: Any = None                         # (sender, dest, reason): CANCEL to a revoked owner
+        self._stop_watch: Any = None
+        self._seen = 0                                  # the latest revision the watch told of
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self._bucket = await self.link.bucket(NAMES_BUCKET)
-        for key, (value, revision) in (await self._bucket.items()).items():
-            self._changed(key, value, revision)
-        await self._bucket.watch(self._changed)
+        await self._follow()
+        nursery.start_soon(self._keep_current)
         # names of nodes that went down while no node was there to release them
         live = {self.node, *self.peers()}
         for name, binding in list(self.bindings.items()):
             if binding["node"] not in live:
                 self._spawn(self._drop, name, binding["pid"])
+
+    async def _follow(self) -> None:
+        """Read every name, then follow the bucket's changes (again, after a stall)."""
+        if self._stop_watch is not None:
+            self._stop_watch()
+        found = await self._bucket.items()
+        for name in [name for name in self.bindings if key_of(name) not in found]:
+            del self.bindings[name]
+        for key, (value, revision) in found.items():
+            self._changed(key, value, revision)
+        self._stop_watch = await self._bucket.watch(self._changed)
+
+    async def _keep_current(self) -> None:
+        """A watch whose consumer lived on a NATS server that went away stalls: when the
+        bucket has changed and the watch has not said so for two checks, follow it anew."""
+        behind = 0
+        while True:
+            await trio.sleep(STALL_CHECK)
+            try:
+                behind = behind + 1 if await self._bucket.last_revision() > self._seen else 0
+                if behind >= 2:
+                    log.info("cluster: following the names anew (the watch of the bucket stalled)")
+                    await self._follow()
+                    behind = 0
+            except ActorError as error:
+                log.debug("cluster: checking the names: %s", error.message)
 
     # -- reading: the cluster's names first ---------------------------------------
 
@@ -233,6 +262,7 @@ class ClusterNames(NameRegistry):
         self._owned.setdefault(pid, set()).add(name)
 
     def _changed(self, key: str, value: bytes | None, revision: int) -> None:
+        self._seen = max(self._seen, revision)
         name = name_of(key)
         if name is None:
             return
