@@ -7,7 +7,7 @@ scheduler slices, sleeps until the next timer or until something from
 outside arrives, and carries out the commands a slice left in the outbox.
 Crossings are batched: one ``run`` call per slice, one drain per slice.
 
-A host of several workers (``actors/workers.py``) may run each worker's
+A host of several workers (``actors/workers.py``) may run a worker's busy
 slices in an OS thread (``threaded``): the Lua state is then touched by one
 thread at a time, the slice's thread or the trio thread between slices.
 Calls from the node into a worker whose slice is running are queued and
@@ -73,6 +73,10 @@ class Worker:
 
     #: Task turns per slice before Python gets control back.
     SLICE_TURNS = 20_000
+    #: A threaded worker runs a slice in its thread after one of at least this
+    #: many turns; a lighter one (a message or two) runs in the trio thread,
+    #: where it costs no handoff between threads.
+    HEAVY_TURNS = 256
 
     def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list[Entry], *,
                  max_processes: int | None = None, max_memory: int | None = None,
@@ -85,7 +89,9 @@ class Worker:
         #: this worker's place among its host's (from 0), and their run queues' lengths
         #: (shared by the host's workers; None for a host of one worker)
         self.index, self.loads = index, loads
-        self.threaded = False  # set by the host before run: slices run in an OS thread
+        self.threaded = False  # set by the host before run: busy slices run in an OS thread
+        self._heavy = False    # the last slice ran many turns (the next runs in a thread, if threaded)
+        self._turns = 0        # task turns run so far
         self._busy = False     # a slice thread holds the Lua state
         self._queued: deque[tuple[Callable[..., Any], tuple]] = deque()  # calls waiting for the state
         self._lock = threading.RLock()  # held by a slice thread; taken by readers of the state
@@ -146,7 +152,7 @@ class Worker:
         self._memory = kernel[b"memory"]
         self._alive = kernel[b"alive"]
         self._terminate_all = kernel[b"terminate_all"]
-        self._queued_tasks = kernel[b"queued"]
+        self._load = kernel[b"load"]
         self._apply_batch = kernel[b"apply"]
         self._kernel_start_placed = kernel[b"start_placed"]
         self.kernel = kernel
@@ -190,7 +196,10 @@ class Worker:
             self._nursery = nursery
             task_status.started()
             while True:
-                more, deadline = (await self._step_in_thread()) if self.threaded else self.step()
+                if self.threaded and self._heavy:
+                    more, deadline = await self._step_in_thread()
+                else:
+                    more, deadline = self.step()
                 if self._emptied is not None and self._count() == 0:
                     self._emptied.set()
                 if more:
@@ -208,6 +217,8 @@ class Worker:
         its own event loop (the Temporal host) drives it directly.
         """
         self._pending = False
+        if self._queued:
+            self._apply_queued()
         more, deadline = self._slice()
         self._drain_outbox()
         if self._after_slice is not None:
@@ -245,7 +256,8 @@ class Worker:
         if loads is None:
             return self._run(self.SLICE_TURNS)
         more, deadline = self._run(self.SLICE_TURNS, *loads)
-        loads[self.index] = self._queued_tasks()
+        loads[self.index], turns = self._load()
+        self._heavy, self._turns = turns - self._turns >= self.HEAVY_TURNS, turns
         return more, deadline
 
     # -- calls that wait for the Lua state ----------------------------------
@@ -352,8 +364,11 @@ class Worker:
         self._signal(op.encode(), sender.encode(), dest.encode(), to_lua(self.lua, data, "data"))
         self.wake()
 
+    # Readers wait for a running slice, and see the calls made before them applied.
+
     def count(self) -> int:
         with self._lock:
+            self._apply_queued()
             return self._count()
 
     def memory(self) -> int:
@@ -363,6 +378,7 @@ class Worker:
 
     def is_alive(self, pid: str) -> bool:
         with self._lock:
+            self._apply_queued()
             return bool(self._alive(pid.encode()))
 
     async def cancel_all(self, sender: str, reason: str, timeout: float) -> None:
@@ -495,3 +511,4 @@ class Worker:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
+

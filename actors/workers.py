@@ -12,12 +12,17 @@ relationship signals, spawns) leaves the slice as one msgpack string per
 target worker (see ``actors/lua/bridge.lua``), which the target applies in
 order before its next slice: a Lua table never crosses Lua states.
 
-Under trio's real clock each worker's slices run in an OS thread (lupa
-releases the GIL while Lua runs, so they run in parallel), and everything
-else, the commands a slice leaves for Python included, runs in the trio
-thread. Under any other clock (trio's MockClock in tests), slices run in the
-trio thread: a mock clock jumps when every task waits, a slice's thread
-included.
+Under trio's real clock a worker whose last slice ran many task turns runs
+the next in an OS thread (lupa releases the GIL while Lua runs, so busy
+workers run in parallel); a light slice (a message or two) runs in the trio
+thread, sparing the handoff between threads. Everything else, the commands
+a slice leaves for Python included, runs in the trio thread. Under any other
+clock (trio's MockClock in tests) every slice runs in the trio thread: a
+mock clock jumps when every task waits, a slice's thread included.
+
+A node in a cluster runs every slice in the trio thread too, for now: a
+send to another node calls the cluster's routing during the slice, and that
+lives in the trio thread.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +40,9 @@ import trio
 
 from .errors import ActorError
 from .worker import Worker
+
+if sys.version_info < (3, 11):  # pragma: no cover - trio depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["ENV_WORKERS", "ProcessSlots", "WorkerGroup", "default_workers"]
 
@@ -93,7 +103,8 @@ class WorkerGroup:
             self._slots = None
             return
         self._slots = ProcessSlots(max_processes) if max_processes else None
-        extra_deps: dict[bytes, Any] = {b"workers": count}
+        # the guard's CPU time is the slice's thread's: workers run at once
+        extra_deps: dict[bytes, Any] = {b"workers": count, b"cpu_clock": time.thread_time}
         if self._slots is not None:
             extra_deps.update({b"claim_process": self._slots.claim, b"release_process": self._slots.release})
         self.loads = [0] * count
@@ -108,7 +119,8 @@ class WorkerGroup:
         if len(self.workers) == 1:
             await nursery.start(self.workers[0].run)
             return
-        threaded = _is_real_clock(trio.lowlevel.current_clock())
+        # (a node in a cluster: its routing, which slices call, lives in the trio thread)
+        threaded = _is_real_clock(trio.lowlevel.current_clock()) and self.workers[0].router.remote is None
         for worker in self.workers:
             worker.threaded = threaded
             await nursery.start(self._run, worker)
@@ -156,12 +168,14 @@ class WorkerGroup:
             if pinned is not None and pinned != 1:
                 raise _bad_worker(pinned, 1)
             return workers[0].spawn(entry_id, args, options)
-        if pinned is None:
-            target = min(range(len(workers)), key=self.loads.__getitem__)
-        elif isinstance(pinned, int) and not isinstance(pinned, bool) and 1 <= pinned <= len(workers):
+        n = len(workers)
+        if pinned is None:  # the least loaded, ties taken in turn
+            first = self._allocated % n
+            target = min(((first + i) % n for i in range(n)), key=self.loads.__getitem__)
+        elif isinstance(pinned, int) and not isinstance(pinned, bool) and 1 <= pinned <= n:
             target = pinned - 1
         else:
-            raise _bad_worker(pinned, len(workers))
+            raise _bad_worker(pinned, n)
         wanted = "function.lua" if options.get("call") else "process.lua"
         kind = self._kinds.get(entry_id)
         if kind != wanted:
@@ -169,7 +183,6 @@ class WorkerGroup:
         if self._slots is not None and not self._slots.claim():
             raise ActorError("Unavailable", f"host is at its limit of {self._slots.limit} processes")
         self._allocated += 1
-        n = len(workers)
         pid = f"{self.pid_prefix}{target + n * (n + (n + 1) * self._allocated)}}}"
         name = options.get("name")
         if name is not None and not workers[target].router.names.register(name, pid):

@@ -16,6 +16,7 @@ return function(deps)
   local sched = load_module("sched")({
     now = deps.now, reductions = deps.reductions, max_instructions = deps.max_instructions, errors = errors,
     turn_seconds = limits.turn_seconds, slice_seconds = limits.slice_seconds, headroom = limits.headroom,
+    cpu_clock = deps.cpu_clock,
     max_memory = deps.max_memory,
   })
   local channel = load_module("channel")({ sched = sched, errors = errors })
@@ -303,7 +304,8 @@ return function(deps)
   -- Workflow hosts: their entry points are the workflow module's.
   if workflow then workflow.add_entry_points(K) end
   function K.count() return process.count end
-  K.queued = sched.queued
+  --- The run queue's length, and the task turns run so far (for the host's placement and threads).
+  function K.load() return sched.queued(), sched.turns_run end
 
   --- Start `id` as `pid`, which its spawner (Python) has already handed out.
   K.start_placed = process.start_placed

@@ -70,8 +70,10 @@ return function(deps)
   local SLICE_SECONDS = deps.slice_seconds
   local slice_started, slice_over = 0, false
   local turn = 0
-  local getinfo, sethook, gethook, clock, co_running = debug.getinfo, debug.sethook, debug.gethook, os.clock,
-    coroutine.running
+  -- CPU seconds: the process's (os.clock), or with several workers running
+  -- at once in threads, this thread's (deps.cpu_clock)
+  local getinfo, sethook, gethook, clock, co_running = debug.getinfo, debug.sethook, debug.gethook,
+    deps.cpu_clock or os.clock, coroutine.running
   local hook
   local armed_task_co = nil -- a task coroutine the hook fired on this turn (disarmed after it)
   -- Whether the hook fired in the running turn: what it asks for after the
