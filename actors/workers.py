@@ -67,23 +67,27 @@ def default_workers() -> int:
 
 class ProcessSlots:
     """``host.max_processes`` counted for all of a host's workers, which
-    claim and release slots from their own threads."""
+    claim and release slots from their own threads. Workers take slots in
+    blocks (``block``, at most an eighth of the limit over all workers), so
+    that a spawn seldom calls Python; a spawn may then be refused while up to
+    that eighth sits unused with other workers."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, workers: int):
         self.limit = limit
+        self.block = max(1, min(256, limit // (16 * workers)))
         self._taken = 0
         self._lock = threading.Lock()
 
-    def claim(self) -> bool:
+    def claim(self, wanted: int = 1) -> int:
+        """Up to ``wanted`` slots: how many were granted."""
         with self._lock:
-            if self._taken >= self.limit:
-                return False
-            self._taken += 1
-            return True
+            granted = min(wanted, self.limit - self._taken)
+            self._taken += granted
+            return granted
 
-    def release(self) -> None:
+    def release(self, count: int = 1) -> None:
         with self._lock:
-            self._taken -= 1
+            self._taken -= count
 
 
 class WorkerGroup:
@@ -102,11 +106,12 @@ class WorkerGroup:
             self.workers = [make_worker(0, None, {}, {})]
             self._slots = None
             return
-        self._slots = ProcessSlots(max_processes) if max_processes else None
+        self._slots = ProcessSlots(max_processes, count) if max_processes else None
         # the guard's CPU time is the slice's thread's: workers run at once
         extra_deps: dict[bytes, Any] = {b"workers": count, b"cpu_clock": time.thread_time}
         if self._slots is not None:
-            extra_deps.update({b"claim_process": self._slots.claim, b"release_process": self._slots.release})
+            extra_deps.update({b"claim_process": self._slots.claim, b"release_process": self._slots.release,
+                               b"slot_block": self._slots.block})
         self.loads = [0] * count
         self.workers = [make_worker(k, self.loads, {**extra_deps, b"worker": k}, {"cross": self._forward})
                         for k in range(count)]
@@ -180,7 +185,7 @@ class WorkerGroup:
         kind = self._kinds.get(entry_id)
         if kind != wanted:
             raise ActorError("NotFound", f"no {wanted} entry {entry_id!r}" + (f" (it is a {kind})" if kind else ""))
-        if self._slots is not None and not self._slots.claim():
+        if self._slots is not None and not self._slots.claim():  # (one slot, released by the process's worker)
             raise ActorError("Unavailable", f"host is at its limit of {self._slots.limit} processes")
         self._allocated += 1
         pid = f"{self.pid_prefix}{target + n * (n + (n + 1) * self._allocated)}}}"

@@ -65,7 +65,7 @@ def guard(request, monkeypatch):
 async def test_the_watchdog_finds_the_running_task_on_this_lua(app):
     build(app, {})
     async with Node.open(app.root) as node:
-        assert node.router.host(app.host).worker._guard is not None
+        assert all(worker._guard is not None for worker in node.router.host(app.host).workers.workers)
 
 
 @pytest.mark.parametrize("entry", ["test:limits", "test:spin_in_pcall", "test:spin_in_coroutine"])

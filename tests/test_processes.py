@@ -932,6 +932,7 @@ async def test_calls_after_a_failing_one_start_clean(app, autojump_clock):
 
 
 def _sleepy_calls(app) -> None:
+    app.entries[0]["host"] = {"workers": 1}  # one worker's pool of coroutines is what these measure
     app.lua("nap", """
         local time = require("time")
         return {

@@ -54,12 +54,19 @@ return function(deps)
     return (encode(kept))
   end
 
+  --- Encode the batches for other workers into the outbox (at the end of
+  --- a slice, so in the slice's thread).
+  local function seal()
+    for w, batch in pairs(crossing) do emit({ "cross", w, encoded(batch) }) end
+    crossing = {}
+  end
+  function B.seal()
+    if next(crossing) ~= nil then seal() end
+  end
+
   --- Hand the queued commands to Python (nil when there are none).
   function B.take()
-    if next(crossing) ~= nil then
-      for w, batch in pairs(crossing) do emit({ "cross", w, encoded(batch) }) end
-      crossing = {}
-    end
+    if next(crossing) ~= nil then seal() end
     if out_n == 0 then return nil, 0 end
     local taken, n = outbox, out_n
     outbox, out_n = {}, 0

@@ -292,6 +292,7 @@ return function(deps)
   function K.run(budget, ...)
     if n_workers > 1 then process.set_loads(...) end
     local more, deadline = sched.run(budget, process.on_task_end)
+    if n_workers > 1 then bridge.seal() end
     observe.flush(metrics.take())
     if durable then
       -- replay and going live can make work and timers of their own

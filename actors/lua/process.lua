@@ -185,14 +185,30 @@ return function(deps)
   end
 
   -- host.max_processes. With several workers the count is the host's, kept
-  -- in Python (claim_process / release_process); a spawn placed on another
-  -- worker is claimed by its spawner (`opts.claimed`).
+  -- in Python (claim_process(k) grants up to k slots, release_process(k)
+  -- gives them back); a spawn placed on another worker is claimed by its
+  -- spawner (`opts.claimed`). Slots are taken in blocks of `slot_block`,
+  -- so that a spawn seldom calls Python (1: one at a time, exactly).
   local claim_process, release_process = deps.claim_process, deps.release_process
+  local SLOT_BLOCK, spare_slots = deps.slot_block or 1, 0
   local function has_room_for_process()
     local max = deps.max_processes
     if not max then return true end
-    if claim_process then return claim_process() end
-    return P.count < max
+    if not claim_process then return P.count < max end
+    if spare_slots == 0 then spare_slots = claim_process(SLOT_BLOCK) end
+    if spare_slots == 0 then return false end
+    spare_slots = spare_slots - 1
+    return true
+  end
+  --- A process that had a slot ended (or did not start).
+  local function release_slot()
+    if not release_process then return end
+    if SLOT_BLOCK == 1 then return release_process(1) end
+    spare_slots = spare_slots + 1
+    if spare_slots >= 2 * SLOT_BLOCK then
+      release_process(SLOT_BLOCK)
+      spare_slots = spare_slots - SLOT_BLOCK
+    end
   end
   local function at_process_limit()
     return err(errors.UNAVAILABLE, "host " .. host_id .. " is at its limit of " .. deps.max_processes .. " processes")
@@ -277,7 +293,7 @@ return function(deps)
     if failure then failure = leaving(proc, failure) end
     procs[proc.pid] = nil
     P.count = P.count - 1
-    if release_process then release_process() end
+    release_slot()
     for task in next, proc.tasks do S.kill_task(task) end
     if proc.named then names.release(proc.pid) end
     if proc.calls then P.caller_ended(proc) end
@@ -455,13 +471,13 @@ return function(deps)
     if pid == nil then
       pid = new_pid(my_worker)
     elseif procs[pid] then
-      if release_process then release_process() end
+      release_slot()
       return nil, err(errors.ALREADY_EXISTS, "process " .. pid .. " is already running")
     end
     if opts.name then
       local ok, kind = names.register(opts.name, pid)
       if not ok then
-        if release_process then release_process() end
+        release_slot()
         return nil, name_refused(kind, opts.name)
       end
     end
@@ -502,11 +518,14 @@ return function(deps)
   end
 
   -- Placement, with several workers: a spawn stays on its spawner's worker
-  -- unless that worker's run queue is longer than another's by PLACE_MARGIN
-  -- tasks (then it goes to the least loaded); the spawn option `worker = k`
-  -- (from 1) pins it. A process stays on its worker for life. The other
-  -- workers' run queues are as they were when this slice began (set_loads),
-  -- counted up here as spawns are sent to them.
+  -- unless that worker's run queue is more than twice another's plus
+  -- PLACE_MARGIN tasks (then it goes to the least loaded), so that new work
+  -- goes to idle workers but busy ones do not trade spawns (a process and
+  -- its children are best on one worker: what they say to each other then
+  -- never crosses); the spawn option `worker = k` (from 1) pins it. A process
+  -- stays on its worker for life. The other workers' run queues are as they
+  -- were when this slice began (set_loads), counted up here as spawns are
+  -- sent to them.
   local PLACE_MARGIN = 32
   local loads = {}
   function P.set_loads(...) loads = { ... } end
@@ -529,12 +548,13 @@ return function(deps)
     if e then return nil, e end
     if w then return w end
     if n_workers == 1 or stay then return my_worker end
-    local best, lightest = my_worker, S.queued() - PLACE_MARGIN
+    local best, lightest = my_worker, math.huge
     for other = 0, n_workers - 1 do
       local load = loads[other + 1] or 0
       if other ~= my_worker and load < lightest then best, lightest = other, load end
     end
-    if best ~= my_worker then loads[best + 1] = lightest + 1 end
+    if S.queued() <= 2 * lightest + PLACE_MARGIN then return my_worker end
+    loads[best + 1] = lightest + 1
     return best
   end
 
@@ -548,7 +568,7 @@ return function(deps)
     if opts.name then
       local ok, kind = names.register(opts.name, pid)
       if not ok then
-        if release_process then release_process() end
+        release_slot()
         return nil, name_refused(kind, opts.name)
       end
     end
@@ -573,7 +593,7 @@ return function(deps)
     if entry and entry.kind == wanted then
       started, e = P.spawn_local(entry, args, opts)
     else
-      if release_process then release_process() end
+      release_slot()
       e = err(errors.NOT_FOUND, "no " .. wanted .. " entry '" .. tostring(id) .. "'")
     end
     if started then return end
