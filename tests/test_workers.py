@@ -440,3 +440,30 @@ async def test_a_worker_that_fails_takes_the_node_down_with_a_clear_error(app, s
             await trio.sleep_forever()
     assert caught.value.kind == "Internal"
     assert caught.value.message == "host test:host: worker 2 of 2 failed: RuntimeError('a bug in the runtime')"
+
+
+async def test_hostile_payloads_cross_workers_as_plain_copies(app, slices):
+    workers(app, 2)
+    body(app, "receiver", """
+        local inbox, got = process.inbox(), {}
+        for i = 1, 2 do got[i] = inbox:receive():payload():data() end
+        local sparse, depth, t = got[1], 0, got[2]
+        while type(t) == "table" do depth, t = depth + 1, t[1] end
+        return { sparse = sparse[1] == "x" and sparse[3] == "y" and sparse[-1] == true and sparse[2.5] == false
+                   and sparse[2] == nil and getmetatable(sparse) == nil, depth = depth }
+    """)
+    out = await run(app, """
+        local events = process.events()
+        local to = assert(process.with_options({ worker = 2 }):spawn_monitored("test:receiver", "test:host"))
+        local trap = setmetatable({ a = 1 }, {
+          __index = function() error("ran __index") end, __pairs = function() error("ran __pairs") end,
+          __len = function() error("ran __len") end, __eq = function() error("ran __eq") end })
+        local refused, err = process.send(to, "m", trap)
+        assert(process.send(to, "m", { [1] = "x", [3] = "y", [-1] = true, [2.5] = false }))
+        local deep = {}
+        local t = deep
+        for _ = 1, 90 do t[1] = {}; t = t[1] end
+        assert(process.send(to, "m", deep))
+        return { refused = refused == nil and err:kind(), received = events:receive().result.value }
+    """)
+    assert out == {"refused": "Invalid", "received": {"sparse": True, "depth": 91}}
