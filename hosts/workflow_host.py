@@ -122,6 +122,13 @@ class _CommitWait:
         self.done.set()
 
 
+def _may_continue(meta: dict) -> bool:
+    """Whether a run may be followed by another (a retry policy or a cron schedule): the kernel
+    asks the host as such a run ends, and only then."""
+    options = meta.get("options") or {}
+    return "retry" in options or "cron" in options
+
+
 def _store_failed(error: Exception) -> bool:
     """Whether ``error`` is the store's own failure (which stops the host), not one workflow's."""
     return isinstance(error, HistoryError) and not isinstance(error, CorruptRecordError)
@@ -370,7 +377,7 @@ class WorkflowHost(WorkerHost):
         options = {"ctx": meta.get("ctx"), "parent": header.parent, "run": header.run,
                    "monitors": meta.get("monitors"), "links": meta.get("links"),
                    "attempt": meta.get("attempt"), "start_at": meta.get("start_at"),
-                   "workflow_type": self._workflow_types.get(header.entry)}
+                   "workflow_type": self._workflow_types.get(header.entry), "continues": _may_continue(meta)}
         pid, problem = self._start_workflow(
             header.entry.encode(), header.id.encode(), args, to_lua(lua, options, "options"),
             header.created_ns, header.meta.get("seed", 1),
@@ -414,7 +421,7 @@ class WorkflowHost(WorkerHost):
         opts = {key: options.get(key) for key in ("ctx", "parent", "monitor_by", "link_with")}
         meta = self._starting.get(workflow_id, {})
         opts.update(run=run, attempt=meta.get("attempt"), start_at=meta.get("start_at"),
-                    workflow_type=self._workflow_types.get(entry_id))
+                    workflow_type=self._workflow_types.get(entry_id), continues=_may_continue(meta))
         opts["messages"] = [[topic, payload] for topic, payload in options.get("messages") or []]
         pid, problem = self._new_workflow(entry_id.encode(), workflow_id.encode(), lua_args,
                                           to_lua(lua, opts, "options"))

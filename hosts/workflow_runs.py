@@ -35,7 +35,7 @@ def first_run_meta(wanted: StartOptions, now_ns: int) -> dict[str, Any]:
         options["run_timeout_ns"] = round(wanted.run_timeout * SECOND)
     if wanted.parent_close_policy not in (None, "abandon"):
         options["parent_close_policy"] = wanted.parent_close_policy
-    meta: dict[str, Any] = {"attempt": 1}
+    meta: dict[str, Any] = {}   # (attempt 1 is not written: most workflows have no other)
     if options:
         meta["options"] = options
     if wanted.start_delay is not None:

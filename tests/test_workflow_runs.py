@@ -31,7 +31,7 @@ def build(app, tmp_path, source=FLAKY, name="flaky"):
 def runs(store_path, workflow_id):
     with HistoryStore.open(store_path, readonly=True) as store:
         headers = [*store.runs(workflow_id), store.header(workflow_id)]
-    return [(h.run, h.status, h.meta.get("attempt")) for h in headers]
+    return [(h.run, h.status, h.meta.get("attempt", 1)) for h in headers]
 
 
 async def test_retries_wait_their_backoff_are_new_runs_and_resume_after_a_restart(app, tmp_path, autojump_clock):

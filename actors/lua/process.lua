@@ -648,7 +648,7 @@ return function(deps)
     local started, e = P.spawn_local(entry, args, opts)
     if started then
       local proc = procs[started]
-      proc.wf.attempt, proc.wf.workflow_type = opts.attempt, opts.workflow_type
+      proc.wf.attempt, proc.wf.workflow_type, proc.wf.continues = opts.attempt, opts.workflow_type, opts.continues
       local kept = carried[pid]
       carried[pid] = nil
       for kind, watchers in pairs(kept or {}) do
@@ -665,7 +665,7 @@ return function(deps)
   --- that run and hear nothing now.
   function P.continues(proc, failure)
     local continue = P.continue_workflow -- (the host's, set by the workflow module)
-    if continue == nil or not continue(proc.wf.id, failure and errors.to_plain(failure), proc.outcome) then
+    if not proc.wf.continues or not continue(proc.wf.id, failure and errors.to_plain(failure), proc.outcome) then
       return false
     end
     carried[proc.pid] = { monitors = proc.monitors, links = proc.links }

@@ -215,7 +215,8 @@ return function(deps)
     local pid, e = process.spawn_local(entry, args, opts)
     if pid then
       local proc = process.procs[pid]
-      proc.wf.attempt, proc.wf.run_id, proc.wf.workflow_type = opts.attempt, opts.run_id, opts.workflow_type
+      local wf = proc.wf
+      wf.attempt, wf.run_id, wf.workflow_type, wf.continues = opts.attempt, opts.run_id, opts.workflow_type, opts.continues
       process.rewatch(proc, opts.monitors, opts.links)
       durable.recovered(proc.wf)
     end
