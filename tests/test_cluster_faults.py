@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from cluster_nodes import echo_pid, start_node, wait_until
+from cluster_nodes import echo_pid, receive, start_node, wait_until
 from nats_server import NatsCluster
 from test_cluster_groups import add_group_entries
 from test_cluster_names import CONSISTENT, add_entries, hold, lookup, resolves
@@ -35,7 +35,7 @@ async def test_losing_one_of_three_nats_servers(cluster_app, nats_cluster):
                              timeout=15)
             # messages
             await me.send(remote, "ping", "after")
-            assert (await me.receive()).payload == "after"
+            assert (await receive(me)).payload == "after"
             # names: the old one resolves, a new one registers and is seen from the other node
             assert await lookup(node, "test:host", "before") == held["pid"]
             after = await hold(node, me, "test:host", "after", CONSISTENT)
@@ -45,7 +45,7 @@ async def test_losing_one_of_three_nats_servers(cluster_app, nats_cluster):
             assert refused["kind"] == "AlreadyExists"
             # groups
             await node.spawn("test:member", "beta@test:host", "g", 1, me.pid)
-            there = (await me.receive()).payload
+            there = (await receive(me)).payload
             with trio.fail_after(10):
                 while await node.exec("test:ask", "test:host", "get_members", "g") != [there]:  # noqa: ASYNC110
                     await trio.sleep(0.02)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trio
-from cluster_nodes import echo_pid, start_node
+from cluster_nodes import echo_pid, receive, start_node
 
 from actors import Node
 
@@ -90,12 +90,12 @@ async def test_groups_join_broadcast_monitor_across_nodes(cluster_app, nats_serv
         async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, \
                 node.mailbox() as events, node.mailbox() as me:
             await node.spawn("test:watcher", cluster_app.host, "workers", events.pid)
-            assert (await events.receive()).payload == {}   # no members yet (an empty list crosses as {})
+            assert (await receive(events)).payload == {}   # no members yet (an empty list crosses as {})
             await node.spawn("test:member", "beta@test:host", ["workers", "all"], 1, me.pid)
-            there = (await me.receive()).payload
+            there = (await receive(me)).payload
             await node.spawn("test:member", cluster_app.host, "workers", 2, me.pid)
-            here = (await me.receive()).payload
-            seen = [(await events.receive()).payload for _ in range(3)]
+            here = (await receive(me)).payload
+            seen = [(await receive(events)).payload for _ in range(3)]
             assert sorted(e["data"]["PIDs"][0] for e in seen) == sorted([there, here, here])
             assert all(e["kind"] == "member.joined" and e["path"] == "workers" and e["system"] == "pg" for e in seen)
 
@@ -111,15 +111,15 @@ async def test_groups_join_broadcast_monitor_across_nodes(cluster_app, nats_serv
 
             # broadcast: every member once, from the caller; broadcast_local: this node's only
             assert await ask(node, cluster_app.host, "broadcast", "workers", "task", {"id": 42}) is True
-            got = sorted([(await me.receive()).payload for _ in range(2)], key=lambda g: g["pid"] == here)
+            got = sorted([(await receive(me)).payload for _ in range(2)], key=lambda g: g["pid"] == here)
             assert [g["pid"] for g in got] == [there, here]
             assert all(g["payload"] == {"id": 42} for g in got)
             assert await ask(node, cluster_app.host, "broadcast_local", "workers", "task", "only here") is True
-            assert (await me.receive()).payload["pid"] == here
+            assert (await receive(me)).payload["pid"] == here
 
             # the other node goes down: its members leave
             beta.process.kill()
-            left = (await events.receive()).payload
+            left = (await receive(events)).payload
             assert left["kind"] == "member.left" and left["data"]["PIDs"] == [there]
             await members_are(cluster_app.host, "get_members", [here, here])
 
@@ -136,7 +136,7 @@ async def test_a_members_end_is_its_leave(cluster_app, nats_server):
     add_group_entries(cluster_app)
     async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
         member = await node.spawn("test:member", cluster_app.host, "g", 3, me.pid)
-        await me.receive()
+        await receive(me)
         assert await ask(node, cluster_app.host, "get_members", "g") == [member] * 3
         await node.terminate(member)
         with trio.fail_after(5):

@@ -4,7 +4,7 @@ across two nodes (one in the test process, one a subprocess)."""
 from __future__ import annotations
 
 import trio
-from cluster_nodes import echo_pid, start_node, wait_until
+from cluster_nodes import echo_pid, receive, start_node, wait_until
 
 from actors import Node
 
@@ -59,7 +59,7 @@ def add_entries(app) -> None:
 
 async def hold(node: Node, me, host: str, name: str, scope: int) -> dict:
     await node.spawn("test:holder", host, name, scope, me.pid)
-    message = await me.receive()
+    message = await receive(me)
     assert message.topic == "held"
     return message.payload
 
@@ -125,7 +125,7 @@ async def test_eventual_names_go_to_the_last_writer_and_the_loser_is_told(cluste
             await resolves(node, "test:host", "ev", first["pid"])
             second = await hold(node, me, "test:host", "ev", EVENTUAL)
             assert second["ok"] is True
-            revoked = await me.receive()
+            revoked = await receive(me)
             assert revoked.topic == "revoked"
             assert revoked.payload == {"pid": first["pid"], "reason": "name revoked: ev"}
             await resolves(node, "beta@test:host", "ev", second["pid"])
@@ -162,7 +162,7 @@ async def test_one_name_registered_at_once_on_two_nodes_has_one_owner(cluster_ap
                 async with trio.open_nursery() as nursery:
                     for host in ("test:host", "beta@test:host") * 3:
                         nursery.start_soon(node.spawn, "test:holder", host, name, CONSISTENT, me.pid)
-                outcomes = [(await me.receive()).payload for _ in range(6)]
+                outcomes = [(await receive(me)).payload for _ in range(6)]
                 winners = [o for o in outcomes if o["ok"]]
                 assert len(winners) == 1, outcomes
                 assert all(o["owner"] == winners[0]["pid"] for o in outcomes if not o["ok"])

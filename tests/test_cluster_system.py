@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trio
-from cluster_nodes import echo_pid, start_node, wait_until
+from cluster_nodes import echo_pid, receive, start_node, wait_until
 
 from actors import Node
 
@@ -47,7 +47,7 @@ def add_entries(app) -> None:
 
 async def acquire(node, me, host, name) -> tuple[str, dict]:
     pid = await node.spawn("test:locker", host, name, me.pid)
-    message = await me.receive()
+    message = await receive(me)
     assert message.topic == "acquired"
     return pid, message.payload
 
@@ -73,9 +73,9 @@ async def test_locks_have_one_holder_and_are_released_with_it(cluster_app, nats_
             assert outcome["ok"] is False and outcome["kind"] == "AlreadyExists"
             assert outcome["message"] == f"lock 'm' is held by {holder}"
             await me.send(other, "release", True)          # not its lock: a no-op
-            assert (await me.receive()).payload is False
+            assert (await receive(me)).payload is False
             await me.send(holder, "release", True)
-            assert (await me.receive()).payload is True
+            assert (await receive(me)).payload is True
             third, outcome = await acquire(node, me, "beta@test:host", "m")
             assert outcome == {"ok": True}
             # its holder's end releases it

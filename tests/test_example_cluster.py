@@ -16,22 +16,28 @@ def run_node(name: str, nats, tmp_path) -> LuactorProcess:
 
 
 def test_the_cluster_walk_through(nats_server, tmp_path):
-    with run_node("a", nats_server, tmp_path) as a, run_node("b", nats_server, tmp_path) as b:
-        a.wait_for("node up")
-        b.wait_for("node up")
-        a.wait_for("done on node b")   # a leads (it started first) and b's worker answers
-        a.wait_for("done on node a")
-        status = luactor("call", EXAMPLE, "cluster:status", "--node", "c", "--cluster", nats_server.url,
-                         "--data", tmp_path / "c")
-        assert status.returncode == 0, status.stderr
-        seen = json.loads(status.stdout)
-        assert seen["node"] == "c" and seen["nodes"][0] == "c" and sorted(seen["nodes"]) == ["a", "b", "c"]
-        assert seen["leader"].startswith("{a@cluster:processes|")
-        assert seen["workers"] == 3
-        tests = luactor("test", EXAMPLE, "--node", "t", "--cluster", nats_server.url, "--data", tmp_path / "t")
-        assert tests.returncode == 0, tests.stdout + tests.stderr
-        assert tests.stdout.splitlines()[-1] == "2 passed, 0 failed"
-        # the leader's node dies: b takes over
-        a.process.kill()
-        b.wait_for("leading the cluster as {b@")
-        b.wait_for("done on node b")
+    with run_node("a", nats_server, tmp_path) as a:
+        a.wait_for("leading the cluster as {a@")
+        with run_node("b", nats_server, tmp_path) as b:
+            b.wait_for("node up")
+            a.wait_for("done on node b")   # b's worker answers a's jobs
+            a.wait_for("done on node a")
+            walk_on(a, b, nats_server, tmp_path)
+
+
+def walk_on(a, b, nats_server, tmp_path) -> None:
+    """With a leading and b beside it: a third node asks for the status, a fourth runs
+    the example's tests, then the leader's node dies and b takes over."""
+    status = luactor("call", EXAMPLE, "cluster:status", "--node", "c", "--cluster", nats_server.url,
+                     "--data", tmp_path / "c")
+    assert status.returncode == 0, status.stderr
+    seen = json.loads(status.stdout)
+    assert seen["node"] == "c" and seen["nodes"][0] == "c" and sorted(seen["nodes"]) == ["a", "b", "c"]
+    assert seen["leader"].startswith("{a@cluster:processes|")
+    assert seen["workers"] == 3
+    tests = luactor("test", EXAMPLE, "--node", "t", "--cluster", nats_server.url, "--data", tmp_path / "t")
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert tests.stdout.splitlines()[-1] == "2 passed, 0 failed"
+    a.process.kill()
+    b.wait_for("leading the cluster as {b@")
+    b.wait_for("done on node b")

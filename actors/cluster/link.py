@@ -140,11 +140,30 @@ class NatsLink:
                 # lost: the link is down (its sends already fail) or closing
                 log.debug("NATS publish to %s failed: %s", subject, error)
 
-    async def subscribe(self, subject: str, handler: Callable[[bytes, str], None]) -> None:
-        """Call ``handler(data, reply_subject)`` on the trio side for every message, in order."""
+    async def subscribe(self, subject: str, handler: Callable[[bytes, str], None],
+                        arrived: Callable[[bytes], None] | None = None) -> None:
+        """Call ``handler(data, reply_subject)`` on the trio side for every message, in order;
+        ``arrived(data)``, if given, at once on the client's thread (it must be quick and
+        touch nothing but what it owns): a node busy on trio still knows when things came."""
         async def deliver(msg: Any) -> None:
+            if arrived is not None:
+                arrived(msg.data)
             self._to_trio(handler, msg.data, msg.reply)
         await self._run(self._nc.subscribe(subject, cb=deliver))
+
+    def beat(self, subject: str, interval: float, data: Callable[[], bytes]) -> None:
+        """Publish ``data()`` on ``subject`` every ``interval`` seconds from the client's
+        thread, while connected: the beat goes on while trio is busy."""
+        async def beating() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                if self.connected:
+                    try:
+                        await self._nc.publish(subject, data())
+                    except (nats.errors.Error, OSError) as error:
+                        log.debug("NATS heartbeat: %s", error)
+        assert self._thread is not None
+        asyncio.run_coroutine_threadsafe(beating(), self._thread.loop)
 
     async def request(self, subject: str, data: bytes, timeout: float) -> bytes:
         """A request and its reply; Unavailable when nobody answers in time."""

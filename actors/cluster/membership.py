@@ -2,14 +2,17 @@
 
 A node's name is a key in the JetStream bucket ``luactor_nodes``, created
 (never overwritten) at start, so a second node with a taken name is refused;
-the node refreshes it every HEARTBEAT seconds and the bucket forgets it
-PEER_TIMEOUT seconds after the last refresh (a node killed without leaving).
+the node refreshes it every second and the bucket forgets it CLAIM_TTL
+seconds after the last refresh (a node killed without leaving: its name is
+free again that long after).
 
 Liveness travels on core NATS: every node publishes a heartbeat each
 HEARTBEAT seconds, and a peer not heard from for PEER_TIMEOUT seconds is
 down (so a dead or cut-off node is seen down within PEER_TIMEOUT +
-HEARTBEAT seconds). A node that leaves in order says so, and is down at
-once. A peer back under a new incarnation was down in between.
+HEARTBEAT seconds). Heartbeats are sent, and their arrival noted, on the
+NATS client's own thread: a node whose trio loop is busy (a flood of
+messages) is not taken for dead. A node that leaves in order says so, and
+is down at once. A peer back under a new incarnation was down in between.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger("luactor")
 
 HEARTBEAT = 0.5      # seconds between heartbeats
 PEER_TIMEOUT = 3.0   # seconds of silence after which a peer is down
+CLAIM_TTL = 10.0     # seconds a node's name stays claimed after its last refresh
 
 #: Node names are NATS subject tokens and key-value keys.
 NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -56,36 +60,38 @@ class Membership:
         self.incarnation = os.urandom(8).hex()
         self.started = time.time()
         self._on_down = on_down
-        self.peers: dict[str, dict[str, Any]] = {}   # live peers: node -> {incarnation, started, seen}
+        self.peers: dict[str, dict[str, Any]] = {}   # live peers: node -> {incarnation, started}
         self.downs: list[tuple[str, str]] = []        # (node, why) of every peer seen going down
+        self._arrived: dict[str, float] = {}          # node -> when its last heartbeat came (monotonic)
         self._bucket: Any = None
         self._revision = 0
 
     async def join(self) -> None:
         """Claim the node's name; ActorError AlreadyExists if another live node has it."""
-        self._bucket = await self.link.bucket(NODES_BUCKET, ttl=PEER_TIMEOUT)
+        self._bucket = await self.link.bucket(NODES_BUCKET, ttl=CLAIM_TTL)
         try:
             self._revision = await self._bucket.create(self.node, self._info())
         except Conflict:
             raise ActorError("AlreadyExists", f"node name {self.node!r} is taken: another node of the cluster "
                                               f"at {','.join(self.link.urls)} runs under it") from None
-        await self.link.subscribe(HEARTBEATS, self._heard)
+        await self.link.subscribe(HEARTBEATS, self._heard, arrived=self._stamp)
         await self.link.subscribe(LEAVING, self._left)
         # the nodes holding a claim are the peers until heard of (or found silent)
         for node, (value, _) in (await self._bucket.items()).items():
             if node != self.node:
+                self._stamp(value)
                 self._heard(value, "")
-        self.link.publish(HEARTBEATS, self._info())
+        info = self._info()
+        self.link.publish(HEARTBEATS, info)
+        self.link.beat(HEARTBEATS, HEARTBEAT, lambda: info)
 
     async def run(self) -> None:
-        """Heartbeats and the peers' timeouts, and the claim's refresh (which may wait for
-        JetStream: it never holds the heartbeats up), until cancelled."""
+        """The peers' timeouts, and the claim's refresh (which may wait for JetStream:
+        it never holds the timeouts up), until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._refreshing)
             while True:
                 await trio.sleep(HEARTBEAT)
-                if self.link.connected:
-                    self.link.publish(HEARTBEATS, self._info())
                 self._expire()
 
     async def _refreshing(self) -> None:
@@ -128,6 +134,15 @@ class Membership:
         except ActorError as error:
             log.debug("cluster: refreshing the node's name: %s", error)
 
+    def _stamp(self, data: bytes) -> None:
+        """A heartbeat arrived (on the NATS client's thread): when, by node."""
+        try:
+            node = wire.decode(data).get("node")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(node, str):
+            self._arrived[node] = time.monotonic()
+
     def _heard(self, data: bytes, _reply: str) -> None:
         info = wire.decode(data)
         node = info.get("node")
@@ -139,8 +154,7 @@ class Membership:
             known = None
         if known is None:
             log.info("cluster: node %s is up", node)
-            known = self.peers[node] = {"incarnation": info.get("incarnation"), "started": info.get("started")}
-        known["seen"] = trio.current_time()
+            self.peers[node] = {"incarnation": info.get("incarnation"), "started": info.get("started")}
 
     def _left(self, data: bytes, _reply: str) -> None:
         info = wire.decode(data)
@@ -150,9 +164,9 @@ class Membership:
             self._down(node, "left the cluster")
 
     def _expire(self) -> None:
-        now = trio.current_time()
-        for node, known in list(self.peers.items()):
-            if now - known["seen"] > PEER_TIMEOUT:
+        now = time.monotonic()
+        for node in list(self.peers):
+            if now - self._arrived.get(node, now) > PEER_TIMEOUT:
                 self._down(node, f"no heartbeat for {PEER_TIMEOUT:g}s")
 
     def _down(self, node: str, why: str) -> None:
