@@ -77,6 +77,8 @@ class Worker:
     #: many turns; a lighter one (a message or two) runs in the trio thread,
     #: where it costs no handoff between threads.
     HEAVY_TURNS = 256
+    #: ...and after a batch from another worker of at least this many bytes arrives.
+    HEAVY_BATCH = 16_384
 
     def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list[Entry], *,
                  max_processes: int | None = None, max_memory: int | None = None,
@@ -285,6 +287,8 @@ class Worker:
         """A batch of commands from another worker of the host (see bridge.lua's
         ``cross``); a threaded worker applies it in its own thread."""
         if self.threaded or self._held():
+            if len(batch) >= self.HEAVY_BATCH:
+                self._heavy = True  # applying it is work for the worker's thread
             self._defer(self._apply_batch, batch)
         else:
             self._apply_batch(batch)
@@ -511,4 +515,3 @@ class Worker:
         entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
         opts = self._spawn_options(cmd[6])
         self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
-

@@ -25,39 +25,52 @@ return function(deps)
   end
 
   -- Batches for the other workers of this host (see process.lua): the
-  -- commands for each, in order, leave as one msgpack string per worker and
-  -- slice (a `cross` command), so no Lua table leaves this state.
-  local crossing = {}
-  local encode = deps.msgpack and deps.msgpack.encode
+  -- commands for each, in order, leave as one string per worker and slice
+  -- (a `cross` command), so no Lua table leaves this state. The string is
+  -- msgpack arrays of up to CHUNK commands one after another: a chunk is
+  -- encoded as soon as it is full, so that a slice sending a great many
+  -- messages does not keep as many tables alive for the collector to walk.
+  local CHUNK = 256
+  local crossing = {} -- by worker: { commands, n, chunks, m }
+  local encode, concat = deps.msgpack and deps.msgpack.encode, table.concat
+
+  --- `commands` in msgpack; a command that cannot be encoded (none should:
+  --- what crosses was copied as a payload) is left out.
+  local function encoded(commands)
+    local bytes = encode(commands)
+    if bytes then return bytes end
+    local kept = {}
+    for i = 1, #commands do
+      if encode(commands[i]) then kept[#kept + 1] = commands[i] end
+    end
+    return (encode(kept))
+  end
+
+  local function close_chunk(batch)
+    local m = batch.m + 1
+    batch.chunks[m], batch.m = encoded(batch.commands), m
+    batch.commands, batch.n = {}, 0
+  end
 
   --- Queue `cmd` for worker `w` of this host.
   function B.cross(w, cmd)
     local batch = crossing[w]
     if batch == nil then
-      batch = { n = 0 }
+      batch = { commands = {}, n = 0, chunks = {}, m = 0 }
       crossing[w] = batch
     end
     local n = batch.n + 1
-    batch[n], batch.n = cmd, n
-  end
-
-  --- `batch` in msgpack; a command that cannot be encoded (none should:
-  --- what crosses was copied as a payload) is left out.
-  local function encoded(batch)
-    batch.n = nil
-    local bytes = encode(batch)
-    if bytes then return bytes end
-    local kept = {}
-    for i = 1, #batch do
-      if encode(batch[i]) then kept[#kept + 1] = batch[i] end
-    end
-    return (encode(kept))
+    batch.commands[n], batch.n = cmd, n
+    if n == CHUNK then close_chunk(batch) end
   end
 
   --- Encode the batches for other workers into the outbox (at the end of
   --- a slice, so in the slice's thread).
   local function seal()
-    for w, batch in pairs(crossing) do emit({ "cross", w, encoded(batch) }) end
+    for w, batch in pairs(crossing) do
+      if batch.n > 0 then close_chunk(batch) end
+      emit({ "cross", w, concat(batch.chunks, "", 1, batch.m) })
+    end
     crossing = {}
   end
   function B.seal()

@@ -324,12 +324,17 @@ return function(deps)
     end
   end
 
-  --- A batch from another worker of this host (see bridge.cross), applied
-  --- in order; a command that fails (memory ran out) is lost alone.
+  --- A batch from another worker of this host (see bridge.cross): its
+  --- chunks' commands applied in order; one that fails (memory ran out) is
+  --- lost alone.
   function K.apply(batch)
-    local ok, commands = msgpack.decode(batch)
-    if not ok then return end
-    for i = 1, #commands do pcall(apply_command, commands[i]) end
+    local pos, size = 1, #batch
+    while pos <= size do
+      local ok, commands, next_pos = msgpack.decode(batch, pos)
+      if not ok then return end
+      for i = 1, #commands do pcall(apply_command, commands[i]) end
+      pos = next_pos
+    end
   end
   --- Bytes in use by this Lua state after a full collection.
   function K.memory()
