@@ -316,7 +316,7 @@ def test_always_present_modules_may_be_listed(tmp_path):
 def test_a_wippy_module_luactor_lacks_is_named_as_such(tmp_path, module):
     assert module_problems(tmp_path, ["json", module]) == [
         f"app/app.yaml: app:handler: field 'modules[1]': module {module!r} is not provided by luactor "
-        "(it provides funcs, time, uuid, json, ctx, logger, metrics, process, channel, errors, payload)"]
+        "(it provides funcs, time, uuid, json, ctx, logger, metrics, pg, system, process, channel, errors, payload)"]
 
 
 def test_a_workflow_is_told_it_may_use_the_workflow_module(tmp_path):
