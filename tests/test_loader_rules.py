@@ -327,7 +327,7 @@ def test_a_workflow_is_told_it_may_use_the_workflow_module(tmp_path):
 def test_a_name_that_is_no_module_at_all(tmp_path):
     assert module_problems(tmp_path, ["frobnicate"]) == [
         "app/app.yaml: app:handler: field 'modules[0]': unknown module 'frobnicate' "
-        "(luactor provides funcs, time, uuid, json, ctx, logger, metrics, process, channel, errors, payload)"]
+        "(luactor provides funcs, time, uuid, json, ctx, logger, metrics, pg, system, process, channel, errors, payload)"]
 
 
 # --------------------------------------------------------------------------- kind declarations
