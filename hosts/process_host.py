@@ -14,6 +14,7 @@ from typing import Any
 import trio
 from lupa.lua54 import LuaMemoryError
 
+from actors.codec import to_lua
 from actors.durations import SECOND, parse_duration
 from actors.errors import ActorError
 from actors.observe.introspect import worker_snapshot, worker_stats
@@ -127,3 +128,9 @@ class ProcessHost:
                 else:
                     totals[key] = totals.get(key, 0) + value
         return totals
+
+    def configure_observe(self, options: dict) -> None:
+        """Tell every worker's kernel whether metrics and tracing are collected."""
+        for worker in self.workers.workers:
+            with worker.locked():
+                worker.kernel[b"configure_observe"](to_lua(worker.lua, options))

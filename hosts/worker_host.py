@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.codec import to_lua
 from actors.observe.introspect import worker_snapshot, worker_stats
 from actors.worker import Worker
 
@@ -33,3 +34,8 @@ class WorkerHost:
     def stats(self) -> dict:
         """The host's counters, for metrics (see ``worker_stats``)."""
         return worker_stats(self.worker)
+
+    def configure_observe(self, options: dict) -> None:
+        """Tell the kernel whether metrics and tracing are collected (see the
+        kernel's ``configure_observe``)."""
+        self.worker.kernel[b"configure_observe"](to_lua(self.worker.lua, options))

@@ -15,7 +15,6 @@ from typing import Any
 
 import trio
 
-from actors.codec import to_lua
 from actors.errors import ActorError
 
 from .settings import ObserveSettings
@@ -42,11 +41,9 @@ class Observability:
         self._servers_done: trio.Event | None = None
         from .app_metrics import BUCKETS
         for host in hosts:
-            worker = getattr(host, "worker", None)
-            if worker is not None:
-                worker.kernel[b"configure_observe"](to_lua(worker.lua, {
-                    "metrics": self.metrics is not None, "buckets": list(BUCKETS),
-                    "tracing": self.tracing is not None}))
+            if hasattr(host, "configure_observe"):
+                host.configure_observe({"metrics": self.metrics is not None, "buckets": list(BUCKETS),
+                                        "tracing": self.tracing is not None})
             if self.metrics is not None and hasattr(host, "commit_listeners"):
                 self.metrics.runtime.watch_commits(host)
         node.router.observations = self._observed
