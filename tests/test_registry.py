@@ -105,7 +105,7 @@ def test_get_falls_back_to_the_kinds_default(tmp_path):
           - {name: sup, kind: supervisor}
     """})
     registry = load_app(app)
-    assert registry["app:host"].get("host.workers") == 1
+    assert registry["app:host"].get("host.max_mailbox") == 100_000
     assert registry["app:host"].get("lifecycle.auto_start") is False
     assert registry["app:host"].get("lifecycle.auto_start", None) is None
     assert registry["app:sup"].get("period") == "5s"
