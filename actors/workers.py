@@ -186,7 +186,8 @@ class WorkerGroup:
         if kind != wanted:
             raise ActorError("NotFound", f"no {wanted} entry {entry_id!r}" + (f" (it is a {kind})" if kind else ""))
         if self._slots is not None and not self._slots.claim():  # (one slot, released by the process's worker)
-            raise ActorError("Unavailable", f"host is at its limit of {self._slots.limit} processes")
+            raise ActorError("Unavailable",
+                             f"host {workers[0].host_id} is at its limit of {self._slots.limit} processes")
         self._allocated += 1
         pid = f"{self.pid_prefix}{target + n * (n + (n + 1) * self._allocated)}}}"
         name = options.get("name")
