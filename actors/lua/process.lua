@@ -553,8 +553,11 @@ return function(deps)
       local load = loads[other + 1] or 0
       if other ~= my_worker and load < lightest then best, lightest = other, load end
     end
-    if S.queued() <= 2 * lightest + PLACE_MARGIN then return my_worker end
-    loads[best + 1] = lightest + 1
+    local mine = S.queued()
+    if mine <= 2 * lightest + PLACE_MARGIN then return my_worker end
+    -- what a spawn sent away grows into is unknown until that worker says:
+    -- count it as an eighth of this queue, so a few go per slice, not a flood
+    loads[best + 1] = lightest + 1 + mine // 8
     return best
   end
 
