@@ -29,7 +29,8 @@ APP = """
 version: "1.0"
 namespace: bench
 entries:
-  - {name: host, kind: process.host, lifecycle: {auto_start: true}}
+  # no bound on mailboxes: the stream's sink may fall behind by the whole stream
+  - {name: host, kind: process.host, host: {max_mailbox: 0}, lifecycle: {auto_start: true}}
   - {name: echo, kind: process.lua, source: "file://bench.lua", method: echo}
   - {name: sink, kind: process.lua, source: "file://bench.lua", method: sink}
   - {name: pingpong, kind: process.lua, source: "file://bench.lua", method: pingpong}
