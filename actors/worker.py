@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from importlib import resources
@@ -95,6 +96,8 @@ class Worker:
         self._heavy = False    # the last slice ran many turns (the next runs in a thread, if threaded)
         self._turns = 0        # task turns run so far
         self._busy = False     # a slice thread holds the Lua state
+        #: Wall seconds spent running slices (the worker's busy time, for metrics).
+        self.busy_seconds = 0.0
         self._queued: deque[tuple[Callable[..., Any], tuple]] = deque()  # calls waiting for the state
         self._lock = threading.RLock()  # held by a slice thread; taken by readers of the state
         self.host_id = host_id
@@ -244,14 +247,19 @@ class Worker:
             return self._slice()
 
     def _slice(self) -> tuple[bool, float | None]:
-        """Run up to SLICE_TURNS task turns under the runaway watchdog."""
-        if self._guard is None:
-            return self._run_turns()
-        self._guard.begin()
+        """Run up to SLICE_TURNS task turns under the runaway watchdog,
+        adding the slice's wall time to :attr:`busy_seconds`."""
+        started = time.perf_counter()
         try:
-            return self._run_turns()
+            if self._guard is None:
+                return self._run_turns()
+            self._guard.begin()
+            try:
+                return self._run_turns()
+            finally:
+                self._guard.end()
         finally:
-            self._guard.end()
+            self.busy_seconds += time.perf_counter() - started
 
     def _run_turns(self) -> tuple[bool, float | None]:
         loads = self.loads

@@ -129,6 +129,10 @@ class ProcessHost:
                     totals[key] = totals.get(key, 0) + value
         return totals
 
+    def busy_seconds(self) -> list[float]:
+        """Wall seconds each of the host's workers has spent running slices."""
+        return [worker.busy_seconds for worker in self.workers.workers]
+
     def configure_observe(self, options: dict) -> None:
         """Tell every worker's kernel whether metrics and tracing are collected."""
         for worker in self.workers.workers:

@@ -35,6 +35,10 @@ class WorkerHost:
         """The host's counters, for metrics (see ``worker_stats``)."""
         return worker_stats(self.worker)
 
+    def busy_seconds(self) -> list[float]:
+        """Wall seconds each of the host's workers has spent running slices."""
+        return [self.worker.busy_seconds]
+
     def configure_observe(self, options: dict) -> None:
         """Tell the kernel whether metrics and tracing are collected (see the
         kernel's ``configure_observe``)."""

@@ -40,8 +40,8 @@ return { echo = echo, quick = quick, idle = idle, spin = spin, bomb = bomb }
 """
 
 
-def build(app) -> None:
-    app.entries[0]["host"] = {"max_instructions": 1_000_000, "max_memory": "32MB"}
+def build(app, **host) -> None:
+    app.entries[0]["host"] = {"max_instructions": 1_000_000, "max_memory": "32MB", **host}
     app.lua("work", WORKLOAD, method="echo")
     for method in ("quick", "idle", "spin", "bomb"):
         app.entry(name=method, kind="process.lua", source="file://work.lua", method=method)
@@ -87,6 +87,18 @@ async def test_a_known_workload_shows_in_the_host_counters(app):
     assert reductions > 0 and reductions % 64 == 0
     assert samples[("luactor_scheduler_turns_total", host)] >= 100
     assert samples[("luactor_scheduler_slices_total", host)] >= 1
+    assert samples[("luactor_worker_busy_seconds_total", (*host, ("worker", "1")))] > 0
+
+
+async def test_each_worker_reports_its_busy_time(app):
+    build(app, workers=2)
+    async with Node.open(app.root) as node:
+        idle = {s.labels["worker"]: s.value for s in node.metrics() if s.name == "luactor_worker_busy_seconds_total"}
+        for _ in range(2):  # Python's spawns go to the least loaded worker, ties in turn: one on each
+            assert await node.exec("test:work", app.host, 50_000) == 50_000
+        busy = {s.labels["worker"]: s.value for s in node.metrics() if s.name == "luactor_worker_busy_seconds_total"}
+    assert set(busy) == {"1", "2"}
+    assert all(busy[w] > idle[w] for w in busy)
 
 
 FLAKY = """

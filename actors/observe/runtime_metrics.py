@@ -91,6 +91,8 @@ class RuntimeCollector:
         kills = CounterMetricFamily("luactor_process_kills", "processes stopped by a guard", labels=["host", "reason"])
         depths = HistogramMetricFamily("luactor_mailbox_depth", "messages queued per process, sampled at the scrape",
                                        labels=["host"])
+        busy = CounterMetricFamily("luactor_worker_busy_seconds", "wall seconds each worker spent running "
+                                   "scheduler slices", labels=["host", "worker"])
         for host in worker_hosts(self.node):
             stats = host.stats()
             for key, family in families.items():
@@ -102,9 +104,12 @@ class RuntimeCollector:
                 running += count
                 buckets.append((bound, running))
             depths.add_metric([host.id], buckets, sum_value=None)
+            for index, seconds in enumerate(host.busy_seconds(), start=1):
+                busy.add_metric([host.id, str(index)], seconds)
         yield from families.values()
         yield kills
         yield depths
+        yield busy
 
     def _services(self) -> Iterator[Metric]:
         state = GaugeMetricFamily("luactor_service_state", "1 for the state each service or supervisor is in",
