@@ -5,40 +5,25 @@ directory named after its content hash, as bench.erl is."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
 from benchmarks.measure import Sample, main
+from benchmarks.peers.erlang_peer import beam_dir
 from benchmarks.scenarios import PEERS, SCENARIOS
 
 SOURCE = Path(__file__).with_name("erlang") / "dist.erl"
 COOKIE = "luactor-bench"
 
 
-def beam_dir() -> Path:
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"luactor-bench-dist-{digest}"
-    if not (target / "dist.beam").exists():
-        staging = Path(tempfile.mkdtemp(prefix="luactor-bench-dist-"))
-        subprocess.run(["erlc", "-o", str(staging), str(SOURCE)], check=True)
-        try:
-            staging.rename(target)
-        except OSError:  # another run compiled it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
 def run(scenario: str, n: int) -> Sample:
     host = socket.gethostname().split(".")[0]
     tag = f"{os.getpid()}"
     server_name, client_name = f"luactor_bench_b{tag}", f"luactor_bench_a{tag}"
-    erl = ["erl", "-noshell", "-setcookie", COOKIE, "-pa", str(beam_dir())]
+    erl = ["erl", "-noshell", "-setcookie", COOKIE, "-pa", str(beam_dir(SOURCE))]
     server = subprocess.Popen([*erl, "-sname", server_name, "-run", "dist", "serve"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

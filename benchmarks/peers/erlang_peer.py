@@ -23,13 +23,13 @@ SOURCE = Path(__file__).with_name("erlang") / "bench.erl"
 ERL_FLAGS = ["+P", "4000000", "-noshell"]
 
 
-def beam_dir() -> Path:
-    """Directory holding bench.beam for the current source, compiled once."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"luactor-bench-erl-{digest}"
-    if not (target / "bench.beam").exists():
-        staging = Path(tempfile.mkdtemp(prefix="luactor-bench-erl-"))
-        subprocess.run(["erlc", "-o", str(staging), str(SOURCE)], check=True)
+def beam_dir(source: Path = SOURCE) -> Path:
+    """Directory holding the .beam of the current ``source``, compiled once."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / f"luactor-bench-{source.stem}-{digest}"
+    if not (target / f"{source.stem}.beam").exists():
+        staging = Path(tempfile.mkdtemp(prefix=f"luactor-bench-{source.stem}-"))
+        subprocess.run(["erlc", "-o", str(staging), str(source)], check=True)
         try:
             staging.rename(target)
         except OSError:  # another run compiled it meanwhile
