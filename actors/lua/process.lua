@@ -461,6 +461,15 @@ return function(deps)
     return err(kind, "name '" .. name .. "' is already registered")
   end
 
+  --- Register the spawn option `name` for the new `pid`; when the registry
+  --- refuses it, give back the process slot taken for the spawn.
+  local function claim_name(name, pid)
+    local ok, kind = names.register(name, pid)
+    if ok then return true end
+    release_slot()
+    return nil, name_refused(kind, name)
+  end
+
   --- Start `entry` on this host. `opts`: ctx, name, messages (list of
   --- {topic, payload}), monitor_by and link_with (pids), on_exit (Lua
   --- callback), parent, short (expected to end soon: see
@@ -475,11 +484,8 @@ return function(deps)
       return nil, err(errors.ALREADY_EXISTS, "process " .. pid .. " is already running")
     end
     if opts.name then
-      local ok, kind = names.register(opts.name, pid)
-      if not ok then
-        release_slot()
-        return nil, name_refused(kind, opts.name)
-      end
+      local ok, e = claim_name(opts.name, pid)
+      if not ok then return nil, e end
     end
     -- at most 8 fields, with env and topics, keep to the smallest hash
     local proc = {
@@ -569,11 +575,8 @@ return function(deps)
     if not has_room_for_process() then return nil, at_process_limit() end
     local pid = new_pid(w)
     if opts.name then
-      local ok, kind = names.register(opts.name, pid)
-      if not ok then
-        release_slot()
-        return nil, name_refused(kind, opts.name)
-      end
+      local ok, e = claim_name(opts.name, pid)
+      if not ok then return nil, e end
     end
     local parent = opts.link_with and procs[opts.link_with]
     if parent then
