@@ -249,17 +249,16 @@ class Worker:
     def _slice(self) -> tuple[bool, float | None]:
         """Run up to SLICE_TURNS task turns under the runaway watchdog,
         adding the slice's wall time to :attr:`busy_seconds`."""
+        guard = self._guard
+        if guard is not None:
+            guard.begin()
         started = time.perf_counter()
         try:
-            if self._guard is None:
-                return self._run_turns()
-            self._guard.begin()
-            try:
-                return self._run_turns()
-            finally:
-                self._guard.end()
+            return self._run_turns()
         finally:
             self.busy_seconds += time.perf_counter() - started
+            if guard is not None:
+                guard.end()
 
     def _run_turns(self) -> tuple[bool, float | None]:
         loads = self.loads
