@@ -38,6 +38,13 @@ def workflow(app, name, source, **fields):
     return app.lua(name, source, method="run", kind="workflow.lua", **fields)
 
 
+#: A workflow that waits for a message that never comes: it ends only from outside.
+STUCK = """
+    local function run() process.listen("never"):receive() end
+    return { run = run }
+"""
+
+
 class Ledger:
     """A Python side effect that records the idempotency key of each call."""
 
@@ -190,10 +197,7 @@ async def test_cancel_reaches_the_workflow_which_decides_how_to_end(durable):
 
 
 async def test_terminate_ends_the_workflow_and_monitors_get_an_error(durable):
-    workflow(durable, "stuck", """
-        local function run() process.listen("never"):receive() end
-        return { run = run }
-    """)
+    workflow(durable, "stuck", STUCK)
     with trio.fail_after(WAIT):
         async with Node.open(durable.root) as node, node.mailbox() as me:
             pid = await node.spawn("test:stuck", "test:wf", monitor_by=me.pid)
@@ -555,10 +559,7 @@ async def test_a_failed_run_is_retried_as_a_new_run_by_its_retry_policy(durable)
 
 
 async def test_run_timeout_ends_the_run_with_timeout(durable):
-    workflow(durable, "stuck", """
-        local function run() process.listen("never"):receive() end
-        return { run = run }
-    """)
+    workflow(durable, "stuck", STUCK)
     with trio.fail_after(WAIT):
         async with Node.open(durable.root) as node, node.mailbox() as me:
             await node.spawn("test:stuck", "test:wf", monitor_by=me.pid,
