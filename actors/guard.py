@@ -68,7 +68,7 @@ class SliceGuard:
     @classmethod
     def attach(cls, kernel: Any) -> SliceGuard | None:
         """A guard for `kernel`, or None if its slot cannot be read here."""
-        running, probe = kernel[b"guard_probe"]()
+        running, probe = kernel.guard_probe()
         try:
             array = ctypes.c_void_p.from_address(int(running, 16) + _TABLE_ARRAY).value
             probe_addr = int(probe, 16)
@@ -77,7 +77,7 @@ class SliceGuard:
             hook = _lua.lua_gethook(probe_addr)
             return cls(array, hook) if hook else None
         finally:
-            kernel[b"guard_probe_done"]()
+            kernel.guard_probe_done()
 
     def begin(self) -> None:
         self._since = time.monotonic()

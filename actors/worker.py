@@ -32,12 +32,13 @@ import trio
 from lupa import lua54
 from lupa.lua54 import LuaMemoryError
 
-from . import lua_support, zones
-from .codec import MAX_DEPTH, MAX_VALUES, PayloadError, arguments_from_lua, from_lua, to_lua
+from . import lua_support, protocol, zones
+from .codec import MAX_DEPTH, MAX_VALUES, PayloadError, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
 from .kinds import LUA_KINDS  # what a process host loads: every Lua kind, as entries may import any
 from .payload_formats import PayloadFormats
+from .protocol import Kernel
 
 if TYPE_CHECKING:
     from .registry import Entry
@@ -86,7 +87,7 @@ class Worker:
                  max_instructions: int = 10_000_000, reductions: int = 2000,
                  clock: Callable[[], float] | None = None, source_root: Path | None = None,
                  extra_deps: dict[bytes, Any] | None = None,
-                 extra_commands: dict[str, Callable[[Any], None]] | None = None,
+                 handlers: dict[type, Callable[[Any], None]] | None = None,
                  after_slice: Callable[[], None] | None = None, index: int = 0, loads: list[int] | None = None):
         self.router = router
         #: this worker's place among its host's (from 0), and their run queues' lengths
@@ -117,6 +118,9 @@ class Worker:
         self._nursery: trio.Nursery | None = None
         self._own_clock = clock is None
         self._clock = clock or trio.current_time
+        unknown = {key.decode() for key in extra_deps or ()} - protocol.CALLBACKS
+        if unknown:
+            raise ValueError(f"undeclared kernel callbacks: {sorted(unknown)} (see actors/protocol.py)")
         names = router.names
         formats = PayloadFormats(self.lua)
         deps = self.lua.table_from({
@@ -146,28 +150,13 @@ class Worker:
                 b"release": names.release_from_lua,
             }),
         })
-        kernel = self._load_module(b"kernel")(deps)
-        self._run = kernel[b"run"]
-        self._take = kernel[b"take"]
-        self._reply = kernel[b"reply"]
-        self._spawn = kernel[b"spawn"]
-        self._send = kernel[b"send"]
-        self._signal = kernel[b"signal"]
-        self._count = kernel[b"count"]
-        self._memory = kernel[b"memory"]
-        self._alive = kernel[b"alive"]
-        self._terminate_all = kernel[b"terminate_all"]
-        self._load = kernel[b"load"]
-        self._apply_batch = kernel[b"apply"]
-        self._kernel_start_placed = kernel[b"start_placed"]
-        self.kernel = kernel
+        self.kernel = kernel = Kernel(self._load_module(b"kernel")(deps))
         # the runaway guard: armed by a watchdog when a slice runs long, or
         # on every task if the watchdog cannot find the running one
         self._guard = SliceGuard.attach(kernel) if max_instructions else None
-        kernel[b"watchdog"](self._guard is not None)
-        define = kernel[b"define"]
+        kernel.watchdog(self._guard is not None)
         for entry in entries:
-            problem = define(
+            problem = kernel.define(
                 entry.id.encode(), entry.kind.encode(), entry.source_text.encode(),
                 b"@" + _chunk_name(entry.source_path, source_root).encode(),
                 (entry.fields.get("method") or "").encode(),
@@ -176,13 +165,13 @@ class Worker:
             )
             if problem is not None:
                 raise ActorError("Invalid", f"{entry.id}: {from_lua(problem)}")
-        self._commands: dict[str, Callable[[Any], None]] = {
-            "route": self._on_route, "event": self._on_event, "signal": self._on_signal,
-            "spawn": self._on_spawn, "exec": self._on_exec, "call": self._on_call,
-            "log": self._on_log, "route_durable": self._on_route_durable,
-            "cancel_request": self._on_cancel_request, "observe": self._on_observe,
-            "cluster": self._on_cluster,
-            **(extra_commands or {}),
+        self.handlers: dict[type, Callable[[Any], None]] = {
+            protocol.Route: self._on_route, protocol.Event: self._on_event, protocol.Signal: self._on_signal,
+            protocol.Spawn: self._on_spawn, protocol.Exec: self._on_exec, protocol.Call: self._on_call,
+            protocol.Log: self._on_log, protocol.RouteDurable: self._on_route_durable,
+            protocol.CancelRequest: self._on_cancel_request, protocol.Observe: self._on_observe,
+            protocol.Cluster: self._on_cluster,
+            **(handlers or {}),
         }
         self._after_slice = after_slice
 
@@ -205,7 +194,7 @@ class Worker:
                     more, deadline = await self._step_in_thread()
                 else:
                     more, deadline = self.step()
-                if self._emptied is not None and self._count() == 0:
+                if self._emptied is not None and self.kernel.count() == 0:
                     self._emptied.set()
                 if more:
                     await trio.lowlevel.checkpoint()
@@ -263,9 +252,9 @@ class Worker:
     def _run_turns(self) -> tuple[bool, float | None]:
         loads = self.loads
         if loads is None:
-            return self._run(self.SLICE_TURNS)
-        more, deadline = self._run(self.SLICE_TURNS, *loads)
-        loads[self.index], turns = self._load()
+            return self.kernel.run(self.SLICE_TURNS)
+        more, deadline = self.kernel.run(self.SLICE_TURNS, *loads)
+        loads[self.index], turns = self.kernel.load()
         self._heavy, self._turns = turns - self._turns >= self.HEAVY_TURNS, turns
         return more, deadline
 
@@ -296,9 +285,9 @@ class Worker:
         if self.threaded or self._held():
             if len(batch) >= self.HEAVY_BATCH:
                 self._heavy = True  # applying it is work for the worker's thread
-            self._defer(self._apply_batch, batch)
+            self._defer(self.kernel.apply, batch)
         else:
-            self._apply_batch(batch)
+            self.kernel.apply(batch)
             self.wake()
 
     def start_placed(self, pid: str, entry_id: str, args: list, options: dict) -> None:
@@ -310,7 +299,12 @@ class Worker:
             self.wake()
 
     def _start_placed(self, pid: str, entry_id: str, args: list, options: dict) -> None:
-        self._kernel_start_placed(pid.encode(), entry_id.encode(), self._lua_args(args), self._lua_options(options))
+        self.kernel.start_placed(pid.encode(), entry_id.encode(), self._lua_args(args), self._lua_options(options))
+
+    def configure_observe(self, options: dict) -> None:
+        """Tell the kernel whether metrics and tracing are collected (see its ``configure_observe``)."""
+        with self._lock:
+            self.kernel.configure_observe(to_lua(self.lua, options))
 
     def locked(self) -> threading.RLock:
         """Held while reading the state from the node (snapshots, counts): waits out a running slice."""
@@ -322,17 +316,18 @@ class Worker:
         self._wake_event.set()
 
     def _drain_outbox(self) -> None:
-        commands, n = self._take()
+        handlers, decode = self.handlers, protocol.decode
+        commands, n = self.kernel.take()
         while commands is not None:
             for i in range(1, n + 1):
-                command = commands[i]
-                self._commands[command[1].decode()](command)
-            commands, n = self._take()
+                record = decode(commands[i])
+                handlers[type(record)](record)
+            commands, n = self.kernel.take()
 
     # -- calls from the node ------------------------------------------------
 
     def spawn(self, entry_id: str, args: list, options: dict) -> str:
-        pid, problem = self._spawn(entry_id.encode(), self._lua_args(args), self._lua_options(options))
+        pid, problem = self.kernel.spawn(entry_id.encode(), self._lua_args(args), self._lua_options(options))
         if pid is None:
             raise ActorError.from_plain(from_lua(problem))
         self.wake()
@@ -360,7 +355,7 @@ class Worker:
             self._send_now(sender, dest, topic, payload)
 
     def _send_now(self, sender: str, dest: str, topic: str, payload: Any) -> None:
-        ok, problem = self._send(sender.encode(), dest.encode(), topic.encode(), to_lua(self.lua, payload, depth=MAX_DEPTH))
+        ok, problem = self.kernel.send(sender.encode(), dest.encode(), topic.encode(), to_lua(self.lua, payload, depth=MAX_DEPTH))
         if not ok:
             raise ActorError.from_plain(from_lua(problem))
         self.wake()
@@ -372,7 +367,7 @@ class Worker:
             self._signal_now(op, sender, dest, data)
 
     def _signal_now(self, op: str, sender: str, dest: str, data: Any = None) -> None:
-        self._signal(op.encode(), sender.encode(), dest.encode(), to_lua(self.lua, data, "data"))
+        self.kernel.signal(op.encode(), sender.encode(), dest.encode(), to_lua(self.lua, data, "data"))
         self.wake()
 
     # Readers wait for a running slice, and see the calls made before them applied.
@@ -380,23 +375,23 @@ class Worker:
     def count(self) -> int:
         with self._lock:
             self._apply_queued()
-            return self._count()
+            return self.kernel.count()
 
     def memory(self) -> int:
         """Bytes the Lua state holds after a full garbage collection."""
         with self._lock:
-            return self._memory()
+            return self.kernel.memory()
 
     def is_alive(self, pid: str) -> bool:
         with self._lock:
             self._apply_queued()
-            return bool(self._alive(pid.encode()))
+            return bool(self.kernel.alive(pid.encode()))
 
     async def cancel_all(self, sender: str, reason: str, timeout: float) -> None:
         """Deliver CANCEL to every process that listens to its events, and give
         them ``timeout`` seconds to end before :meth:`terminate_all`."""
         with self._lock:
-            listening = self.kernel[b"cancel_all"](sender.encode(), reason.encode())
+            listening = self.kernel.cancel_all(sender.encode(), reason.encode())
         if not listening:
             return
         self._emptied = trio.Event()
@@ -408,7 +403,7 @@ class Worker:
     def terminate_all(self, reason: str) -> None:
         with self._lock:
             self._apply_queued()
-            self._terminate_all(reason.encode())
+            self.kernel.terminate_all(reason.encode())
             self._slice()
         self._drain_outbox()
 
@@ -424,34 +419,33 @@ class Worker:
             answer = to_lua(self.lua, value, "result")
         except PayloadError as error:
             ok, answer = False, to_lua(self.lua, {"kind": "Invalid", "message": str(error)})
-        self._reply(request_id, ok, answer)
+        self.kernel.reply(request_id, ok, answer)
         self.wake()
 
-    # -- commands from the kernel ---------------------------------------
+    # -- commands from the kernel (see actors/protocol.py) ------------------
 
-    def _on_route(self, cmd: Any) -> None:
+    def _on_route(self, cmd: protocol.Route) -> None:
         try:
-            self.router.route(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+            self.router.route(cmd.sender, cmd.dest, cmd.topic, cmd.payload)
         except ActorError as refusal:
             if refusal.kind != "RateLimited":
                 raise
             # a full mailbox on another host: dropped there, counted and logged once per receiver
 
-    def _on_event(self, cmd: Any) -> None:
-        self.router.deliver_event(cmd[2].decode(), from_lua(cmd[3]))
+    def _on_event(self, cmd: protocol.Event) -> None:
+        self.router.deliver_event(cmd.dest, cmd.event)
 
-    def _on_signal(self, cmd: Any) -> None:
-        self.router.signal(cmd[2].decode(), cmd[3].decode(), cmd[4].decode(), from_lua(cmd[5]))
+    def _on_signal(self, cmd: protocol.Signal) -> None:
+        self.router.signal(cmd.op, cmd.sender, cmd.dest, cmd.data)
 
-    def _on_observe(self, cmd: Any) -> None:
+    def _on_observe(self, cmd: protocol.Observe) -> None:
         """A slice's metric updates and ended spans, for the node's observer (if any)."""
         sink = self.router.observations
         if sink is not None:
-            sink(self.host_id, from_lua(cmd[2]) or [], from_lua(cmd[3]) or [])
+            sink(self.host_id, cmd.metrics or [], cmd.spans or [])
 
-    def _on_log(self, cmd: Any) -> None:
-        pid = cmd[3].decode() if cmd[3] is not None else None
-        self.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]), from_lua(cmd[6]))
+    def _on_log(self, cmd: protocol.Log) -> None:
+        self.router.log(cmd.level, cmd.pid, cmd.message, cmd.fields, cmd.name)
 
     def _start_request(self, request_id: int, work: Callable[[], Any]) -> None:
         """Run ``await work()`` and answer the request with its outcome,
@@ -473,8 +467,8 @@ class Worker:
         assert self._nursery is not None
         self._nursery.start_soon(serve)
 
-    def _on_cancel_request(self, cmd: Any) -> None:
-        scope = self._requests.pop(cmd[2], None)
+    def _on_cancel_request(self, cmd: protocol.CancelRequest) -> None:
+        scope = self._requests.pop(cmd.request, None)
         if scope is not None:
             scope.cancel()
 
@@ -484,41 +478,39 @@ class Worker:
         else:  # a Python callable's own failure
             self.answer(request_id, False, {"kind": "Internal", "message": f"{type(error).__name__}: {error}"})
 
-    def _on_cluster(self, cmd: Any) -> None:
+    def _on_cluster(self, cmd: protocol.Cluster) -> None:
         """A cluster operation a process asked for (names, groups, locks: actors/cluster)."""
-        op, args = cmd[3].decode(), from_lua(cmd[4])
-        self._start_request(cmd[2], lambda: self.router.cluster_request(op, args))
+        self._start_request(cmd.request, lambda: self.router.cluster_request(cmd.op, cmd.args))
 
-    def _on_call(self, cmd: Any) -> None:
-        fn_id, args, ctx = cmd[3].decode(), arguments_from_lua(cmd[4]), from_lua(cmd[5])
-        self._start_request(cmd[2], lambda: self.router.call_for(fn_id, args, ctx or {}))
+    def _on_call(self, cmd: protocol.Call) -> None:
+        self._start_request(cmd.request, lambda: self.router.call_for(cmd.fn, cmd.args, cmd.ctx or {}))
 
-    def _spawn_options(self, raw: Any) -> dict:
-        opts = from_lua(raw) or {}
+    @staticmethod
+    def _spawn_options(opts: dict | None) -> dict:
+        """The node's spawn options from those a process gave (``Spawn.options``)."""
+        opts = opts or {}
         return {"ctx": opts.get("ctx"), "name": opts.get("name"), "parent": opts.get("parent"),
                 "messages": [(m[0], m[1] if len(m) > 1 else None) for m in opts.get("messages") or []],
                 "monitor": bool(opts.get("monitor")), "link": bool(opts.get("link")),
                 "options": opts.get("options")}
 
-    def _on_spawn(self, cmd: Any) -> None:
+    def _on_spawn(self, cmd: protocol.Spawn) -> None:
         """Answered when the start holds: from the router's callback where the host
         allows it (no task per spawn), else from a task."""
-        request, entry_id, host, args = cmd[2], cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
-        opts = self._spawn_options(cmd[6])
+        opts = self._spawn_options(cmd.options)
         try:
-            started = self.router.spawn_for_then(entry_id, host, args, opts,
-                                                 functools.partial(self.answer, request, True))
+            started = self.router.spawn_for_then(cmd.entry, cmd.host, cmd.args, opts,
+                                                 functools.partial(self.answer, cmd.request, True))
         except Exception as error:  # noqa: BLE001 (any failure is the spawn's answer)
-            self._answer_failure(request, error)
+            self._answer_failure(cmd.request, error)
             return
         if not started:
-            self._start_request(request, lambda: self.router.spawn_for(entry_id, host, args, opts))
+            self._start_request(cmd.request, lambda: self.router.spawn_for(cmd.entry, cmd.host, cmd.args, opts))
 
-    def _on_route_durable(self, cmd: Any) -> None:
-        sender, dest, topic, payload = cmd[3].decode(), cmd[4].decode(), cmd[5].decode(), from_lua(cmd[6])
-        self._start_request(cmd[2], lambda: self.router.send_durable(sender, dest, topic, payload))
+    def _on_route_durable(self, cmd: protocol.RouteDurable) -> None:
+        self._start_request(cmd.request,
+                            lambda: self.router.send_durable(cmd.sender, cmd.dest, cmd.topic, cmd.payload))
 
-    def _on_exec(self, cmd: Any) -> None:
-        entry_id, host, args = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5])
-        opts = self._spawn_options(cmd[6])
-        self._start_request(cmd[2], lambda: self.router.exec_for(entry_id, host, args, opts))
+    def _on_exec(self, cmd: protocol.Exec) -> None:
+        opts = self._spawn_options(cmd.options)
+        self._start_request(cmd.request, lambda: self.router.exec_for(cmd.entry, cmd.host, cmd.args, opts))

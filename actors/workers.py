@@ -38,6 +38,7 @@ from typing import Any
 
 import trio
 
+from . import protocol
 from .errors import ActorError
 from .worker import Worker
 
@@ -93,7 +94,7 @@ class ProcessSlots:
 class WorkerGroup:
     """A host's workers, and where each of its PIDs lives.
 
-    ``make_worker(index, loads, extra_deps, extra_commands)`` builds worker
+    ``make_worker(index, loads, extra_deps, handlers)`` builds worker
     ``index``; the group adds what the workers need to share.
     """
 
@@ -113,12 +114,12 @@ class WorkerGroup:
             extra_deps.update({b"claim_process": self._slots.claim, b"release_process": self._slots.release,
                                b"slot_block": self._slots.block})
         self.loads = [0] * count
-        self.workers = [make_worker(k, self.loads, {**extra_deps, b"worker": k}, {"cross": self._forward})
+        self.workers = [make_worker(k, self.loads, {**extra_deps, b"worker": k}, {protocol.Cross: self._forward})
                         for k in range(count)]
 
-    def _forward(self, command: Any) -> None:
-        """A slice's batch for another worker (``{"cross", k, msgpack}``)."""
-        self.workers[command[2]].apply_batch(command[3])
+    def _forward(self, command: protocol.Cross) -> None:
+        """A slice's batch for another worker."""
+        self.workers[command.worker].apply_batch(command.batch)
 
     async def start(self, nursery: trio.Nursery) -> None:
         if len(self.workers) == 1:

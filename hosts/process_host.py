@@ -14,7 +14,6 @@ from typing import Any
 import trio
 from lupa.lua54 import LuaMemoryError
 
-from actors.codec import to_lua
 from actors.durations import SECOND, parse_duration
 from actors.errors import ActorError
 from actors.observe.introspect import worker_snapshot, worker_stats
@@ -48,7 +47,7 @@ class ProcessHost:
         lua_entries = node.registry.of_kind(*LUA_KINDS)
         max_processes = entry.get("host.max_processes", None)
 
-        def make_worker(index: int, loads: list[int] | None, extra_deps: dict, extra_commands: dict) -> Worker:
+        def make_worker(index: int, loads: list[int] | None, extra_deps: dict, handlers: dict) -> Worker:
             return Worker(
                 node.router, entry.id, pid_prefix(node.name, entry.id), lua_entries,
                 max_processes=max_processes,
@@ -58,7 +57,7 @@ class ProcessHost:
                 # the kernel keeps a reserve within max_memory; max_mailbox 0 is no bound
                 extra_deps={b"max_memory": max_memory, b"max_mailbox": entry.get("host.max_mailbox") or None,
                             **extra_deps},
-                extra_commands=extra_commands, index=index, loads=loads,
+                handlers=handlers, index=index, loads=loads,
             )
         self.workers = WorkerGroup(count, pid_prefix(node.name, entry.id),
                                    {e.id: e.kind for e in lua_entries}, max_processes, make_worker)
@@ -136,5 +135,4 @@ class ProcessHost:
     def configure_observe(self, options: dict) -> None:
         """Tell every worker's kernel whether metrics and tracing are collected."""
         for worker in self.workers.workers:
-            with worker.locked():
-                worker.kernel[b"configure_observe"](to_lua(worker.lua, options))
+            worker.configure_observe(options)

@@ -44,7 +44,8 @@ from temporalio.exceptions import (
     TimeoutError as TemporalTimeoutError,
 )
 
-from actors.codec import arguments_from_lua, from_lua, to_lua
+from actors import protocol
+from actors.codec import from_lua, to_lua
 from actors.errors import ActorError
 from actors.pid import host_of
 from actors.registry import Entry
@@ -142,20 +143,20 @@ class WorkflowRun:
                 b"task_queue": info.task_queue.encode(),
                 b"namespace": info.namespace.encode(),
             },
-            extra_commands={
-                "history": self._on_history, "wf_done": self._on_done, "call": self._on_call,
-                "spawn": self._on_spawn, "exec": self._on_exec, "route": self._on_route,
-                "route_durable": self._on_route_durable, "signal": self._on_signal,
-                "store_message": self._on_store_message,
-                "event": self._on_event, "log": self._on_log, "wf_attrs": self._on_attrs,
+            handlers={
+                protocol.History: self._on_history, protocol.WorkflowDone: self._on_done,
+                protocol.Call: self._on_call, protocol.Spawn: self._on_spawn, protocol.Exec: self._on_exec,
+                protocol.Route: self._on_route, protocol.RouteDurable: self._on_route_durable,
+                protocol.Signal: self._on_signal, protocol.StoreMessage: self._on_store_message,
+                protocol.Event: self._on_event, protocol.Log: self._on_log, protocol.WorkflowAttrs: self._on_attrs,
             },
             after_slice=self._after_slice,
         )
         kernel = self.worker.kernel
-        self._start_workflow = kernel[b"start_workflow"]
-        self._signal_stored = kernel[b"signal_stored"]
-        self._child_ended = kernel[b"child_ended"]
-        self._committed = kernel[b"committed"]
+        self._start_workflow = kernel.start_workflow
+        self._signal_stored = kernel.signal_stored
+        self._child_ended = kernel.child_ended
+        self._committed = kernel.committed
 
     # -- the loop -----------------------------------------------------------
 
@@ -298,42 +299,41 @@ class WorkflowRun:
 
     # -- commands from the kernel ----------------------------------------------
 
-    def _on_history(self, cmd: Any) -> None:
+    def _on_history(self, cmd: protocol.History) -> None:
         # Temporal records everything itself; what matters is that a batch
         # of events may now wait for the "commit" that lets the workflow see it.
         self._recorded = True
 
-    def _on_done(self, cmd: Any) -> None:
-        error = from_lua(cmd[4])
-        self.result = {"error": error} if error else {"value": from_lua(cmd[3])}
+    def _on_done(self, cmd: protocol.WorkflowDone) -> None:
+        self.result = {"error": cmd.error} if cmd.error else {"value": cmd.value}
 
-    def _on_call(self, cmd: Any) -> None:
+    def _on_call(self, cmd: protocol.Call) -> None:
         """A call: an activity of its own name when its entry is registered as one (on its
         worker's task queue), else ``luactor.call``, which any worker of the node runs."""
-        fn = cmd[3].decode()
-        data = {"fn": fn, "args": arguments_from_lua(cmd[4]), "ctx": from_lua(cmd[5]) or {}}
-        options = from_lua(cmd[6]) if len(cmd) > 5 else None
+        fn, options = cmd.fn, cmd.options
+        data = {"fn": fn, "args": cmd.args, "ctx": cmd.ctx or {}}
         route = self.env.activities.get(fn)
         if route is not None:
             options = {"task_queue": route.task_queue, **(options or {})}
         name = fn if route is not None else "luactor.call"
-        self._background(lambda: self._activity(name, data, options), cmd[2])
+        self._background(lambda: self._activity(name, data, options), cmd.request)
 
-    def _on_spawn(self, cmd: Any) -> None:
+    def _on_spawn(self, cmd: protocol.Spawn) -> None:
         self._start_elsewhere(cmd, self._start_child, "luactor.spawn")
 
-    def _on_exec(self, cmd: Any) -> None:
+    def _on_exec(self, cmd: protocol.Exec) -> None:
         self._start_elsewhere(cmd, self._exec_child, "luactor.exec")
 
-    def _start_elsewhere(self, cmd: Any, as_child: Callable[[str, list, dict], Any], activity: str) -> None:
+    def _start_elsewhere(self, cmd: protocol.Spawn | protocol.Exec, as_child: Callable[[str, list, dict], Any],
+                         activity: str) -> None:
         """A spawn or exec: a child workflow on this host, else an activity."""
-        entry_id, host, args, opts = cmd[3].decode(), cmd[4].decode(), arguments_from_lua(cmd[5]), from_lua(cmd[6]) or {}
+        entry_id, host, args, opts = cmd.entry, cmd.host, cmd.args, cmd.options or {}
         opts["parent"] = self.pid
         if host == self.env.host_id:
-            self._background(lambda: as_child(entry_id, args, opts), cmd[2])
+            self._background(lambda: as_child(entry_id, args, opts), cmd.request)
         else:
             data = {"entry": entry_id, "host": host, "args": args, "opts": opts}
-            self._background(lambda: self._activity(activity, data), cmd[2])
+            self._background(lambda: self._activity(activity, data), cmd.request)
 
     def _child_start(self, args: list, opts: dict) -> tuple[str, bytes, dict]:
         """The id, start payload and start arguments of a child workflow."""
@@ -389,50 +389,49 @@ class WorkflowRun:
         except ChildWorkflowError as error:
             return {"error": error_plain(error)}
 
-    def _on_route(self, cmd: Any) -> None:
-        data = {"from": cmd[2].decode(), "to": cmd[3].decode(), "topic": cmd[4].decode(), "payload": from_lua(cmd[5])}
+    def _on_route(self, cmd: protocol.Route) -> None:
+        data = {"from": cmd.sender, "to": cmd.dest, "topic": cmd.topic, "payload": cmd.payload}
         self._background(lambda: self._activity("luactor.send", data), None, effect=True)
 
-    def _on_route_durable(self, cmd: Any) -> None:
-        sender, dest, topic, payload = cmd[3].decode(), cmd[4].decode(), cmd[5].decode(), from_lua(cmd[6])
+    def _on_route_durable(self, cmd: protocol.RouteDurable) -> None:
+        sender, dest, topic, payload = cmd.sender, cmd.dest, cmd.topic, cmd.payload
         target = self.env.workflow_id(dest)
         if target is not None:
             # a workflow of this worker: a Temporal signal, recorded as a command
             data = pack({"from": sender, "topic": topic, "payload": payload})
             self._background(
-                lambda: workflow.get_external_workflow_handle(target).signal(MESSAGE_SIGNAL, data), cmd[2])
+                lambda: workflow.get_external_workflow_handle(target).signal(MESSAGE_SIGNAL, data), cmd.request)
         else:
             data = {"from": sender, "to": dest, "topic": topic, "payload": payload}
-            self._background(lambda: self._activity("luactor.send", data), cmd[2])
+            self._background(lambda: self._activity("luactor.send", data), cmd.request)
 
-    def _on_store_message(self, cmd: Any) -> None:
+    def _on_store_message(self, cmd: protocol.StoreMessage) -> None:
         # a message to itself: it arrives like any signal
-        self.deliver(MESSAGE_SIGNAL, {"from": from_lua(cmd[4]), "topic": cmd[5].decode(), "payload": from_lua(cmd[6])})
-        if cmd[2]:
-            self.worker.answer(cmd[2], True, None)
+        self.deliver(MESSAGE_SIGNAL, {"from": cmd.sender, "topic": cmd.topic, "payload": cmd.payload})
+        if cmd.request:
+            self.worker.answer(cmd.request, True, None)
 
-    def _on_signal(self, cmd: Any) -> None:
-        data = {"op": cmd[2].decode(), "from": cmd[3].decode(), "to": cmd[4].decode(), "data": from_lua(cmd[5])}
+    def _on_signal(self, cmd: protocol.Signal) -> None:
+        data = {"op": cmd.op, "from": cmd.sender, "to": cmd.dest, "data": cmd.data}
         self._background(lambda: self._activity("luactor.signal", data), None, effect=True)
 
-    def _on_event(self, cmd: Any) -> None:
-        dest = cmd[2].decode()
+    def _on_event(self, cmd: protocol.Event) -> None:
+        dest = cmd.dest
         if host_of(dest) == self.env.host_id:
             return  # this host tells monitors of its workflows itself
-        data = {"op": "event", "from": self.pid, "to": dest, "data": from_lua(cmd[3])}
+        data = {"op": "event", "from": self.pid, "to": dest, "data": cmd.event}
         self._background(lambda: self._activity("luactor.signal", data), None, effect=True)
 
-    def _on_attrs(self, cmd: Any) -> None:
-        search, memo = from_lua(cmd[3]), from_lua(cmd[4])
+    def _on_attrs(self, cmd: protocol.WorkflowAttrs) -> None:
+        search, memo = cmd.search, cmd.memo
         if search:
             workflow.upsert_search_attributes(search_attribute_updates(search))
         if memo:
             workflow.upsert_memo(memo)
 
-    def _on_log(self, cmd: Any) -> None:
+    def _on_log(self, cmd: protocol.Log) -> None:
         if not workflow.unsafe.is_replaying():
-            pid = cmd[3].decode() if cmd[3] is not None else None
-            self.env.router.log(cmd[2].decode(), pid, from_lua(cmd[4]), from_lua(cmd[5]), from_lua(cmd[6]))
+            self.env.router.log(cmd.level, cmd.pid, cmd.message, cmd.fields, cmd.name)
 
 
 #: The environment of each host, by (namespace, task queue): the workflow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.codec import to_lua
 from actors.observe.introspect import worker_snapshot, worker_stats
 from actors.worker import Worker
 
@@ -42,4 +41,4 @@ class WorkerHost:
     def configure_observe(self, options: dict) -> None:
         """Tell the kernel whether metrics and tracing are collected (see the
         kernel's ``configure_observe``)."""
-        self.worker.kernel[b"configure_observe"](to_lua(self.worker.lua, options))
+        self.worker.configure_observe(options)

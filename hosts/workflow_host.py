@@ -39,7 +39,8 @@ from typing import Any
 import msgpack
 import trio
 
-from actors.codec import arguments_from_lua, from_lua, to_lua
+from actors import protocol
+from actors.codec import from_lua, to_lua
 from actors.errors import ActorError
 from actors.pid import pid_prefix
 from actors.registry import Entry
@@ -197,22 +198,24 @@ class WorkflowHost(WorkerHost):
                 b"history_usage": self._history_usage,
                 b"continue_workflow": self._continue_workflow,
             },
-            extra_commands={
-                "history": self._unless_failed(self._on_history),
-                "store_message": self._unless_failed(self._on_store_message),
-                "wf_start": self._for_one_workflow(self._on_start, "storing its start"),
-                "wf_done": self._for_one_workflow(self._on_done, "storing its end"),
-                "wf_watch": self._for_one_workflow(self._on_watch, "storing a monitor or link of another workflow"),
-                "wf_attrs": self._for_one_workflow(self._on_attrs, "storing its search attributes and memo"),
+            handlers={
+                protocol.History: self._unless_failed(self._on_history),
+                protocol.StoreMessage: self._unless_failed(self._on_store_message),
+                protocol.WorkflowStart: self._for_one_workflow(self._on_start, "storing its start"),
+                protocol.WorkflowDone: self._for_one_workflow(self._on_done, "storing its end"),
+                protocol.WorkflowWatch: self._for_one_workflow(
+                    self._on_watch, "storing a monitor or link of another workflow"),
+                protocol.WorkflowAttrs: self._for_one_workflow(
+                    self._on_attrs, "storing its search attributes and memo"),
             },
             after_slice=self._commit,
         )
         kernel = self.worker.kernel
-        self._new_workflow = kernel[b"new_workflow"]
-        self._start_workflow = kernel[b"start_workflow"]
-        self._signal_stored = kernel[b"signal_stored"]
-        self._committed = kernel[b"committed"]
-        self._fail_in_kernel = kernel[b"fail_workflow"]
+        self._new_workflow = kernel.new_workflow
+        self._start_workflow = kernel.start_workflow
+        self._signal_stored = kernel.signal_stored
+        self._committed = kernel.committed
+        self._fail_in_kernel = kernel.fail_workflow
 
     # -- lifecycle --------------------------------------------------------
 
@@ -271,7 +274,7 @@ class WorkflowHost(WorkerHost):
         return run
 
     def _for_one_workflow(self, handler: Callable[[Any], None], doing: str) -> Callable[[Any], None]:
-        """A kernel command about the workflow whose id is ``cmd[2]``: ignored once the
+        """A kernel command about the workflow ``cmd.workflow``: ignored once the
         store has failed; when it fails here, that workflow fails alone."""
         def run(cmd: Any) -> None:
             if self.failure is not None:
@@ -281,8 +284,7 @@ class WorkflowHost(WorkerHost):
             except Exception as error:
                 if _store_failed(error):
                     raise
-                workflow_id = cmd[2].decode()
-                self._fail_workflow(workflow_id, _failure_of(workflow_id, error, doing))
+                self._fail_workflow(cmd.workflow, _failure_of(cmd.workflow, error, doing))
         return run
 
     def _fail_workflow(self, workflow_id: str, failure: dict) -> None:
@@ -650,12 +652,12 @@ class WorkflowHost(WorkerHost):
         else:
             log.warning("%s: %s", self.id, refusal.message)
 
-    def _on_store_message(self, cmd: Any) -> None:
+    def _on_store_message(self, cmd: protocol.StoreMessage) -> None:
         """A message for a workflow: stored, or refused to its sender (its history is full).
         If storing it fails here, the workflow fails and the sender is told."""
-        request, workflow_id = cmd[2], cmd[3].decode()
+        request, workflow_id = cmd.request, cmd.workflow
         try:
-            self._queue_signal(request, workflow_id, from_lua(cmd[4]), cmd[5].decode(), from_lua(cmd[6]))
+            self._queue_signal(request, workflow_id, cmd.sender, cmd.topic, cmd.payload)
         except Exception as error:
             if _store_failed(error):
                 raise
@@ -663,7 +665,7 @@ class WorkflowHost(WorkerHost):
             self._fail_workflow(workflow_id, failure)
             self._refuse_message(request, ActorError.from_plain(failure))
 
-    def _on_history(self, cmd: Any) -> None:
+    def _on_history(self, cmd: protocol.History) -> None:
         """A run of history records, encoded by the kernel: ``id, ts, record`` each.
 
         Each is counted against its workflow's history limits. A workflow
@@ -671,11 +673,9 @@ class WorkflowHost(WorkerHost):
         appended, fails; its records after that are dropped.
         """
         assert self._batch is not None
-        unstorable = cmd[3]
-        if unstorable is not None:
-            for workflow_id, why in from_lua(unstorable).items():
-                self._fail_workflow(workflow_id, {"kind": "Invalid", "message": f"workflow {workflow_id!r}: {why}"})
-        items = msgpack.unpackb(cmd[2])
+        for workflow_id, why in (cmd.unstorable or {}).items():
+            self._fail_workflow(workflow_id, {"kind": "Invalid", "message": f"workflow {workflow_id!r}: {why}"})
+        items = msgpack.unpackb(cmd.records)
         append, usages = self._batch.append_packed, self._usage
         for i in range(0, len(items), 3):
             workflow_id, record = items[i], items[i + 2]
@@ -721,27 +721,26 @@ class WorkflowHost(WorkerHost):
             if warning:
                 log.warning("%s: %s", self.id, warning)
 
-    def _on_start(self, cmd: Any) -> None:
+    def _on_start(self, cmd: protocol.WorkflowStart) -> None:
         """A new workflow (or a new run of an id) started: store its header.
 
         Workflow watchers (a parent's monitor or link) are stored with it,
         so they outlive the node; those of Python and of processes do not.
         """
         assert self._batch is not None
-        workflow_id, args, now = cmd[2].decode(), cmd[4], cmd[7]
-        meta = {"seed": cmd[8], "ctx": from_lua(cmd[6])}
-        for kind, watchers in (from_lua(cmd[9]) or {}).items():
+        workflow_id, now = cmd.workflow, cmd.now
+        meta = {"seed": cmd.seed, "ctx": cmd.ctx}
+        for kind, watchers in (cmd.watchers or {}).items():
             meta[kind] = watchers
         meta.update(self._starting.pop(workflow_id, {}))
         header = WorkflowHeader(
-            id=workflow_id, entry=cmd[3].decode(), status="running",
-            input=arguments_from_lua(args),
-            parent=from_lua(cmd[5]), created_ns=now, updated_ns=now, meta=meta)
+            id=workflow_id, entry=cmd.entry, status="running", input=cmd.args,
+            parent=cmd.parent, created_ns=now, updated_ns=now, meta=meta)
         header = self._batch.start_run(header, new_id=workflow_id in self._new_ids, copy=False)
         self._new_ids.discard(workflow_id)
         self._usage[workflow_id] = Usage(self.limits)
-        if header.run != cmd[10]:
-            raise ActorError("Internal", f"workflow {workflow_id!r} started as run {cmd[10]} "
+        if header.run != cmd.run:
+            raise ActorError("Internal", f"workflow {workflow_id!r} started as run {cmd.run} "
                                          f"but the store makes it run {header.run}")
         if header.run > 1:
             # messages stored for the run just replaced are not the new run's
@@ -751,22 +750,22 @@ class WorkflowHost(WorkerHost):
         if policy and header.parent:
             self._close_with_parent(workflow_id, header.parent)
 
-    def _on_done(self, cmd: Any) -> None:
+    def _on_done(self, cmd: protocol.WorkflowDone) -> None:
         """A workflow ended: its header says how (unless the host failed it first)."""
         assert self._batch is not None
-        workflow_id = cmd[2].decode()
+        workflow_id = cmd.workflow
         self._usage.pop(workflow_id, None)
         current = self._batch.current(workflow_id)
         if current is None or current.status != "running":
             return
-        error = from_lua(cmd[4])
+        error = cmd.error
         timed_out = self._timing_out.pop(workflow_id, None)
         scope = self._deadlines.pop(workflow_id, None)
         if scope is not None:
             scope.cancel()
         ended = current.replace(
-            status="timed_out" if timed_out else from_lua(cmd[5]) or ("failed" if error else "completed"),
-            result=None if error else from_lua(cmd[3]), error=error, updated_ns=self.node.router.wall_ns())
+            status="timed_out" if timed_out else cmd.outcome or ("failed" if error else "completed"),
+            result=None if error else cmd.value, error=error, updated_ns=self.node.router.wall_ns())
         self._batch.put_header(ended, copy=False)
         following = self._continuing.pop(workflow_id, None)
         if following is not None:
@@ -848,26 +847,26 @@ class WorkflowHost(WorkerHost):
         usage = self._usage.get(workflow_id.decode())
         return (usage.events, usage.bytes) if usage is not None else (0, 0)
 
-    def _on_attrs(self, cmd: Any) -> None:
+    def _on_attrs(self, cmd: protocol.WorkflowAttrs) -> None:
         """``workflow.attrs``: search attributes and memo merged into the workflow's header."""
         assert self._batch is not None
-        header = self._batch.current(cmd[2].decode())
+        header = self._batch.current(cmd.workflow)
         if header is None or header.status != "running":
             return
         meta = dict(header.meta)
-        for kind, values in (("search", from_lua(cmd[3])), ("memo", from_lua(cmd[4]))):
+        for kind, values in (("search", cmd.search), ("memo", cmd.memo)):
             if values:
                 meta[kind] = {**(meta.get(kind) or {}), **values}
         self._batch.put_header(header.replace(meta=meta))
 
-    def _on_watch(self, cmd: Any) -> None:
+    def _on_watch(self, cmd: protocol.WorkflowWatch) -> None:
         """A workflow started or stopped monitoring or linking to another workflow: stored with
         the watched one (as its start stores its parent's), so it is restored on recovery."""
         assert self._batch is not None
-        header = self._batch.current(cmd[2].decode())
+        header = self._batch.current(cmd.workflow)
         if header is None or header.status != "running":
             return
-        op, watcher = cmd[3].decode(), cmd[4].decode()
+        op, watcher = cmd.op, cmd.watcher
         kind = "monitors" if op in ("monitor", "unmonitor") else "links"
         watchers = [pid for pid in header.meta.get(kind) or [] if pid != watcher]
         if op in ("monitor", "link"):

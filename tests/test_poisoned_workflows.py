@@ -159,7 +159,7 @@ BROKEN = {
     "recovery": (WorkflowHost, "_launch", lambda args: args[0].id, "being recovered"),
     "storing its history": (Batch, "append_packed", lambda args: args[0], "storing its history"),
     "storing a message to it": (WorkflowHost, "_queue_signal", lambda args: args[1], "storing a message to it"),
-    "storing its end": (WorkflowHost, "_on_done", lambda args: args[0][2].decode(), "storing its end"),
+    "storing its end": (WorkflowHost, "_on_done", lambda args: args[0].workflow, "storing its end"),
 }
 
 

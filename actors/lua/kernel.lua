@@ -61,7 +61,7 @@ return function(deps)
     names = deps.names, log = log, host_id = deps.host_id, pid_prefix = deps.pid_prefix,
     max_processes = deps.max_processes, max_mailbox = deps.max_mailbox, Message = Message,
     workers = n_workers, worker = deps.worker, claim_process = deps.claim_process,
-    release_process = deps.release_process,
+    release_process = deps.release_process, slot_block = deps.slot_block,
     entries = entries, observer = observe,
     new_env = function(require_fn, proc) return new_env(require_fn, proc) end,
     wall_ns = deps.wall_ns, is_durable_pid = deps.is_durable_pid or function() return false end,
@@ -377,6 +377,5 @@ return function(deps)
     end
   end
 
-  K.errors = errors
   return K
 end

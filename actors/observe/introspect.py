@@ -23,7 +23,7 @@ SORT_KEYS = ("mailbox", "reductions", "memory", "pid")
 def worker_stats(worker: Any) -> dict:
     """Counters of the worker (spawns, exits, kills, reductions, turns, slices,
     messages delivered) and its processes' mailbox depths in ``DEPTH_BUCKETS``."""
-    stats = from_lua(worker.kernel[b"stats"](to_lua(worker.lua, list(DEPTH_BUCKETS))))
+    stats = from_lua(worker.kernel.stats(to_lua(worker.lua, list(DEPTH_BUCKETS))))
     stats["alive"] = worker.count()
     return stats
 
@@ -38,7 +38,7 @@ def worker_snapshot(worker: Any, *, limit: int | None = None, sort: str = "pid",
     """
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
-    raw = worker.kernel[b"snapshot"](limit, sort.encode(), pid.encode() if pid is not None else None)
+    raw = worker.kernel.snapshot(limit, sort.encode(), pid.encode() if pid is not None else None)
     snapshot = from_lua(raw)
     processes = snapshot.get("processes") or []
     names = worker.router.names
