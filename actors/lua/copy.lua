@@ -107,12 +107,36 @@ return function(deps)
     return concat(parts)
   end
 
+  --- The copy of a table that holds only plain values under string and
+  --- number keys, and has no metatable: most payloads. Nil for any other
+  --- table, which the full copy then takes from the start: this one needs
+  --- no state (no cycle can pass through it) and makes no trail.
+  local function copy_flat(t)
+    if getmetatable(t) ~= nil then return nil end
+    local out, left = {}, MAX_VALUES
+    for k, v in next, t do
+      local tk, tv = type(k), type(v)
+      if tv == "table" or tv == "function" or tv == "thread" or tv == "userdata"
+        or (tk ~= "string" and tk ~= "number") then
+        return nil
+      end
+      left = left - 1
+      if left < 0 then return nil end
+      out[k] = v
+    end
+    return out
+  end
+
   --- A private copy of `v`, or nil and an Invalid error naming what it
   --- cannot hold and where.
   local function copy(v)
     local tv = type(v)
     if tv ~= "table" and tv ~= "function" and tv ~= "thread" and tv ~= "userdata" then
       return v
+    end
+    if tv == "table" then
+      local flat = copy_flat(v)
+      if flat then return flat end
     end
     local out, trail = copy_value(v, 1, { left = MAX_VALUES })
     if trail == nil then return out end

@@ -88,6 +88,8 @@ return function(deps)
 
   function Payload:data()
     if real_metatable(self) ~= Payload then return not_a_payload(self) end
+    -- (indexing a table of ours runs no user code: a missing key finds Payload's methods)
+    if self[2] == nil then return self[1], nil end -- lua/any: the value as it is
     return data_of(self)
   end
   Payload.unmarshal = Payload.data

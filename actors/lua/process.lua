@@ -119,7 +119,7 @@ return function(deps)
   --- the first listen.
   local function deliver(proc, from, topic, payload)
     local topics = proc.topics
-    local ch = topics and topics[topic] or inbox_of(proc)
+    local ch = topics and topics[topic] or proc.inbox or inbox_of(proc)
     if ch.message then payload = setmetatable({ topic, from, payload }, Message) end
     push(ch, payload)
   end
@@ -1027,10 +1027,11 @@ return function(deps)
         S.tick() -- (a refused send costs a reduction too: a sender that retries yields)
         return mailbox_full(target)
       end
-      -- deliver(), inlined for a listener that takes bare payloads
+      -- deliver(), inlined
       local topics = target.topics
-      local ch = topics and topics[topic]
-      if ch and not ch.message then push(ch, payload) else deliver(target, sender.pid, topic, payload) end
+      local ch = topics and topics[topic] or target.inbox or inbox_of(target)
+      if ch.message then payload = setmetatable({ topic, sender.pid, payload }, Message) end
+      push(ch, payload)
       delivered = delivered + 1
     elseif sender.wf then
       -- A workflow's send, name lookup included, happens once per history;
