@@ -2,9 +2,10 @@
 number of messages, so no flood can run the node out of memory.
 
 A send past the bound fails for its sender with RateLimited (``nil, err``
-from process.send, ActorError from Python); a message from another host,
-whose sender cannot be told, is dropped. Either way the host counts it and
-logs it once per receiver.
+from process.send, ActorError from Python) when the sender is on the
+receiver's worker; a message from another worker or another host, whose
+sender cannot be told at once, is dropped. Either way the host counts it
+(luactor_messages_refused) and logs it once per receiver.
 """
 
 import logging
@@ -67,15 +68,18 @@ def build(app, **host):
     return app
 
 
-def sleeper(host="test:host"):
-    async def setup(node):
-        return (await node.spawn("test:sleeper", host),)
-    return setup
+# The flood on the host's first worker, where the sleeper is too (the spawn
+# option `worker`): a sender on the receiver's worker is told at once.
+FLOOD_ON_WORKER_1 = 'return assert(process.with_options({ worker = 1 }):exec("test:flood", "test:host", ...))'
+
+
+async def sleeper_on_worker_1(node):
+    return (await node.spawn("test:sleeper", "test:host", options={"worker": 1}),)
 
 
 async def test_a_flood_stops_at_the_bound_and_its_sender_is_told(app, caplog):
     caplog.set_level(logging.WARNING, logger="luactor")
-    outcome = await attack(build(app), FLOOD, ["x"], 101_000, setup=sleeper())
+    outcome = await attack(build(app), FLOOD_ON_WORKER_1, ["x"], 101_000, setup=sleeper_on_worker_1)
     assert outcome.value["sent"] == 100_000
     assert outcome.value["first"]["kind"] == "RateLimited"
     assert outcome.value["first"]["message"].endswith("is full (100000 messages waiting, host.max_mailbox)")
@@ -84,7 +88,7 @@ async def test_a_flood_stops_at_the_bound_and_its_sender_is_told(app, caplog):
 
 
 async def test_the_inbox_and_the_topic_channels_count_together(app):
-    outcome = await attack(build(app), FLOOD, ["x", "t"], 100_001, setup=sleeper())
+    outcome = await attack(build(app), FLOOD_ON_WORKER_1, ["x", "t"], 100_001, setup=sleeper_on_worker_1)
     assert outcome.value["sent"] == 100_000
     assert outcome.value["first"]["kind"] == "RateLimited"
 
@@ -136,6 +140,21 @@ async def test_a_flood_from_another_host_is_dropped_and_counted(app):
         assert await reader_does(node, reader, read=10) == list(range(1, 11))
 
 
+async def test_a_flood_from_another_worker_is_dropped_counted_and_logged_once(app, caplog):
+    caplog.set_level(logging.WARNING, logger="luactor")
+    build(app, max_mailbox=10, workers=2)
+    app.body("flood_from_worker_2",
+             'return assert(process.with_options({ worker = 2 }):exec("test:flood", "test:host", ...))')
+    async with Node.open(app.root) as node:
+        reader = await node.spawn("test:reader", app.host, options={"worker": 1})
+        result = await node.exec("test:flood_from_worker_2", app.host, ["x"], 25, reader)
+        assert result == {"sent": 25, "refused": 0}  # (sent from another worker: it cannot be told)
+        assert await reader_does(node, reader, read=10) == list(range(1, 11))
+        # (the batch reached the reader's worker before the command to read did)
+        assert node.router.host(app.host).stats()["refused"] == 15
+        assert sum("mailbox full" in r.getMessage() for r in caplog.records) == 1
+
+
 async def test_max_mailbox_zero_turns_the_bound_off(app):
-    outcome = await attack(build(app, max_mailbox=0), FLOOD, ["x"], 100_001, setup=sleeper())
+    outcome = await attack(build(app, max_mailbox=0), FLOOD_ON_WORKER_1, ["x"], 100_001, setup=sleeper_on_worker_1)
     assert outcome.value == {"sent": 100_001, "refused": 0}
