@@ -13,7 +13,11 @@ return function(deps)
   local BUDGET = deps.max_instructions -- Lua instructions a task may run per turn (0: unguarded)
   local errors = deps.errors
 
-  local S = { BLOCK = setmetatable({}, { __name = "luactor.block" }) }
+  -- What a task coroutine yields to the scheduler: BLOCK (it waits) or
+  -- ENDED (see task_loop). Functions, not tables: a value a task returns is
+  -- compared with them by `==`, which runs no __eq across types, nor
+  -- between functions.
+  local S = { BLOCK = function() return "luactor.block" end }
   -- Lua reports an allocation failure with this exact message.
   local MEMORY_ERROR = "not enough memory"
   S.MEMORY_ERROR = MEMORY_ERROR
@@ -189,7 +193,7 @@ return function(deps)
   -- arguments before it waits: an idle coroutine must hold nothing of the
   -- task it ran. A task that raised leaves its coroutine dead: that one is
   -- not reused (a tripped task always raises: see the runaway guard).
-  local ENDED = setmetatable({}, { __name = "luactor.ended" })
+  local ENDED = function() return "luactor.ended" end
   local ended_value, ended_failure, ended_more
   -- A function may return more than two values: those past the second
   -- leave packed (a call's result is then the list of them all).
@@ -560,7 +564,7 @@ return function(deps)
           task.reds, sampled = task.reds + spent, sampled + spent
         end
         if n_deferred > 0 then run_deferred() end
-        if rawequal(r1, ENDED) then
+        if r1 == ENDED then
           local value, failure, more = ended_value, ended_failure, ended_more
           ended_value, ended_failure, ended_more = nil, nil, nil
           -- dead to whoever still holds it: its coroutine goes on elsewhere
@@ -568,7 +572,7 @@ return function(deps)
           n_idle = n_idle + 1
           idle_coroutines[n_idle] = co
           on_task_end(task, true, value, failure, more)
-        elseif not rawequal(r1, BLOCK) then
+        elseif r1 ~= BLOCK then
           -- it returned or raised. After an allocation failed (here, or in
           -- any task since the last of these) the coroutine may hold what
           -- filled the state: let go of it and collect before anything here
