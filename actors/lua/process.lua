@@ -624,9 +624,14 @@ return function(deps)
   local function copy_args(n, ...)
     local args = { n = n, ... }
     for i = 1, n do
-      local v, e = copy(args[i])
-      if e then return nil, errors.wrap(e, "argument " .. i) end
-      args[i] = v
+      local v = args[i]
+      local tv = type(v)
+      if tv == "table" or tv == "function" or tv == "thread" or tv == "userdata" then -- (others are copies already)
+        local e
+        v, e = copy(v)
+        if e then return nil, errors.wrap(e, "argument " .. i) end
+        args[i] = v
+      end
     end
     return args
   end
@@ -789,9 +794,11 @@ return function(deps)
         return nil, err(errors.NOT_FOUND, "spawn: no process.lua entry '" .. id .. "'" ..
           (entry and (" (it is a " .. entry.kind .. ")") or ""))
       end
-      local w
-      w, e = place(spec.options, spec.on_exit ~= nil)
-      if not w then return nil, e end
+      local w = my_worker -- (one worker and no options: nothing to place)
+      if n_workers > 1 or spec.options then
+        w, e = place(spec.options, spec.on_exit ~= nil)
+        if not w then return nil, e end
+      end
       if w == my_worker then return P.spawn_local(entry, args, opts) end
       return spawn_on(w, entry, args, opts)
     end
