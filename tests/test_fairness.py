@@ -41,7 +41,7 @@ async def test_a_process_sending_in_a_tight_loop_does_not_starve_others(app):
     for method in ("gone", "quick", "start"):
         app.entry(name=method, kind="process.lua", source="file://hog.lua", method=method)
     async with Node.open(app.root) as node, node.mailbox() as me:
-        await node.spawn("test:start", app.host, me.pid, 2_000_000, options={"worker": 1})
+        await node.spawn("test:start", app.host, me.pid, 200_000, options={"worker": 1})
         with trio.fail_after(60):  # a starved or killed process would hang here
             first, second = await me.receive(), await me.receive()
         assert [first.payload, second.payload] == ["quick", "hog"]

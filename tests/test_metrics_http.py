@@ -106,7 +106,7 @@ local funcs = require("funcs")
 local function main()
   local attempt = funcs.call("py:attempt")
   if attempt < 3 then error("attempt " .. attempt .. " fails") end
-  process.listen("never"):receive()
+  process.events():receive()  -- runs until the service is stopped (CANCEL)
 end
 return { main = main }
 """

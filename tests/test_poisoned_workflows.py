@@ -194,7 +194,7 @@ trio.run(main, sys.argv[1])
 """
 
 
-async def test_a_workflow_whose_entry_left_the_app_after_a_crash_fails_alone_at_every_start(app, tmp_path):
+async def test_a_workflow_whose_entry_left_the_app_after_a_crash_fails_alone_at_every_start(app, tmp_path, autojump_clock):
     """The node was SIGKILLed mid-flight; the app it comes back with has no entry for
     one of the stored workflows (every start used to fail on it, so that only deleting
     the store helped). The store opens, the good ones finish, the bad one is failed with
