@@ -67,6 +67,12 @@ def to_lua(lua: Any, value: Any, _path: str = "payload", depth: int = CROSSING_D
         raise PayloadError(_refusal(value, _path, depth)) from None
 
 
+def check_crossing(value: Any, _path: str = "payload", depth: int = CROSSING_DEPTH) -> None:
+    """Raise the PayloadError ``to_lua`` would for ``value``, without a Lua
+    state: for a value that another thread converts later."""
+    to_lua(_NOWHERE, value, _path, depth)
+
+
 def _convert(lua: Any, value: Any, depth: int) -> Any:
     """``value`` for Lua, with room for ``depth`` more levels of tables."""
     # the exact types first: a look-up by type costs less than a row of isinstance

@@ -250,7 +250,7 @@ class Kernel:
     __slots__ = ENTRIES + WORKFLOW_ENTRIES
 
     def __init__(self, table: Any):
-        defined = {name.decode() for name in table.keys()}
+        defined = {name.decode() for name in table}
         declared = set(self.ENTRIES + (self.WORKFLOW_ENTRIES if "start_workflow" in defined else ()))
         if defined != declared:
             raise ValueError(f"kernel entry points not declared: {sorted(defined - declared)}, "

@@ -1,4 +1,4 @@
-"""A worker: one Lua state running one kernel, driven by one trio task.
+"""A worker: one Lua state running one kernel, driven by a trio task or its own thread.
 
 The kernel keeps mailboxes, the run queue and timers inside Lua (see
 ``actors/lua/kernel.lua``). This class is the Python half: it creates the
@@ -7,11 +7,16 @@ scheduler slices, sleeps until the next timer or until something from
 outside arrives, and carries out the commands a slice left in the outbox.
 Crossings are batched: one ``run`` call per slice, one drain per slice.
 
-A host of several workers (``actors/workers.py``) may run a worker's busy
-slices in an OS thread (``threaded``): the Lua state is then touched by one
-thread at a time, the slice's thread or the trio thread between slices.
-Calls from the node into a worker whose slice is running are queued and
-applied, in order, before its next slice.
+A host of several workers (``actors/workers.py``) may give each worker its
+own OS thread (``threaded``), which runs its slices back to back and sleeps
+on a condition until work or its next timer comes. lupa releases the GIL
+while Lua runs, so the workers' slices run in parallel. The thread decodes
+what a slice leaves (the state is its own while it does); batches for other
+workers go straight to their queues, and every other command goes to the
+trio thread, which carries it out. Whatever the node asks of a threaded
+worker (a message, a signal, an answer) waits in its queue and is applied,
+in order, by its thread before its next slice; readers of the state (counts,
+snapshots) take its lock, which a slice holds.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from lupa import lua54
 from lupa.lua54 import LuaMemoryError
 
 from . import lua_support, protocol, zones
-from .codec import MAX_DEPTH, MAX_VALUES, PayloadError, from_lua, to_lua
+from .codec import MAX_DEPTH, MAX_VALUES, PayloadError, check_crossing, from_lua, to_lua
 from .errors import ActorError
 from .guard import SliceGuard
 from .kinds import LUA_KINDS  # what a process host loads: every Lua kind, as entries may import any
@@ -56,6 +61,12 @@ def _deny_python_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("Python objects are not accessible from Lua")
 
 
+def _plain_options(options: dict) -> dict:
+    """The spawn options the kernel reads: those set, messages as ``[topic, payload]`` pairs."""
+    return {key: [[topic, payload] for topic, payload in value] if key == "messages" else value
+            for key, value in options.items() if value is not None}
+
+
 def _chunk_name(path: Path, root: Path | None) -> str:
     """How a source file is named in Lua errors: short, relative to ``root``."""
     if root is not None:
@@ -75,12 +86,6 @@ class Worker:
 
     #: Task turns per slice before Python gets control back.
     SLICE_TURNS = 20_000
-    #: A threaded worker runs a slice in its thread after one of at least this
-    #: many turns; a lighter one (a message or two) runs in the trio thread,
-    #: where it costs no handoff between threads.
-    HEAVY_TURNS = 256
-    #: ...and after a batch from another worker of at least this many bytes arrives.
-    HEAVY_BATCH = 16_384
 
     def __init__(self, router: Any, host_id: str, pid_prefix: str, entries: list[Entry], *,
                  max_processes: int | None = None, max_memory: int | None = None,
@@ -93,10 +98,11 @@ class Worker:
         #: this worker's place among its host's (from 0), and their run queues' lengths
         #: (shared by the host's workers; None for a host of one worker)
         self.index, self.loads = index, loads
-        self.threaded = False  # set by the host before run: busy slices run in an OS thread
-        self._heavy = False    # the last slice ran many turns (the next runs in a thread, if threaded)
-        self._turns = 0        # task turns run so far
-        self._busy = False     # a slice thread holds the Lua state
+        self.threaded = False  # set by the host before run: the worker runs in its own OS thread
+        self._stopping = False  # a threaded worker's thread is to end
+        self._woken = threading.Condition(threading.Lock())  # a threaded worker's thread sleeps on it
+        self._nudged = False  # the state changed under a threaded worker: its thread is not to sleep
+        self._failure: BaseException | None = None  # why a threaded worker's thread (or its commands) failed
         #: Wall seconds spent running slices (the worker's busy time, for metrics).
         self.busy_seconds = 0.0
         self._queued: deque[tuple[Callable[..., Any], tuple]] = deque()  # calls waiting for the state
@@ -184,16 +190,16 @@ class Worker:
 
     async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Drive the kernel until cancelled."""
-        if self._own_clock:  # trio's clock itself, which a slice thread may read too
+        if self._own_clock:  # trio's clock itself, which a worker's thread may read too
             self._clock = trio.lowlevel.current_clock().current_time
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if self.threaded:
+                await self._run_thread(task_status)
+                return
             task_status.started()
             while True:
-                if self.threaded and self._heavy:
-                    more, deadline = await self._step_in_thread()
-                else:
-                    more, deadline = self.step()
+                more, deadline = self.step()
                 if self._emptied is not None and self.kernel.count() == 0:
                     self._emptied.set()
                 if more:
@@ -219,21 +225,74 @@ class Worker:
             self._after_slice()
         return bool(more or self._pending), deadline
 
-    async def _step_in_thread(self) -> tuple[bool, float | None]:
-        """:meth:`step` with the slice (and the calls queued for it) in an OS thread."""
-        self._pending = False
-        self._busy = True
-        try:
-            more, deadline = await trio.to_thread.run_sync(self._slice_holding_state)
-        finally:
-            self._busy = False
-        self._drain_outbox()
-        return bool(more or self._pending or self._queued), deadline
+    # -- a worker in its own thread -------------------------------------------
 
-    def _slice_holding_state(self) -> tuple[bool, float | None]:
-        with self._lock:
-            self._apply_queued()
-            return self._slice()
+    async def _run_thread(self, task_status: trio.TaskStatus) -> None:
+        """Run the worker's thread until cancelled (then stop it and wait for it),
+        or until it fails (then raise why)."""
+        token, ended = trio.lowlevel.current_trio_token(), trio.Event()
+        thread = threading.Thread(target=self._thread_main, args=(token, ended),
+                                  name=f"luactor {self.host_id} worker {self.index + 1}", daemon=True)
+        thread.start()
+        task_status.started()
+        try:
+            await ended.wait()
+        finally:
+            with self._woken:
+                self._stopping = True
+                self._woken.notify()
+            thread.join()  # (within a slice: the guard bounds one)
+        if self._failure is not None:
+            raise self._failure
+
+    def _thread_main(self, token: trio.lowlevel.TrioToken, ended: trio.Event) -> None:
+        try:
+            while not self._stopping and self._failure is None:
+                with self._lock:
+                    self._apply_queued()
+                    more, deadline = self._slice()
+                    records = self._take_records()
+                    emptied = self._emptied is not None and self.kernel.count() == 0
+                later = []
+                for record in records:  # batches for other workers go to them from here
+                    if type(record) is protocol.Cross:
+                        self.handlers[protocol.Cross](record)
+                    else:
+                        later.append(record)
+                if later or emptied:
+                    token.run_sync_soon(self._carry_out, later, emptied)
+                if not more:
+                    self._sleep(deadline)
+        except BaseException as error:  # noqa: BLE001 (the host reports it: see workers.py)
+            self._failure = error
+        finally:
+            try:
+                token.run_sync_soon(ended.set)
+            except trio.RunFinishedError:
+                pass
+
+    def _sleep(self, deadline: float | None) -> None:
+        """Wait until something is queued for the worker, it is to stop, or ``deadline``."""
+        with self._woken:
+            while not (self._queued or self._nudged or self._stopping or self._failure):
+                timeout = None if deadline is None else deadline - self._clock()
+                if timeout is not None and timeout <= 0:
+                    break
+                self._woken.wait(timeout)
+            self._nudged = False
+
+    def _carry_out(self, records: list, emptied: bool) -> None:
+        """In the trio thread: a threaded slice's commands (and whether its worker is empty now).
+        A handler's failure is the worker's: its thread stops and the host reports it."""
+        try:
+            self._dispatch(records)
+        except BaseException as error:  # noqa: BLE001
+            with self._woken:
+                self._failure = error
+                self._woken.notify()
+            return
+        if emptied and self._emptied is not None:
+            self._emptied.set()
 
     def _slice(self) -> tuple[bool, float | None]:
         """Run up to SLICE_TURNS task turns under the runaway watchdog,
@@ -254,16 +313,15 @@ class Worker:
         if loads is None:
             return self.kernel.run(self.SLICE_TURNS)
         more, deadline = self.kernel.run(self.SLICE_TURNS, *loads)
-        loads[self.index], turns = self.kernel.load()
-        self._heavy, self._turns = turns - self._turns >= self.HEAVY_TURNS, turns
+        loads[self.index] = self.kernel.load()[0]
         return more, deadline
 
     # -- calls that wait for the Lua state ----------------------------------
 
     def _held(self) -> bool:
-        """Must a call wait for the state: a slice thread holds it, or calls
-        already wait (which a later call must not overtake)?"""
-        return self._busy or bool(self._queued)
+        """Must a call wait for the state: the worker has its own thread, or
+        calls already wait (which a later call must not overtake)?"""
+        return self.threaded or bool(self._queued)
 
     def _defer(self, fn: Callable[..., Any], *args: Any) -> None:
         self._queued.append((fn, args))
@@ -282,16 +340,22 @@ class Worker:
     def apply_batch(self, batch: bytes) -> None:
         """A batch of commands from another worker of the host (see bridge.lua's
         ``cross``); a threaded worker applies it in its own thread."""
-        if self.threaded or self._held():
-            if len(batch) >= self.HEAVY_BATCH:
-                self._heavy = True  # applying it is work for the worker's thread
+        if self._held():
             self._defer(self.kernel.apply, batch)
         else:
             self.kernel.apply(batch)
             self.wake()
 
+    @staticmethod
+    def check_start(args: list, options: dict) -> None:
+        """Raise the PayloadError starting a process with ``args`` and ``options``
+        would, before its PID is handed out and its start queued."""
+        check_crossing(list(args), "args", depth=MAX_DEPTH + 1)
+        check_crossing(_plain_options(options), "options")
+
     def start_placed(self, pid: str, entry_id: str, args: list, options: dict) -> None:
-        """Start ``entry_id`` as ``pid``, which the host has handed out already (see workers.py)."""
+        """Start ``entry_id`` as ``pid``, which the host has handed out already (see
+        workers.py, which checks its arguments first: see :meth:`check_start`)."""
         if self._held():
             self._defer(self._start_placed, pid, entry_id, args, options)
         else:
@@ -312,17 +376,30 @@ class Worker:
 
     def wake(self) -> None:
         """Something arrived from outside: run a slice soon."""
+        if self.threaded:
+            with self._woken:
+                self._nudged = True
+                self._woken.notify()
+            return
         self._pending = True
         self._wake_event.set()
 
-    def _drain_outbox(self) -> None:
-        handlers, decode = self.handlers, protocol.decode
+    def _take_records(self) -> list:
+        """The commands the last slice left, decoded (see actors/protocol.py)."""
+        records, decode = [], protocol.decode
         commands, n = self.kernel.take()
         while commands is not None:
-            for i in range(1, n + 1):
-                record = decode(commands[i])
-                handlers[type(record)](record)
+            records.extend(decode(commands[i]) for i in range(1, n + 1))
             commands, n = self.kernel.take()
+        return records
+
+    def _dispatch(self, records: list) -> None:
+        handlers = self.handlers
+        for record in records:
+            handlers[type(record)](record)
+
+    def _drain_outbox(self) -> None:
+        self._dispatch(self._take_records())
 
     # -- calls from the node ------------------------------------------------
 
@@ -339,17 +416,18 @@ class Worker:
         return lua_args
 
     def _lua_options(self, options: dict) -> Any:
-        opts = {}
-        for key, value in options.items():
-            if value is None:
-                continue
-            if key == "messages":
-                value = [[topic, payload] for topic, payload in value]
-            opts[key] = value
-        return to_lua(self.lua, opts, "options")
+        return to_lua(self.lua, _plain_options(options), "options")
 
     def send(self, sender: str, dest: str, topic: str, payload: Any) -> None:
+        if self.threaded:
+            # the sender is told at once of a full mailbox or an unknown name,
+            # so this waits for the worker's running slice (the guard bounds it)
+            with self._lock:
+                self._apply_queued()
+                self._send_now(sender, dest, topic, payload)
+            return
         if self._held():
+            check_crossing(payload, depth=MAX_DEPTH)  # refused to the sender, as when sent at once
             self._defer(self._send_now, sender, dest, topic, payload)
         else:
             self._send_now(sender, dest, topic, payload)
@@ -362,6 +440,7 @@ class Worker:
 
     def signal(self, op: str, sender: str, dest: str, data: Any = None) -> None:
         if self._held():
+            check_crossing(data, "data")
             self._defer(self._signal_now, op, sender, dest, data)
         else:
             self._signal_now(op, sender, dest, data)

@@ -12,13 +12,13 @@ relationship signals, spawns) leaves the slice as one msgpack string per
 target worker (see ``actors/lua/bridge.lua``), which the target applies in
 order before its next slice: a Lua table never crosses Lua states.
 
-Under trio's real clock a worker whose last slice ran many task turns runs
-the next in an OS thread (lupa releases the GIL while Lua runs, so busy
-workers run in parallel); a light slice (a message or two) runs in the trio
-thread, sparing the handoff between threads. Everything else, the commands
-a slice leaves for Python included, runs in the trio thread. Under any other
-clock (trio's MockClock in tests) every slice runs in the trio thread: a
-mock clock jumps when every task waits, a slice's thread included.
+Under trio's real clock each worker runs in its own OS thread (see
+``actors/worker.py``): lupa releases the GIL while Lua runs, so the workers'
+slices run in parallel, and a batch goes from one worker's thread to the
+other's queue without passing through trio. The commands a slice leaves for
+Python are carried out in the trio thread. Under any other clock (trio's
+MockClock in tests) every slice runs in the trio thread, in turn: a mock
+clock jumps when every task waits, and a worker's thread is no task.
 
 A node in a cluster runs every slice in the trio thread too, for now: a
 send to another node calls the cluster's routing during the slice, and that
@@ -182,6 +182,7 @@ class WorkerGroup:
             target = pinned - 1
         else:
             raise _bad_worker(pinned, n)
+        Worker.check_start(args, options)
         wanted = "function.lua" if options.get("call") else "process.lua"
         kind = self._kinds.get(entry_id)
         if kind != wanted:

@@ -18,6 +18,7 @@ import trio.testing
 from hostile import attack, build_hostile_app
 
 from actors import ActorError, Node
+from actors.observe.introspect import worker_stats
 from actors.registry import RegistryError, load_app
 from actors.worker import Worker
 
@@ -377,6 +378,25 @@ async def test_shutdown_stops_busy_workers_within_the_stop_timeout(app):
             assert node.process_count(HOST) == 42
             start = trio.current_time()
     assert trio.current_time() - start < 5
+
+
+async def test_an_idle_worker_sleeps_until_a_message_or_its_timer_without_polling(app):
+    workers(app, 2)
+    body(app, "sleeper", """
+        local python = ...
+        process.send(python, "sleeping", 1)
+        time.sleep("300ms")
+        process.send(python, "woke", 1)
+    """)
+    async with Node.open(app.root) as node, node.mailbox() as me:
+        worker = node.router.host(HOST).workers.workers[1]
+        await node.spawn("test:sleeper", HOST, me.pid, options={"worker": 2})
+        with trio.fail_after(10):
+            assert (await me.receive()).topic == "sleeping"
+            before = worker_stats(worker)["slices"]
+            assert (await me.receive()).topic == "woke"
+        # the slice that sent "sleeping" may end after the read; then the timer's
+        assert worker_stats(worker)["slices"] - before <= 2
 
 
 async def test_a_hostile_attack_on_a_host_of_several_workers(app):
