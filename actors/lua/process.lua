@@ -264,6 +264,8 @@ return function(deps)
   --- `copy(v)` of what an ended process leaves, made outside it: the copy
   --- allocates, and running out of memory there fails that process alone.
   local function copy_out(v)
+    local tv = type(v)
+    if tv ~= "table" and tv ~= "function" and tv ~= "thread" and tv ~= "userdata" then return v end -- (allocates nothing)
     local ok, result, e = pcall(copy, v)
     if ok then return result, e end
     return nil, out_of_memory()
