@@ -410,14 +410,15 @@ async def test_a_name_starts_a_workflow_once_and_later_spawns_get_its_pid_and_de
     """The counter of "Startup Messages": a second spawn with the name gets the running
     workflow's PID (its input ignored) and its startup messages are delivered."""
     workflow(durable, "counter", """
+        -- one inbox, read in the order the messages were stored (a select over two
+        -- channels may take a finish that is ready together with an increment first)
         local function run(input)
           local counter = input.initial
-          local inc = process.listen("increment")
-          local finish = process.listen("finish")
+          local inbox = process.inbox()
           while true do
-            local r = channel.select({ inc:case_receive(), finish:case_receive() })
-            if r.channel == finish then return { final_counter = counter } end
-            counter = counter + r.value.amount
+            local message = inbox:receive()
+            if message:topic() == "finish" then return { final_counter = counter } end
+            counter = counter + message:payload():data().amount
           end
         end
         return { run = run }
