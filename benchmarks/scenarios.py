@@ -93,7 +93,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("pingpong_cross", "pingpong_inbox with its two ends on "
              "different workers (both on the one worker of a one-worker run); "
              "n round trips, each one-way delivery counts", "msgs/s", RATE,
-             500_000, 50_000, scaling=True),
+             100_000, 10_000, scaling=True),
     Scenario("ring", "a token passed around a ring of actors; n hops",
              "hops/s", RATE, 1_000_000, 100_000, {"actors": 10_000},
              scaling=True),
