@@ -285,7 +285,9 @@ class Worker:
         """In the trio thread: a threaded slice's commands (and whether its worker is empty now).
         A handler's failure is the worker's: its thread stops and the host reports it."""
         try:
-            self._dispatch(records)
+            handlers = self.handlers
+            for record in records:
+                handlers[type(record)](record)
         except BaseException as error:  # noqa: BLE001
             with self._woken:
                 self._failure = error
@@ -385,7 +387,9 @@ class Worker:
         self._wake_event.set()
 
     def _take_records(self) -> list:
-        """The commands the last slice left, decoded (see actors/protocol.py)."""
+        """The commands the last slice left, decoded (see actors/protocol.py), for
+        a threaded worker's trio thread to carry out (process hosts' handlers
+        add no commands)."""
         records, decode = [], protocol.decode
         commands, n = self.kernel.take()
         while commands is not None:
@@ -393,13 +397,18 @@ class Worker:
             commands, n = self.kernel.take()
         return records
 
-    def _dispatch(self, records: list) -> None:
-        handlers = self.handlers
-        for record in records:
-            handlers[type(record)](record)
-
     def _drain_outbox(self) -> None:
-        self._dispatch(self._take_records())
+        """Carry out the outbox's commands in the trio thread, each decoded just
+        before its handler runs: a handler may call the kernel (a workflow host
+        starting a workflow's next run), and what that adds is carried out in
+        the same drain, in order."""
+        handlers, decode = self.handlers, protocol.decode
+        commands, n = self.kernel.take()
+        while commands is not None:
+            for i in range(1, n + 1):
+                record = decode(commands[i])
+                handlers[type(record)](record)
+            commands, n = self.kernel.take()
 
     # -- calls from the node ------------------------------------------------
 
