@@ -315,7 +315,7 @@ class Worker:
         if loads is None:
             return self.kernel.run(self.SLICE_TURNS)
         more, deadline = self.kernel.run(self.SLICE_TURNS, *loads)
-        loads[self.index] = self.kernel.load()[0]
+        loads[self.index] = self.kernel.load()
         return more, deadline
 
     # -- calls that wait for the Lua state ----------------------------------

@@ -305,8 +305,8 @@ return function(deps)
   -- Workflow hosts: their entry points are the workflow module's.
   if workflow then workflow.add_entry_points(K) end
   function K.count() return process.count end
-  --- The run queue's length, and the task turns run so far (for the host's placement and threads).
-  function K.load() return sched.queued(), sched.turns_run end
+  --- The run queue's length (for the host's placement).
+  function K.load() return sched.queued() end
 
   --- Start `id` as `pid`, which its spawner (Python) has already handed out.
   K.start_placed = process.start_placed
