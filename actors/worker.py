@@ -21,6 +21,7 @@ snapshots) take its lock, which a slice holds.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -28,7 +29,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -372,9 +373,14 @@ class Worker:
         with self._lock:
             self.kernel.configure_observe(to_lua(self.lua, options))
 
-    def locked(self) -> threading.RLock:
-        """Held while reading the state from the node (snapshots, counts): waits out a running slice."""
-        return self._lock
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Held while reading the state from the node (snapshots, counts): waits
+        out a running slice, and applies the calls made before it, which the
+        reader is to see (their slice is still to come: see :meth:`_defer`)."""
+        with self._lock:
+            self._apply_queued()
+            yield
 
     def wake(self) -> None:
         """Something arrived from outside: run a slice soon."""
@@ -461,8 +467,7 @@ class Worker:
     # Readers wait for a running slice, and see the calls made before them applied.
 
     def count(self) -> int:
-        with self._lock:
-            self._apply_queued()
+        with self.locked():
             return self.kernel.count()
 
     def memory(self) -> int:
@@ -471,8 +476,7 @@ class Worker:
             return self.kernel.memory()
 
     def is_alive(self, pid: str) -> bool:
-        with self._lock:
-            self._apply_queued()
+        with self.locked():
             return bool(self.kernel.alive(pid.encode()))
 
     async def cancel_all(self, sender: str, reason: str, timeout: float) -> None:

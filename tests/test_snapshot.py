@@ -14,12 +14,13 @@ local function sink(n)                  -- gets messages it never reads
   process.listen("never"):receive()
 end
 
-local function busy(n)                  -- sends and receives: reductions, over many turns
+local function busy(n, python)          -- sends and receives: reductions, over many turns
   local inbox = process.inbox()
   for i = 1, n do
     process.send(process.pid(), "self", i)
     inbox:receive()
   end
+  process.send(python, "done", n)
   process.listen("never"):receive()
 end
 
@@ -38,13 +39,14 @@ async def test_rows_have_depths_reductions_relationships_names_and_where_they_wa
     app.lua("sink", PROCESSES, method="sink")
     for method in ("busy", "watcher"):
         app.entry(name=method, kind="process.lua", source="file://sink.lua", method=method)
-    async with Node.open(app.root) as node:
+    async with Node.open(app.root) as node, node.mailbox() as me:
         sink = await node.spawn("test:sink", app.host)
-        busy = await node.spawn("test:busy", app.host, 100_000)
+        busy = await node.spawn("test:busy", app.host, 100_000, me.pid)
         watcher = await node.spawn("test:watcher", app.host, sink)
         for i in range(5):
             await node.send(sink, "jobs", {"payload": "x" * 1000, "i": i})
         await node.send(sink, "other", "hello")
+        assert (await me.receive()).topic == "done"   # (on another worker's thread, busy runs at its own pace)
         host = node.router.hosts[app.host]
         by_mailbox = host.snapshot(sort="mailbox")
         by_reductions = host.snapshot(sort="reductions", limit=1)
