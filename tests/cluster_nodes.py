@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import trio
 from conftest import LuactorProcess
+
+from actors import Node
 
 # An app for the test's own node and the subprocess nodes: a host, and an
 # echo process that prints its PID and answers every "ping" to its sender.
@@ -31,6 +36,16 @@ def add_echo(app) -> None:
 def start_node(app, nats, name: str) -> LuactorProcess:
     """``luactor run`` of ``app`` as node ``name`` of the cluster on ``nats``."""
     return LuactorProcess("run", app.root, "--node", name, "--cluster", nats.url, "--data", app.root / f".data-{name}")
+
+
+@asynccontextmanager
+async def alpha_and_beta(app, nats) -> AsyncIterator[tuple[Node, LuactorProcess, str]]:
+    """Node beta running ``app`` as a subprocess (once its echo is up), and
+    node alpha opened here: ``(alpha, beta, the PID of beta's echo)``."""
+    with start_node(app, nats, "beta") as beta:
+        echo = await echo_pid(beta)
+        async with Node.open(app.root, node="alpha", cluster=nats.url) as node:
+            yield node, beta, echo
 
 
 async def wait_until(condition, timeout: float = 10.0) -> None:

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import trio
-from cluster_nodes import echo_pid, receive, start_node, wait_until
+from cluster_nodes import alpha_and_beta, receive, wait_until
 from conftest import LuactorProcess, luactor
 from nats_server import free_port
 
@@ -94,37 +94,33 @@ end }
 
 async def test_messages_cross_nodes_in_order_and_batched(cluster_app, nats_server):
     cluster_app.lua("pinger", PINGER)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        remote = await echo_pid(beta)
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, remote):
         assert remote.startswith("{beta@test:host|")
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-            # from Python: node.send and a mailbox
-            async with node.mailbox() as me:
-                for i in range(200):
-                    await me.send(remote, "ping", {"n": i, "bytes": b"\xff\x00"})
-                got = [(await receive(me)).payload for _ in range(200)]
-            assert got == [{"n": i, "bytes": b"\xff\x00"} for i in range(200)]
-            # from Lua: 1,000 sends in one go leave in a few batches, not one publish each
-            before = node.cluster.routing.batches_sent
-            assert await node.exec("test:pinger", cluster_app.host, remote, 1000) == list(range(1, 1001))
-            assert node.cluster.routing.batches_sent - before < 20
+        # from Python: node.send and a mailbox
+        async with node.mailbox() as me:
+            for i in range(200):
+                await me.send(remote, "ping", {"n": i, "bytes": b"\xff\x00"})
+            got = [(await receive(me)).payload for _ in range(200)]
+        assert got == [{"n": i, "bytes": b"\xff\x00"} for i in range(200)]
+        # from Lua: 1,000 sends in one go leave in a few batches, not one publish each
+        before = node.cluster.routing.batches_sent
+        assert await node.exec("test:pinger", cluster_app.host, remote, 1000) == list(range(1, 1001))
+        assert node.cluster.routing.batches_sent - before < 20
 
 
 async def test_a_message_too_large_for_nats_is_the_senders_error(cluster_app, nats_server):
     cluster_app.lua("pinger", PINGER)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        remote = await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-            limit = node.cluster.link.max_payload
-            outcome = await node.exec("test:pinger", cluster_app.host, remote, 1, limit + 10)
-            assert outcome["kind"] == "Invalid"
-            assert f"message to {remote} is " in outcome["error"] and "NATS max_payload" in outcome["error"]
-            # just under the limit crosses
-            fits = limit - 2048
-            assert await node.exec("test:pinger", cluster_app.host, remote, 1, fits) == [{"i": 1, "filler": "x" * fits}]
-            # from Python too
-            with pytest.raises(ActorError, match="NATS max_payload"):
-                await node.send(remote, "ping", "x" * (limit + 10))
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, remote):
+        limit = node.cluster.link.max_payload
+        outcome = await node.exec("test:pinger", cluster_app.host, remote, 1, limit + 10)
+        assert outcome["kind"] == "Invalid"
+        assert f"message to {remote} is " in outcome["error"] and "NATS max_payload" in outcome["error"]
+        # just under the limit crosses
+        fits = limit - 2048
+        assert await node.exec("test:pinger", cluster_app.host, remote, 1, fits) == [{"i": 1, "filler": "x" * fits}]
+        # from Python too
+        with pytest.raises(ActorError, match="NATS max_payload"):
+            await node.send(remote, "ping", "x" * (limit + 10))
 
 
 HOSTILE_SENDS = """
@@ -148,17 +144,15 @@ end }
 
 async def test_pids_of_impossible_nodes_are_refused_and_nothing_breaks(cluster_app, nats_server):
     cluster_app.lua("hostile", HOSTILE_SENDS)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        remote = await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-            got = await node.exec("test:hostile", cluster_app.host, remote)
-            assert got == ["Invalid"] * 5 + ["still here"]
-            async with node.mailbox() as me:
-                with pytest.raises(ActorError, match="names no node that can exist"):
-                    await me.send("{a.b>@h|1}", "ping", 1)
-                me.monitor("{a.b>@h|1}")
-                await me.send(remote, "ping", "after")
-                assert (await receive(me)).payload == "after"
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, remote):
+        got = await node.exec("test:hostile", cluster_app.host, remote)
+        assert got == ["Invalid"] * 5 + ["still here"]
+        async with node.mailbox() as me:
+            with pytest.raises(ActorError, match="names no node that can exist"):
+                await me.send("{a.b>@h|1}", "ping", 1)
+            me.monitor("{a.b>@h|1}")
+            await me.send(remote, "ping", "after")
+            assert (await receive(me)).payload == "after"
 
 
 # -- spawning on another node, monitors, links, terminate, cancel, exec ---------
@@ -213,25 +207,23 @@ async def test_spawn_monitor_link_cancel_terminate_exec_across_nodes(cluster_app
     for name in ("sleeper", "failer", "adder", "polite"):
         cluster_app.lua(name, REMOTE_WORK, method=name)
     cluster_app.lua("boss", BOSS)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-            out = await node.exec("test:boss", cluster_app.host, "beta@test:host")
-            assert out == {
-                "node": "beta",
-                "terminated": {"kind": "EXIT", "from_it": True, "error": "Canceled"},
-                "linked": {"kind": "LINK_DOWN", "from_it": True, "has_boom": True},
-                "canceled": True, "sum": 5, "exec_error": "Internal", "missing": "NotFound", "nobody": "Unavailable",
-            }
-            # from Python
-            pid = await node.spawn("test:sleeper", "beta@test:host")
-            assert pid.startswith("{beta@test:host|")
-            async with node.mailbox() as me:
-                me.monitor(pid)
-                await node.terminate(pid)
-                event = (await receive(me)).payload
-                assert event["kind"] == "EXIT" and event["from"] == pid
-            assert await node.exec("test:adder", "beta@test:host", 20, 22) == 42
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, _):
+        out = await node.exec("test:boss", cluster_app.host, "beta@test:host")
+        assert out == {
+            "node": "beta",
+            "terminated": {"kind": "EXIT", "from_it": True, "error": "Canceled"},
+            "linked": {"kind": "LINK_DOWN", "from_it": True, "has_boom": True},
+            "canceled": True, "sum": 5, "exec_error": "Internal", "missing": "NotFound", "nobody": "Unavailable",
+        }
+        # from Python
+        pid = await node.spawn("test:sleeper", "beta@test:host")
+        assert pid.startswith("{beta@test:host|")
+        async with node.mailbox() as me:
+            me.monitor(pid)
+            await node.terminate(pid)
+            event = (await receive(me)).payload
+            assert event["kind"] == "EXIT" and event["from"] == pid
+        assert await node.exec("test:adder", "beta@test:host", 20, 22) == 42
 
 
 # -- node down -------------------------------------------------------------------
@@ -266,37 +258,35 @@ async def test_a_killed_node_fires_every_monitor_and_link_within_the_bound(clust
     cluster_app.lua("sleeper", REMOTE_WORK, method="sleeper")
     cluster_app.lua("linker", LINKER)
     cluster_app.lua("watcher", WATCHER)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            await wait_until(lambda: node.cluster.membership.is_up("beta"))
-            outcome = {}
+    async with alpha_and_beta(cluster_app, nats_server) as (node, beta, _), node.mailbox() as me:
+        await wait_until(lambda: node.cluster.membership.is_up("beta"))
+        outcome = {}
 
-            async def watch() -> None:
-                outcome["seen"] = await node.exec("test:watcher", cluster_app.host, "beta@test:host", me.pid)
-                outcome["at"] = trio.current_time()
-            with trio.fail_after(30):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(watch)
-                    # the watcher's PIDs, and the linker's word that its link is set on this node
-                    told = {m.topic: m.payload for m in [await receive(me), await receive(me)]}
-                    monitored, linked, linker = told["ready"]
-                    assert told["linked"] == linker
-                    me.monitor(monitored)
-                    beta.process.kill()   # SIGKILL
-                    killed = trio.current_time()
-            event = (await receive(me)).payload
-            assert event["kind"] == "EXIT" and event["from"] == monitored
-            assert event["result"]["error"]["kind"] == "Unavailable"
-            took = outcome["at"] - killed
-            assert took <= 5.0, took
-            seen = outcome["seen"]
-            assert {(e["kind"], e["from"]) for e in seen} == {
-                ("EXIT", monitored), ("LINK_DOWN", linked), ("LINK_DOWN", linker)}
-            for e in seen:
-                assert e["error"] == "Unavailable"
-                assert e["message"].startswith("node beta is down (no heartbeat for 3s)")
-            assert not node.cluster.membership.is_up("beta")
+        async def watch() -> None:
+            outcome["seen"] = await node.exec("test:watcher", cluster_app.host, "beta@test:host", me.pid)
+            outcome["at"] = trio.current_time()
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                # the watcher's PIDs, and the linker's word that its link is set on this node
+                told = {m.topic: m.payload for m in [await receive(me), await receive(me)]}
+                monitored, linked, linker = told["ready"]
+                assert told["linked"] == linker
+                me.monitor(monitored)
+                beta.process.kill()   # SIGKILL
+                killed = trio.current_time()
+        event = (await receive(me)).payload
+        assert event["kind"] == "EXIT" and event["from"] == monitored
+        assert event["result"]["error"]["kind"] == "Unavailable"
+        took = outcome["at"] - killed
+        assert took <= 5.0, took
+        seen = outcome["seen"]
+        assert {(e["kind"], e["from"]) for e in seen} == {
+            ("EXIT", monitored), ("LINK_DOWN", linked), ("LINK_DOWN", linker)}
+        for e in seen:
+            assert e["error"] == "Unavailable"
+            assert e["message"].startswith("node beta is down (no heartbeat for 3s)")
+        assert not node.cluster.membership.is_up("beta")
 
 
 SEND_ONCE = """
@@ -312,19 +302,17 @@ end }
 async def test_a_node_cut_off_from_nats_runs_on_and_its_sends_fail_until_it_reconnects(cluster_app, nats_server):
     cluster_app.lua("send_once", SEND_ONCE)
     cluster_app.lua("adder", REMOTE_WORK, method="adder")
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        remote = await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-            assert await node.exec("test:send_once", cluster_app.host, remote) == "hello"
-            nats_server.kill()
-            await wait_until(lambda: not node.cluster.link.connected)
-            refused = await node.exec("test:send_once", cluster_app.host, remote)
-            assert refused == {"kind": "Unavailable",
-                               "message": "node alpha is cut off from the cluster (no NATS connection)"}
-            assert await node.exec("test:adder", cluster_app.host, 1, 2) == 3  # the node's own work goes on
-            with pytest.raises(ActorError, match="cut off"):
-                await node.send(remote, "ping", 1)
-            nats_server.start()
-            await wait_until(lambda: node.cluster.link.connected)
-            await wait_until(lambda: node.cluster.membership.is_up("beta"))
-            assert await node.exec("test:send_once", cluster_app.host, remote) == "hello"
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, remote):
+        assert await node.exec("test:send_once", cluster_app.host, remote) == "hello"
+        nats_server.kill()
+        await wait_until(lambda: not node.cluster.link.connected)
+        refused = await node.exec("test:send_once", cluster_app.host, remote)
+        assert refused == {"kind": "Unavailable",
+                           "message": "node alpha is cut off from the cluster (no NATS connection)"}
+        assert await node.exec("test:adder", cluster_app.host, 1, 2) == 3  # the node's own work goes on
+        with pytest.raises(ActorError, match="cut off"):
+            await node.send(remote, "ping", 1)
+        nats_server.start()
+        await wait_until(lambda: node.cluster.link.connected)
+        await wait_until(lambda: node.cluster.membership.is_up("beta"))
+        assert await node.exec("test:send_once", cluster_app.host, remote) == "hello"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trio
-from cluster_nodes import echo_pid, receive, start_node
+from cluster_nodes import alpha_and_beta, receive
 
 from actors import Node
 
@@ -85,43 +85,41 @@ async def ask(node, host, what, *args):
 
 async def test_groups_join_broadcast_monitor_across_nodes(cluster_app, nats_server):
     add_group_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, \
-                node.mailbox() as events, node.mailbox() as me:
-            await node.spawn("test:watcher", cluster_app.host, "workers", events.pid)
-            assert (await receive(events)).payload == {}   # no members yet (an empty list crosses as {})
-            await node.spawn("test:member", "beta@test:host", ["workers", "all"], 1, me.pid)
-            there = (await receive(me)).payload
-            await node.spawn("test:member", cluster_app.host, "workers", 2, me.pid)
-            here = (await receive(me)).payload
-            seen = [(await receive(events)).payload for _ in range(3)]
-            assert sorted(e["data"]["PIDs"][0] for e in seen) == sorted([there, here, here])
-            assert all(e["kind"] == "member.joined" and e["path"] == "workers" and e["system"] == "pg" for e in seen)
+    async with alpha_and_beta(cluster_app, nats_server) as (node, beta, _), \
+            node.mailbox() as events, node.mailbox() as me:
+        await node.spawn("test:watcher", cluster_app.host, "workers", events.pid)
+        assert (await receive(events)).payload == {}   # no members yet (an empty list crosses as {})
+        await node.spawn("test:member", "beta@test:host", ["workers", "all"], 1, me.pid)
+        there = (await receive(me)).payload
+        await node.spawn("test:member", cluster_app.host, "workers", 2, me.pid)
+        here = (await receive(me)).payload
+        seen = [(await receive(events)).payload for _ in range(3)]
+        assert sorted(e["data"]["PIDs"][0] for e in seen) == sorted([there, here, here])
+        assert all(e["kind"] == "member.joined" and e["path"] == "workers" and e["system"] == "pg" for e in seen)
 
-            async def members_are(host, what, expected):
-                with trio.fail_after(10):
-                    while sorted(await ask(node, host, what, "workers") or []) != sorted(expected):  # noqa: ASYNC110
-                        await trio.sleep(0.02)
-            await members_are(cluster_app.host, "get_members", [there, here, here])
-            await members_are("beta@test:host", "get_members", [there, here, here])
-            await members_are(cluster_app.host, "get_local_members", [here, here])
-            assert await ask(node, cluster_app.host, "which_groups") == ["all", "workers"]
-            assert await ask(node, cluster_app.host, "which_local_groups") == ["workers"]
+        async def members_are(host, what, expected):
+            with trio.fail_after(10):
+                while sorted(await ask(node, host, what, "workers") or []) != sorted(expected):  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+        await members_are(cluster_app.host, "get_members", [there, here, here])
+        await members_are("beta@test:host", "get_members", [there, here, here])
+        await members_are(cluster_app.host, "get_local_members", [here, here])
+        assert await ask(node, cluster_app.host, "which_groups") == ["all", "workers"]
+        assert await ask(node, cluster_app.host, "which_local_groups") == ["workers"]
 
-            # broadcast: every member once, from the caller; broadcast_local: this node's only
-            assert await ask(node, cluster_app.host, "broadcast", "workers", "task", {"id": 42}) is True
-            got = sorted([(await receive(me)).payload for _ in range(2)], key=lambda g: g["pid"] == here)
-            assert [g["pid"] for g in got] == [there, here]
-            assert all(g["payload"] == {"id": 42} for g in got)
-            assert await ask(node, cluster_app.host, "broadcast_local", "workers", "task", "only here") is True
-            assert (await receive(me)).payload["pid"] == here
+        # broadcast: every member once, from the caller; broadcast_local: this node's only
+        assert await ask(node, cluster_app.host, "broadcast", "workers", "task", {"id": 42}) is True
+        got = sorted([(await receive(me)).payload for _ in range(2)], key=lambda g: g["pid"] == here)
+        assert [g["pid"] for g in got] == [there, here]
+        assert all(g["payload"] == {"id": 42} for g in got)
+        assert await ask(node, cluster_app.host, "broadcast_local", "workers", "task", "only here") is True
+        assert (await receive(me)).payload["pid"] == here
 
-            # the other node goes down: its members leave
-            beta.process.kill()
-            left = (await receive(events)).payload
-            assert left["kind"] == "member.left" and left["data"]["PIDs"] == [there]
-            await members_are(cluster_app.host, "get_members", [here, here])
+        # the other node goes down: its members leave
+        beta.process.kill()
+        left = (await receive(events)).payload
+        assert left["kind"] == "member.left" and left["data"]["PIDs"] == [there]
+        await members_are(cluster_app.host, "get_members", [here, here])
 
 
 async def test_bad_arguments_and_missing_scopes(cluster_app, nats_server):

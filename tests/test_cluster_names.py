@@ -4,7 +4,7 @@ across two nodes (one in the test process, one a subprocess)."""
 from __future__ import annotations
 
 import trio
-from cluster_nodes import echo_pid, receive, start_node, wait_until
+from cluster_nodes import alpha_and_beta, receive, wait_until
 
 from actors import Node
 
@@ -77,95 +77,85 @@ async def resolves(node: Node, host: str, name: str, pid) -> None:
 
 async def test_consistent_names_are_unique_visible_everywhere_and_released(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            held = await hold(node, me, "test:host", "svc", CONSISTENT)
-            assert held["ok"] is True
-            await resolves(node, "beta@test:host", "svc", held["pid"])
-            # send and lookup by the name from the other node
-            assert await lookup(node, "beta@test:host", "svc", "hi") == {"pid": held["pid"], "pong": "hi"}
-            # a second registration, on the other node: AlreadyExists and the owner
-            second = await hold(node, me, "beta@test:host", "svc", CONSISTENT)
-            assert second["ok"] is False and second["kind"] == "AlreadyExists"
-            assert second["owner"] == held["pid"]
-            assert held["pid"] in second["message"]
-            # a cluster name shadows a LOCAL one of the same text
-            local = await node.spawn("test:local_holder", "beta@test:host", "svc")
-            assert await lookup(node, "beta@test:host", "svc", "again") == {"pid": held["pid"], "pong": "again"}
-            await node.send(local, "stop", True)
-            # released when its process exits
-            await node.send(held["pid"], "stop", True)
-            await resolves(node, "beta@test:host", "svc", False)
-            await resolves(node, "test:host", "svc", False)
-            again = await hold(node, me, "beta@test:host", "svc", CONSISTENT)
-            assert again["ok"] is True
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, _), node.mailbox() as me:
+        held = await hold(node, me, "test:host", "svc", CONSISTENT)
+        assert held["ok"] is True
+        await resolves(node, "beta@test:host", "svc", held["pid"])
+        # send and lookup by the name from the other node
+        assert await lookup(node, "beta@test:host", "svc", "hi") == {"pid": held["pid"], "pong": "hi"}
+        # a second registration, on the other node: AlreadyExists and the owner
+        second = await hold(node, me, "beta@test:host", "svc", CONSISTENT)
+        assert second["ok"] is False and second["kind"] == "AlreadyExists"
+        assert second["owner"] == held["pid"]
+        assert held["pid"] in second["message"]
+        # a cluster name shadows a LOCAL one of the same text
+        local = await node.spawn("test:local_holder", "beta@test:host", "svc")
+        assert await lookup(node, "beta@test:host", "svc", "again") == {"pid": held["pid"], "pong": "again"}
+        await node.send(local, "stop", True)
+        # released when its process exits
+        await node.send(held["pid"], "stop", True)
+        await resolves(node, "beta@test:host", "svc", False)
+        await resolves(node, "test:host", "svc", False)
+        again = await hold(node, me, "beta@test:host", "svc", CONSISTENT)
+        assert again["ok"] is True
 
 
 async def test_names_of_a_killed_node_are_released(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            held = await hold(node, me, "beta@test:host", "lonely", CONSISTENT)
-            await resolves(node, "test:host", "lonely", held["pid"])
-            beta.process.kill()
-            killed = trio.current_time()
-            await resolves(node, "test:host", "lonely", False)
-            assert trio.current_time() - killed <= 5.0
-            assert (await hold(node, me, "test:host", "lonely", CONSISTENT))["ok"] is True
+    async with alpha_and_beta(cluster_app, nats_server) as (node, beta, _), node.mailbox() as me:
+        held = await hold(node, me, "beta@test:host", "lonely", CONSISTENT)
+        await resolves(node, "test:host", "lonely", held["pid"])
+        beta.process.kill()
+        killed = trio.current_time()
+        await resolves(node, "test:host", "lonely", False)
+        assert trio.current_time() - killed <= 5.0
+        assert (await hold(node, me, "test:host", "lonely", CONSISTENT))["ok"] is True
 
 
 async def test_eventual_names_go_to_the_last_writer_and_the_loser_is_told(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            first = await hold(node, me, "beta@test:host", "ev", EVENTUAL)
-            await resolves(node, "test:host", "ev", first["pid"])
-            second = await hold(node, me, "test:host", "ev", EVENTUAL)
-            assert second["ok"] is True
-            revoked = await receive(me)
-            assert revoked.topic == "revoked"
-            assert revoked.payload == {"pid": first["pid"], "reason": "name revoked: ev"}
-            await resolves(node, "beta@test:host", "ev", second["pid"])
-            # an EVENTUAL registration does not take a CONSISTENT name
-            await hold(node, me, "test:host", "fixed", CONSISTENT)
-            refused = await hold(node, me, "beta@test:host", "fixed", EVENTUAL)
-            assert refused["kind"] == "AlreadyExists"
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, _), node.mailbox() as me:
+        first = await hold(node, me, "beta@test:host", "ev", EVENTUAL)
+        await resolves(node, "test:host", "ev", first["pid"])
+        second = await hold(node, me, "test:host", "ev", EVENTUAL)
+        assert second["ok"] is True
+        revoked = await receive(me)
+        assert revoked.topic == "revoked"
+        assert revoked.payload == {"pid": first["pid"], "reason": "name revoked: ev"}
+        await resolves(node, "beta@test:host", "ev", second["pid"])
+        # an EVENTUAL registration does not take a CONSISTENT name
+        await hold(node, me, "test:host", "fixed", CONSISTENT)
+        refused = await hold(node, me, "beta@test:host", "fixed", EVENTUAL)
+        assert refused["kind"] == "AlreadyExists"
 
 
 async def test_strong_names_need_every_live_node(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            await wait_until(lambda: node.cluster.membership.is_up("beta"))
-            local = await node.spawn("test:local_holder", "beta@test:host", "ctl")
-            await resolves(node, "beta@test:host", "ctl", local)
-            refused = await hold(node, me, "test:host", "ctl", STRONG)
-            assert refused["ok"] is False and refused["kind"] == "AlreadyExists"
-            assert refused["message"] == "name 'ctl' is held on node(s) beta"
-            await resolves(node, "test:host", "ctl", False)   # the reservation was withdrawn
-            held = await hold(node, me, "test:host", "ctl2", STRONG)
-            assert held["ok"] is True
-            assert await lookup(node, "beta@test:host", "ctl2") == held["pid"]  # active only once beta acknowledged
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, _), node.mailbox() as me:
+        await wait_until(lambda: node.cluster.membership.is_up("beta"))
+        local = await node.spawn("test:local_holder", "beta@test:host", "ctl")
+        await resolves(node, "beta@test:host", "ctl", local)
+        refused = await hold(node, me, "test:host", "ctl", STRONG)
+        assert refused["ok"] is False and refused["kind"] == "AlreadyExists"
+        assert refused["message"] == "name 'ctl' is held on node(s) beta"
+        await resolves(node, "test:host", "ctl", False)   # the reservation was withdrawn
+        held = await hold(node, me, "test:host", "ctl2", STRONG)
+        assert held["ok"] is True
+        assert await lookup(node, "beta@test:host", "ctl2") == held["pid"]  # active only once beta acknowledged
 
 
 async def test_one_name_registered_at_once_on_two_nodes_has_one_owner(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            for round_ in range(5):
-                name = f"race{round_}"
-                async with trio.open_nursery() as nursery:
-                    for host in ("test:host", "beta@test:host") * 3:
-                        nursery.start_soon(node.spawn, "test:holder", host, name, CONSISTENT, me.pid)
-                outcomes = [(await receive(me)).payload for _ in range(6)]
-                winners = [o for o in outcomes if o["ok"]]
-                assert len(winners) == 1, outcomes
-                assert all(o["owner"] == winners[0]["pid"] for o in outcomes if not o["ok"])
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, _), node.mailbox() as me:
+        for round_ in range(5):
+            name = f"race{round_}"
+            async with trio.open_nursery() as nursery:
+                for host in ("test:host", "beta@test:host") * 3:
+                    nursery.start_soon(node.spawn, "test:holder", host, name, CONSISTENT, me.pid)
+            outcomes = [(await receive(me)).payload for _ in range(6)]
+            winners = [o for o in outcomes if o["ok"]]
+            assert len(winners) == 1, outcomes
+            assert all(o["owner"] == winners[0]["pid"] for o in outcomes if not o["ok"])
 
 
 async def test_cluster_scopes_on_a_node_alone_are_unavailable(cluster_app):

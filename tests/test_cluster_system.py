@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trio
-from cluster_nodes import echo_pid, receive, start_node, wait_until
+from cluster_nodes import alpha_and_beta, receive, wait_until
 
 from actors import Node
 
@@ -64,43 +64,39 @@ async def acquired_eventually(node, me, host, name) -> str:
 
 async def test_locks_have_one_holder_and_are_released_with_it(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node, node.mailbox() as me:
-            holder, outcome = await acquire(node, me, "test:host", "m")
-            assert outcome == {"ok": True}
-            other, outcome = await acquire(node, me, "beta@test:host", "m")
-            assert outcome["ok"] is False and outcome["kind"] == "AlreadyExists"
-            assert outcome["message"] == f"lock 'm' is held by {holder}"
-            await me.send(other, "release", True)          # not its lock: a no-op
-            assert (await receive(me)).payload is False
-            await me.send(holder, "release", True)
-            assert (await receive(me)).payload is True
-            third, outcome = await acquire(node, me, "beta@test:host", "m")
-            assert outcome == {"ok": True}
-            # its holder's end releases it
-            await node.terminate(third)
-            await acquired_eventually(node, me, "test:host", "m")
-            # and its holder's node going down
-            await acquire(node, me, "beta@test:host", "n")
-            beta.process.kill()
-            killed = trio.current_time()
-            await acquired_eventually(node, me, "test:host", "n")
-            assert trio.current_time() - killed <= 5.0
+    async with alpha_and_beta(cluster_app, nats_server) as (node, beta, _), node.mailbox() as me:
+        holder, outcome = await acquire(node, me, "test:host", "m")
+        assert outcome == {"ok": True}
+        other, outcome = await acquire(node, me, "beta@test:host", "m")
+        assert outcome["ok"] is False and outcome["kind"] == "AlreadyExists"
+        assert outcome["message"] == f"lock 'm' is held by {holder}"
+        await me.send(other, "release", True)          # not its lock: a no-op
+        assert (await receive(me)).payload is False
+        await me.send(holder, "release", True)
+        assert (await receive(me)).payload is True
+        third, outcome = await acquire(node, me, "beta@test:host", "m")
+        assert outcome == {"ok": True}
+        # its holder's end releases it
+        await node.terminate(third)
+        await acquired_eventually(node, me, "test:host", "m")
+        # and its holder's node going down
+        await acquire(node, me, "beta@test:host", "n")
+        beta.process.kill()
+        killed = trio.current_time()
+        await acquired_eventually(node, me, "test:host", "n")
+        assert trio.current_time() - killed <= 5.0
 
 
 async def test_system_views(cluster_app, nats_server):
     add_entries(cluster_app)
-    with start_node(cluster_app, nats_server, "beta") as beta:
-        await echo_pid(beta)
-        async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-            await wait_until(lambda: node.cluster.membership.is_up("beta"))
-            views = await node.exec("test:views", cluster_app.host)
-            assert views == {
-                "id": "alpha", "role": "non-member", "addr": nats_server.url,
-                "members": [{"id": "alpha", "is_local": True}, {"id": "beta", "is_local": False}],
-                "size": 2, "leader": "", "raft": "raft not available", "bad": "Invalid",
-            }
+    async with alpha_and_beta(cluster_app, nats_server) as (node, _beta, _):
+        await wait_until(lambda: node.cluster.membership.is_up("beta"))
+        views = await node.exec("test:views", cluster_app.host)
+        assert views == {
+            "id": "alpha", "role": "non-member", "addr": nats_server.url,
+            "members": [{"id": "alpha", "is_local": True}, {"id": "beta", "is_local": False}],
+            "size": 2, "leader": "", "raft": "raft not available", "bad": "Invalid",
+        }
 
 
 async def test_a_node_alone_is_a_cluster_of_one_without_locks(cluster_app):
