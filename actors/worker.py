@@ -108,6 +108,7 @@ class Worker:
         self.busy_seconds = 0.0
         self._queued: deque[tuple[Callable[..., Any], tuple]] = deque()  # calls waiting for the state
         self._lock = threading.RLock()  # held by a slice thread; taken by readers of the state
+        self._callers = 0  # callers from outside waiting for the lock: the thread lets them in first
         self.host_id = host_id
         self.pid_prefix = pid_prefix
         self.lua = lua54.LuaRuntime(
@@ -249,6 +250,7 @@ class Worker:
     def _thread_main(self, token: trio.lowlevel.TrioToken, ended: trio.Event) -> None:
         try:
             while not self._stopping and self._failure is None:
+                self._let_callers_in()
                 with self._lock:
                     self._apply_queued()
                     more, deadline = self._slice()
@@ -271,6 +273,31 @@ class Worker:
                 token.run_sync_soon(ended.set)
             except trio.RunFinishedError:
                 pass
+
+    def _let_callers_in(self) -> None:
+        """Wait until the callers waiting for the lock have had it. A lock is not
+        fair: a busy thread would take it back at once, slice after slice, and a
+        caller (the node stopping the host, say) would wait for ever."""
+        with self._woken:
+            while self._callers and not self._stopping:
+                self._woken.wait()
+
+    @contextlib.contextmanager
+    def _from_outside(self) -> Iterator[None]:
+        """The lock, for a caller outside the worker's thread: taken between two
+        slices, ahead of the next one (see :meth:`_let_callers_in`)."""
+        with self._woken:
+            self._callers += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._woken:
+                self._callers -= 1
+                self._woken.notify_all()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _sleep(self, deadline: float | None) -> None:
         """Wait until something is queued for the worker, it is to stop, or ``deadline``."""
@@ -370,7 +397,7 @@ class Worker:
 
     def configure_observe(self, options: dict) -> None:
         """Tell the kernel whether metrics and tracing are collected (see its ``configure_observe``)."""
-        with self._lock:
+        with self._from_outside():
             self.kernel.configure_observe(to_lua(self.lua, options))
 
     @contextlib.contextmanager
@@ -378,7 +405,7 @@ class Worker:
         """Held while reading the state from the node (snapshots, counts): waits
         out a running slice, and applies the calls made before it, which the
         reader is to see (their slice is still to come: see :meth:`_defer`)."""
-        with self._lock:
+        with self._from_outside():
             self._apply_queued()
             yield
 
@@ -437,7 +464,7 @@ class Worker:
         if self.threaded:
             # the sender is told at once of a full mailbox or an unknown name,
             # so this waits for the worker's running slice (the guard bounds it)
-            with self._lock:
+            with self._from_outside():
                 self._apply_queued()
                 self._send_now(sender, dest, topic, payload)
             return
@@ -472,7 +499,7 @@ class Worker:
 
     def memory(self) -> int:
         """Bytes the Lua state holds after a full garbage collection."""
-        with self._lock:
+        with self._from_outside():
             return self.kernel.memory()
 
     def is_alive(self, pid: str) -> bool:
@@ -482,7 +509,7 @@ class Worker:
     async def cancel_all(self, sender: str, reason: str, timeout: float) -> None:
         """Deliver CANCEL to every process that listens to its events, and give
         them ``timeout`` seconds to end before :meth:`terminate_all`."""
-        with self._lock:
+        with self._from_outside():
             listening = self.kernel.cancel_all(sender.encode(), reason.encode())
         if not listening:
             return
@@ -493,7 +520,7 @@ class Worker:
         self._emptied = None
 
     def terminate_all(self, reason: str) -> None:
-        with self._lock:
+        with self._from_outside():
             self._apply_queued()
             self.kernel.terminate_all(reason.encode())
             self._slice()

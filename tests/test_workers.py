@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import pytest
 import trio
@@ -27,6 +28,14 @@ HOST = "test:host"
 # Lua: the worker (from 1) a PID of a host of `n` workers lives on.
 WORKER_OF = """
 local function worker_of(pid, n) return tonumber(pid:match("|(%d+)}$")) % n + 1 end
+"""
+
+# Lua: a process that is never idle (it sends itself a message for each it receives).
+BUSY = """
+    local me = process.pid()
+    process.send(me, "again", 1)
+    local inbox = process.inbox()
+    while true do inbox:receive(); process.send(me, "again", 1) end
 """
 
 
@@ -357,12 +366,7 @@ async def test_shutdown_stops_busy_workers_within_the_stop_timeout(app):
     workers(app, 2)
     app.entries[0]["lifecycle"]["stop_timeout"] = "1s"
     app._write()
-    body(app, "busy", """
-        local me = process.pid()
-        process.send(me, "again", 1)
-        local inbox = process.inbox()
-        while true do inbox:receive(); process.send(me, "again", 1) end
-    """)
+    body(app, "busy", BUSY)
     body(app, "stubborn", """
         process.events()
         while true do local x = 0 for i = 1, 100000 do x = x + i end time.sleep("1ms") end
@@ -378,6 +382,24 @@ async def test_shutdown_stops_busy_workers_within_the_stop_timeout(app):
             assert node.process_count(HOST) == 42
             start = trio.current_time()
     assert trio.current_time() - start < 5
+
+
+async def test_a_reader_gets_the_state_of_a_worker_that_is_never_idle(app):
+    """The worker's thread lets a caller from outside take the state between two
+    slices: a lock alone is not fair, and a thread that always has work would
+    take it back slice after slice (the node's stop once waited on it for ever)."""
+    workers(app, 2)
+    body(app, "busy", BUSY)
+
+    async with Node.open(app.root) as node:
+        for _ in range(20):
+            await node.spawn("test:busy", HOST, options={"worker": 1})
+        worker = node.router.host(HOST).workers.workers[0]
+        counts: list[int] = []
+        reader = threading.Thread(target=lambda: counts.extend(worker.count() for _ in range(300)), daemon=True)
+        reader.start()
+        reader.join(30)  # (a reader starved of the lock would still be waiting)
+        assert not reader.is_alive() and counts == [20] * 300
 
 
 async def test_an_idle_worker_sleeps_until_a_message_or_its_timer_without_polling(app):
