@@ -119,10 +119,13 @@ class Node:
         for warning in registry.warnings:
             log.warning("%s", warning)
         name, node = node, cls(registry, name=node, data_dir=Path(data_dir) if data_dir else None)
+        group_scopes = {entry.id for entry in registry.of_kind("pg.scope")}
         if cluster is not None:
             from .cluster.cluster import Cluster  # a standalone node never imports NATS
-            node.cluster = Cluster(name, cluster, node.router,
-                                   group_scopes={entry.id for entry in registry.of_kind("pg.scope")})
+            node.cluster = Cluster(name, cluster, node.router, group_scopes=group_scopes)
+        else:
+            from .cluster.groups import ProcessGroups  # (which needs no NATS alone)
+            node.router.groups = ProcessGroups(name, None, node.router, group_scopes)
         for fn_id, fn in (functions or {}).items():
             node.register_function(fn_id, fn)
         # Built before anything starts, so a host or component that refuses
@@ -168,6 +171,8 @@ class Node:
             self.router.remote = self.cluster.routing
             self.router.cluster = self.cluster
             await self.cluster.start(nursery)
+        else:
+            await self.router.groups.start()
         self.router.start_clock()
         for host in self._hosts:
             await host.start(nursery)

@@ -7,7 +7,14 @@ so a PID alone tells the node where to route a message.
 
 from __future__ import annotations
 
-__all__ = ["PYTHON_HOST", "host_of", "is_pid", "pid_prefix"]
+import re
+
+from .errors import ActorError
+
+__all__ = ["NODE_NAME", "PYTHON_HOST", "host_of", "is_pid", "node_of", "pid_prefix"]
+
+#: What a node's name may be.
+NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: The pseudo host of Python-side mailboxes.
 PYTHON_HOST = "python"
@@ -27,3 +34,11 @@ def host_of(pid: str) -> str:
     if not is_pid(pid):
         raise ValueError(f"not a PID: {pid!r}")
     return pid[pid.index("@") + 1:pid.rindex("|")]
+
+
+def node_of(pid: str) -> str:
+    """The node part of a PID (``{node@host|id}``); Invalid for one no node can have."""
+    node = pid[1:pid.index("@")]
+    if not NODE_NAME.fullmatch(node):
+        raise ActorError("Invalid", f"{pid} names no node that can exist (node names are letters, digits, '-' and '_')")
+    return node

@@ -91,7 +91,8 @@ class Router:
         self.tracing: Any = None    # spans calls of Python functions when set (actors/observe/tracing.py)
         #: the cluster's routing (actors/cluster) when the node is in one: PIDs of other nodes go there
         self.remote: Any = None
-        self.cluster: Any = None    # the node's cluster (names, groups, locks), when it is in one
+        self.cluster: Any = None    # the node's cluster (names, locks), when it is in one
+        self.groups: Any = None     # the node's process groups (actors/cluster/groups.py), alone or in a cluster
         self._own = "{" + node_name + "@"
 
     # -- time -----------------------------------------------------------
@@ -184,6 +185,8 @@ class Router:
 
     async def cluster_request(self, op: str, args: dict) -> Any:
         """What a process asks of the cluster (``args["what"]`` says it, for the error of a node alone)."""
+        if op.startswith("pg_") and self.groups is not None:  # a node alone is a cluster of one
+            return self.groups.request(op, args)
         if self.cluster is None:
             if op == "view":  # a node alone is a cluster of one
                 return {"node": self.node_name, "members": [self.node_name], "addr": ""}

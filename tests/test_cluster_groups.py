@@ -1,4 +1,4 @@
-"""Process groups (the pg module, pg.scope entries) across two nodes."""
+"""Process groups (the pg module, pg.scope entries): on a node alone, and across two nodes."""
 
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ return { main = function()
 end }
 """
 
+# What BAD's calls give: no such scope, then bad arguments and a released instance.
+BAD_KINDS = ["Internal"] + ["Invalid"] * 10
+
 
 def add_group_entries(app) -> None:
     app.entry(name="pg", kind="pg.scope", lifecycle={"auto_start": True})
@@ -81,6 +84,41 @@ def add_group_entries(app) -> None:
 
 async def ask(node, host, what, *args):
     return await node.exec("test:ask", host, what, *args)
+
+
+async def test_a_node_alone_keeps_its_groups(app):
+    """Without a cluster a node is a cluster of one: every call works on its own members."""
+    add_group_entries(app)
+    async with Node.open(app.root) as node, node.mailbox() as events, node.mailbox() as me:
+        await node.spawn("test:watcher", app.host, "workers", events.pid)
+        assert (await receive(events)).payload == {}
+        first = await node.spawn("test:member", app.host, ["workers", "all"], 1, me.pid)
+        assert (await receive(me)).payload == first
+        second = await node.spawn("test:member", app.host, "workers", 2, me.pid)
+        assert (await receive(me)).payload == second
+        seen = [(await receive(events)).payload for _ in range(3)]
+        assert [e["data"]["PIDs"] for e in seen] == [[first], [second], [second]]
+        assert all(e["kind"] == "member.joined" and e["path"] == "workers" for e in seen)
+        for what in ("get_members", "get_local_members"):
+            assert sorted(await ask(node, app.host, what, "workers")) == sorted([first, second, second])
+        assert await ask(node, app.host, "which_groups") == ["all", "workers"]
+        assert await ask(node, app.host, "which_local_groups") == ["all", "workers"]
+
+        assert await ask(node, app.host, "broadcast", "workers", "task", {"id": 42}) is True
+        got = [(await receive(me)).payload for _ in range(2)]
+        assert sorted(g["pid"] for g in got) == sorted([first, second])  # each member once
+        assert all(g["payload"] == {"id": 42} for g in got)
+
+        await node.terminate(second)  # its end is its leave, as often as it joined
+        left = (await receive(events)).payload
+        assert left["kind"] == "member.left" and left["data"]["PIDs"] == [second, second]
+        assert await ask(node, app.host, "get_members", "workers") == [first]
+
+
+async def test_bad_arguments_and_missing_scopes_on_a_node_alone(app):
+    add_group_entries(app)
+    async with Node.open(app.root) as node:
+        assert await node.exec("test:bad", app.host) == BAD_KINDS
 
 
 async def test_groups_join_broadcast_monitor_across_nodes(cluster_app, nats_server):
@@ -125,9 +163,7 @@ async def test_groups_join_broadcast_monitor_across_nodes(cluster_app, nats_serv
 async def test_bad_arguments_and_missing_scopes(cluster_app, nats_server):
     add_group_entries(cluster_app)
     async with Node.open(cluster_app.root, node="alpha", cluster=nats_server.url) as node:
-        out = await node.exec("test:bad", cluster_app.host)
-        assert out == ["Internal", "Invalid", "Invalid", "Invalid", "Invalid", "Invalid", "Invalid", "Invalid",
-                       "Invalid", "Invalid", "Invalid"]
+        assert await node.exec("test:bad", cluster_app.host) == BAD_KINDS
 
 
 async def test_a_members_end_is_its_leave(cluster_app, nats_server):

@@ -51,7 +51,7 @@ class Cluster:
         self.names.cancel = lambda sender, dest, reason: router.signal("cancel", sender, dest, reason)
         self.routing.handlers["name_ack"] = self._acknowledge_name
         router.names = self.names  # before any host is built: their kernels resolve through it
-        self.groups = ProcessGroups(self.node, self.link, router, set(group_scopes))
+        router.groups = self.groups = ProcessGroups(self.node, self.link, router, set(group_scopes))
         self.locks = Locks(self.node, self.link, router)
         self._nursery: trio.Nursery | None = None
 
@@ -78,8 +78,8 @@ class Cluster:
         await self.link.close()
 
     async def request(self, op: str, args: dict) -> Any:
-        """What a process asks of the cluster: ``process.registry`` with a cluster scope, ``pg``,
-        ``system``'s views and locks."""
+        """What a process asks of the cluster: ``process.registry`` with a cluster scope,
+        ``system``'s views and locks (``pg`` is the node's: see :attr:`Router.groups`)."""
         if op == "register":
             await self.names.register_cluster(args["name"], args["pid"], args["scope"])
             return True
@@ -91,24 +91,6 @@ class Cluster:
             return await self.locks.acquire(args["name"], args["pid"])
         if op == "lock_release":
             return await self.locks.release(args["name"], args["pid"])
-        groups = self.groups
-        if op == "pg_open":
-            return groups.check_scope(args["scope"]) is not None
-        if op == "pg_join":
-            return groups.join(args["scope"], args["groups"], args["pid"])
-        if op == "pg_leave":
-            return groups.leave(args["scope"], args["groups"], args["pid"])
-        if op == "pg_members":
-            return groups.get_members(args["scope"], args["group"], args["local"])
-        if op == "pg_groups":
-            return groups.which_groups(args["scope"], args["local"])
-        if op == "pg_broadcast":
-            return groups.broadcast(args["scope"], args["group"], args["topic"], args.get("payload"), args["sender"],
-                                    args["local"])
-        if op == "pg_monitor":
-            return groups.monitor(args["scope"], args.get("group"), args["pid"])
-        if op == "pg_unmonitor":
-            return groups.unmonitor(args["topic"], args["pid"])
         raise ActorError("Invalid", f"unknown cluster request {op!r}")
 
     async def _acknowledge_name(self, args: dict) -> bool:

@@ -1,7 +1,8 @@
 """Process groups (the ``pg`` module), as Erlang's pg: named groups of
 processes in the scopes that ``pg.scope`` entries declare, across the cluster.
 
-Each node is the authority on its own processes' memberships. A join or
+A node alone keeps its groups without NATS (no ``link``): it is a cluster
+of one, and nothing here imports NATS. In a cluster, each node is the authority on its own processes' memberships. A join or
 leave is applied here and announced to every node on core NATS; a node
 that joins the cluster asks the others for theirs (and they answer with
 their whole local state), and a node that goes down takes its members with
@@ -19,14 +20,16 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.errors import ActorError
+from actors.pid import node_of
 
 from . import wire
 from .exits import ExitWatcher, watch_exits
-from .link import NatsLink
-from .routing import node_of
+
+if TYPE_CHECKING:
+    from .link import NatsLink
 
 __all__ = ["ProcessGroups"]
 
@@ -36,7 +39,7 @@ GROUPS_SUBJECT = "luactor.pg"
 
 
 class ProcessGroups:
-    def __init__(self, node: str, link: NatsLink, router: Any, scopes: set[str]):
+    def __init__(self, node: str, link: NatsLink | None, router: Any, scopes: set[str]):
         self.node = node
         self.link = link
         self.router = router
@@ -49,10 +52,32 @@ class ProcessGroups:
 
     async def start(self) -> None:
         self._watcher = watch_exits(self.router, self._ended)
-        await self.link.subscribe(GROUPS_SUBJECT, self._heard)
-        self._announce({"op": "sync_request"})
+        if self.link is not None:
+            await self.link.subscribe(GROUPS_SUBJECT, self._heard)
+            self._announce({"op": "sync_request"})
 
     # -- what processes ask ------------------------------------------------------------
+
+    def request(self, op: str, args: dict) -> Any:
+        """A ``pg_*`` request of the pg module (see actors/lua/pg.lua)."""
+        if op == "pg_open":
+            return self.check_scope(args["scope"]) is not None
+        if op == "pg_join":
+            return self.join(args["scope"], args["groups"], args["pid"])
+        if op == "pg_leave":
+            return self.leave(args["scope"], args["groups"], args["pid"])
+        if op == "pg_members":
+            return self.get_members(args["scope"], args["group"], args["local"])
+        if op == "pg_groups":
+            return self.which_groups(args["scope"], args["local"])
+        if op == "pg_broadcast":
+            return self.broadcast(args["scope"], args["group"], args["topic"], args.get("payload"), args["sender"],
+                                  args["local"])
+        if op == "pg_monitor":
+            return self.monitor(args["scope"], args.get("group"), args["pid"])
+        if op == "pg_unmonitor":
+            return self.unmonitor(args["topic"], args["pid"])
+        raise ActorError("Invalid", f"unknown process-group request {op!r}")
 
     def check_scope(self, scope: Any) -> str:
         if scope not in self.scopes:
@@ -155,7 +180,7 @@ class ProcessGroups:
     # -- between nodes -----------------------------------------------------------------
 
     def _announce(self, message: dict) -> None:
-        if self.link.connected:
+        if self.link is not None and self.link.connected:
             self.link.publish(GROUPS_SUBJECT, wire.encode({**message, "node": self.node}))
 
     def _heard(self, data: bytes, _reply: str) -> None:

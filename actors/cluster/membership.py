@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import trio
 
 from actors.errors import ActorError
+from actors.pid import NODE_NAME
 
 from . import wire
 from .link import Conflict, NatsLink
@@ -40,7 +40,6 @@ PEER_TIMEOUT = 3.0   # seconds of silence after which a peer is down
 CLAIM_TTL = 10.0     # seconds a node's name stays claimed after its last refresh
 
 #: Node names are NATS subject tokens and key-value keys.
-NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 NODES_BUCKET = "luactor_nodes"
 HEARTBEATS = "luactor.heartbeat"

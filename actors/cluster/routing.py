@@ -24,25 +24,17 @@ import trio
 
 from actors.codec import from_lua
 from actors.errors import ActorError
+from actors.pid import node_of
 
 from . import wire
 from .link import NatsLink
-from .membership import NODE_NAME
 
-__all__ = ["RemoteRouting", "node_of"]
+__all__ = ["RemoteRouting"]
 
 log = logging.getLogger("luactor")
 
 #: How long a spawn on another node may take to be answered (seconds).
 SPAWN_TIMEOUT = 5.0
-
-
-def node_of(pid: str) -> str:
-    """The node part of a PID (``{node@host|id}``); Invalid for one no node can have."""
-    node = pid[1:pid.index("@")]
-    if not NODE_NAME.fullmatch(node):
-        raise ActorError("Invalid", f"{pid} names no node that can exist (node names are letters, digits, '-' and '_')")
-    return node
 
 
 def inbox_subject(node: str) -> str:
