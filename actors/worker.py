@@ -101,14 +101,16 @@ class Worker:
         self.index, self.loads = index, loads
         self.threaded = False  # set by the host before run: the worker runs in its own OS thread
         self._stopping = False  # a threaded worker's thread is to end
-        self._woken = threading.Condition(threading.Lock())  # a threaded worker's thread sleeps on it
-        self._nudged = False  # the state changed under a threaded worker: its thread is not to sleep
+        # a threaded worker's thread sleeps on this lock (held: nothing new); a wake releases it
+        self._wakeup = threading.Lock()
+        self._wakeup.acquire()
         self._failure: BaseException | None = None  # why a threaded worker's thread (or its commands) failed
         #: Wall seconds spent running slices (the worker's busy time, for metrics).
         self.busy_seconds = 0.0
         self._queued: deque[tuple[Callable[..., Any], tuple]] = deque()  # calls waiting for the state
         self._lock = threading.RLock()  # held by a slice thread; taken by readers of the state
         self._callers = 0  # callers from outside waiting for the lock: the thread lets them in first
+        self._handoff = threading.Condition(threading.Lock())  # guards _callers; the thread waits on it
         self.host_id = host_id
         self.pid_prefix = pid_prefix
         self.lua = lua54.LuaRuntime(
@@ -240,9 +242,8 @@ class Worker:
         try:
             await ended.wait()
         finally:
-            with self._woken:
-                self._stopping = True
-                self._woken.notify()
+            self._stopping = True
+            self._wake_thread()
             thread.join()  # (within a slice: the guard bounds one)
         if self._failure is not None:
             raise self._failure
@@ -250,6 +251,7 @@ class Worker:
     def _thread_main(self, token: trio.lowlevel.TrioToken, ended: trio.Event) -> None:
         try:
             while not self._stopping and self._failure is None:
+                self._wakeup.acquire(blocking=False)  # (this slice sees what the wakes so far were for)
                 self._let_callers_in()
                 with self._lock:
                     self._apply_queued()
@@ -278,36 +280,44 @@ class Worker:
         """Wait until the callers waiting for the lock have had it. A lock is not
         fair: a busy thread would take it back at once, slice after slice, and a
         caller (the node stopping the host, say) would wait for ever."""
-        with self._woken:
+        if not self._callers:  # (read unlocked: a caller counted just after waits one slice)
+            return
+        with self._handoff:
             while self._callers and not self._stopping:
-                self._woken.wait()
+                self._handoff.wait()
 
     @contextlib.contextmanager
     def _from_outside(self) -> Iterator[None]:
         """The lock, for a caller outside the worker's thread: taken between two
         slices, ahead of the next one (see :meth:`_let_callers_in`)."""
-        with self._woken:
+        with self._handoff:
             self._callers += 1
         try:
             self._lock.acquire()
         finally:
-            with self._woken:
+            with self._handoff:
                 self._callers -= 1
-                self._woken.notify_all()
+                self._handoff.notify_all()
         try:
             yield
         finally:
             self._lock.release()
 
     def _sleep(self, deadline: float | None) -> None:
-        """Wait until something is queued for the worker, it is to stop, or ``deadline``."""
-        with self._woken:
-            while not (self._queued or self._nudged or self._stopping or self._failure):
-                timeout = None if deadline is None else deadline - self._clock()
-                if timeout is not None and timeout <= 0:
-                    break
-                self._woken.wait(timeout)
-            self._nudged = False
+        """Wait for a wake (something queued for the worker, or it is to stop) or ``deadline``."""
+        if deadline is None:
+            self._wakeup.acquire()
+            return
+        timeout = deadline - self._clock()
+        if timeout > 0:
+            self._wakeup.acquire(timeout=min(timeout, threading.TIMEOUT_MAX))
+
+    def _wake_thread(self) -> None:
+        """Let the thread's sleep end (now, or at once when it next sleeps)."""
+        try:
+            self._wakeup.release()
+        except RuntimeError:  # released already: a wake is pending
+            pass
 
     def _carry_out(self, records: list, emptied: bool) -> None:
         """In the trio thread: a threaded slice's commands (and whether its worker is empty now).
@@ -317,9 +327,8 @@ class Worker:
             for record in records:
                 handlers[type(record)](record)
         except BaseException as error:  # noqa: BLE001
-            with self._woken:
-                self._failure = error
-                self._woken.notify()
+            self._failure = error
+            self._wake_thread()
             return
         if emptied and self._emptied is not None:
             self._emptied.set()
@@ -412,9 +421,7 @@ class Worker:
     def wake(self) -> None:
         """Something arrived from outside: run a slice soon."""
         if self.threaded:
-            with self._woken:
-                self._nudged = True
-                self._woken.notify()
+            self._wake_thread()
             return
         self._pending = True
         self._wake_event.set()
