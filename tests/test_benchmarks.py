@@ -6,6 +6,7 @@ Nothing here times anything (speed lives in benchmarks/): the CLI's tests
 replace the harness and the report writer by fakes.
 """
 import asyncio
+import dataclasses
 import shutil
 
 import pytest
@@ -118,6 +119,19 @@ def test_the_report_gives_each_worker_count_a_row_compared_at_the_same_count():
     rows = [line.split(" | ")[0][2:] for line in lines if any(unit in line for unit in units)]
     assert rows == ["pingpong", "pairs", "pairs@2", "skynet", "skynet@2"]
     assert "@" not in report.tables(results_at_workers()[:2])
+
+
+def test_the_report_checks_the_targets_against_peers_figures_and_one_worker():
+    lines = report.tables(results_at_workers()).splitlines()
+    for line in ["| ping-pong at least 2.4 M msgs/s | missed (2.00 M msgs/s) |",
+                 "| ping-pong at least 0.6x Erlang/OTP (`erl +S 1`) | missed (0.50x) |",
+                 "| ping-pong at least 10x trio memory channels | not measured |",
+                 "| pairs at 2 workers at least 1.8x of one worker | missed (1.50x) |",
+                 "| skynet at 2 workers at least 1.6x faster than at one | missed (0.50x) |"]:
+        assert line in lines
+    assert not any(line.startswith("| spawn at least") for line in lines)  # no spawn row: no such target
+    faster = [dataclasses.replace(r, value=4.0) if (r.scenario, r.workers) == ("skynet", 2) else r for r in results_at_workers()]
+    assert "| skynet at 2 workers at least 1.6x faster than at one | met (2.50x) |" in report.tables(faster)
 
 
 def test_the_scaling_chart_gets_each_peers_figure_over_its_one_worker_figure(monkeypatch, tmp_path):
