@@ -4,10 +4,11 @@
   axis around 1x, so a win and a loss of the same factor look the same size.
 * :func:`scaling_chart`: a figure against the number of workers, one line
   per scenario, from ``(scenario, workers, value)`` rows (the report gives
-  each scenario's speed-up over one worker).
+  each scenario's speed-up over one worker); a peer's line, ``"scenario
+  (peer)"``, is dashed in its scenario's colour.
 
-``python -m benchmarks.chart`` redraws ``ratios.png`` from the ratio table of
-``RESULTS.md``, without running anything.
+``python -m benchmarks.chart`` redraws ``ratios.png`` and ``scaling.png``
+from the tables of ``RESULTS.md``, without running anything.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ratio_chart", "ratios_from_results", "scaling_chart"]
+__all__ = ["ratio_chart", "ratios_from_results", "scaling_chart", "scaling_from_results"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -88,9 +89,13 @@ def scaling_chart(title: str, rows: Iterable[tuple[str, int, float]], unit: str)
     for scenario, workers, value in rows:
         lines.setdefault(scenario, {})[workers] = value
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for scenario, points in lines.items():
+    colours: dict[str, str] = {}
+    for line, points in lines.items():
+        scenario = line.split(" (")[0]
+        colour = colours.setdefault(scenario, f"C{len(colours) % 10}")
         workers = sorted(points)
-        axes.plot(workers, [points[w] for w in workers], marker="o", label=scenario)
+        axes.plot(workers, [points[w] for w in workers], marker="o", label=line, color=colour,
+                  linestyle="--" if " (" in line else "-")
     every = sorted({w for points in lines.values() for w in points})
     if every:
         axes.set_xticks(every)
@@ -121,8 +126,49 @@ def ratios_from_results(markdown: str) -> tuple[list[str], list[str], dict[tuple
     return scenarios, peers, ratios
 
 
+_SCALE = {"k": 1e3, "M": 1e6}
+
+
+def scaling_from_results(markdown: str, peers: Iterable[str] = ("luactor", "erlang")) -> list[tuple[str, int, float]]:
+    """The scaling chart's rows, from the absolute table of a RESULTS.md: each
+    ``peers``' figure in a ``scenario@k`` row over its figure in ``scenario``
+    (better above 1), as figures are printed (three digits)."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| scenario | unit | better |"))
+    columns = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    table: dict[str, dict[str, str]] = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(columns, (cell.strip() for cell in line.strip("|").split("|"))))
+        table[cells["scenario"]] = cells
+    rows = []
+    for name, cells in table.items():
+        scenario, _, workers = name.partition("@")
+        one = table.get(scenario)
+        if not workers or one is None:
+            continue
+        for peer in peers:
+            here, there = _figure(cells.get(peer)), _figure(one.get(peer))
+            if here and there:
+                line = scenario if peer == "luactor" else f"{scenario} ({peer})"
+                speedup = here / there if cells["better"] == "higher" else there / here
+                rows += [(line, 1, 1.0), (line, int(workers), speedup)]
+    return rows
+
+
+def _figure(cell: str | None) -> float | None:
+    """A figure as the report prints it (``289 k``, ``1.64 M``, ``6,868``), or None."""
+    match = re.fullmatch(r"([0-9.,]+)(?: ([kM]))?", cell or "")
+    if match is None:
+        return None
+    return float(match[1].replace(",", "")) * _SCALE.get(match[2], 1)
+
+
 if __name__ == "__main__":
-    from benchmarks.report import CHART_TITLE
-    scenarios, peers, measured = ratios_from_results((HERE / "RESULTS.md").read_text())
+    from benchmarks.report import CHART_TITLE, SCALING_TITLE, SCALING_UNIT
+    results = (HERE / "RESULTS.md").read_text()
+    scenarios, peers, measured = ratios_from_results(results)
     (HERE / "ratios.png").write_bytes(ratio_chart(CHART_TITLE, scenarios, peers, measured))
-    print(f"wrote {HERE / 'ratios.png'}")
+    (HERE / "scaling.png").write_bytes(scaling_chart(SCALING_TITLE, scaling_from_results(results), SCALING_UNIT))
+    print(f"wrote {HERE / 'ratios.png'} and {HERE / 'scaling.png'}")

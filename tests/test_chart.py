@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.chart import ratio_chart, ratios_from_results, scaling_chart
+from benchmarks.chart import ratio_chart, ratios_from_results, scaling_chart, scaling_from_results
 
 image = pytest.importorskip("matplotlib.image")
 
@@ -59,3 +59,23 @@ def test_the_scaling_chart_draws_a_line_per_scenario():
     both = scaling_chart("scaling", rows, "msgs/s")
     assert pixels(both).shape == pixels(one).shape
     assert colours(both) > colours(one)
+
+
+FIGURE_TABLE = """
+| scenario | unit | better | luactor | trio | erlang |
+| --- | --- | --- | ---: | ---: | ---: |
+| pairs | msgs/s | higher | 177 k | – | 1.17 M |
+| pairs@2 | msgs/s | higher | 289 k | – | 1.64 M |
+| pingpong_cross@2 | msgs/s | higher | 6,868 | – | 212 k |
+| skynet | s/1M procs | lower | 36 | 72.2 | 6.42 |
+| skynet@2 | s/1M procs | lower | 18 | – | – |
+"""
+
+
+def test_the_scaling_chart_is_redrawn_from_the_figures_of_the_results_table():
+    rows = {(line, workers): round(value, 3) for line, workers, value in scaling_from_results(FIGURE_TABLE)}
+    assert rows == {("pairs", 1): 1.0, ("pairs", 2): round(289 / 177, 3),
+                    ("pairs (erlang)", 1): 1.0, ("pairs (erlang)", 2): round(1.64 / 1.17, 3),
+                    ("skynet", 1): 1.0, ("skynet", 2): 2.0}  # lower is better: twice as fast
+    # (pingpong_cross has no one-worker row here; trio has no figure at two workers)
+    assert pixels(scaling_chart("t", scaling_from_results(RESULTS.read_text()), "x")).shape[0] >= 400
