@@ -13,7 +13,7 @@ from .errors import ActorError
 
 __all__ = ["NODE_NAME", "PYTHON_HOST", "host_of", "is_pid", "node_of", "pid_prefix"]
 
-#: What a node's name may be.
+#: What a node's name may be (in a cluster it is a NATS subject token and a key-value key).
 NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: The pseudo host of Python-side mailboxes.

@@ -471,8 +471,7 @@ class Worker:
         if self.threaded:
             # the sender is told at once of a full mailbox or an unknown name,
             # so this waits for the worker's running slice (the guard bounds it)
-            with self._from_outside():
-                self._apply_queued()
+            with self.locked():
                 self._send_now(sender, dest, topic, payload)
             return
         if self._held():
@@ -527,8 +526,7 @@ class Worker:
         self._emptied = None
 
     def terminate_all(self, reason: str) -> None:
-        with self._from_outside():
-            self._apply_queued()
+        with self.locked():
             self.kernel.terminate_all(reason.encode())
             self._slice()
         self._drain_outbox()

@@ -109,16 +109,24 @@ def scaling_chart(title: str, rows: Iterable[tuple[str, int, float]], unit: str)
     return _png(figure)
 
 
-def ratios_from_results(markdown: str) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
-    """Scenarios, peers and ratios of the ratio table of a RESULTS.md (``| pingpong | 12.48x | ... |``)."""
+def _table(markdown: str, header: str) -> tuple[list[str], list[list[str]]]:
+    """The column names and rows of the Markdown table whose header line starts with ``header``."""
     lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| scenario | vs "))
-    peers = [cell.strip()[3:] for cell in lines[start].strip("|").split("|")[1:]]
-    scenarios, ratios = [], {}
-    for line in lines[start + 2:]:
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start:]:
         if not line.startswith("|"):
             break
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows[0], rows[2:]
+
+
+def ratios_from_results(markdown: str) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
+    """Scenarios, peers and ratios of the ratio table of a RESULTS.md (``| pingpong | 12.48x | ... |``)."""
+    columns, rows = _table(markdown, "| scenario | vs ")
+    peers = [column[3:] for column in columns[1:]]
+    scenarios, ratios = [], {}
+    for cells in rows:
         scenarios.append(cells[0])
         for peer, cell in zip(peers, cells[1:]):
             if re.fullmatch(r"[0-9.]+x", cell):
@@ -133,15 +141,8 @@ def scaling_from_results(markdown: str, peers: Iterable[str] = ("luactor", "erla
     """The scaling chart's rows, from the absolute table of a RESULTS.md: each
     ``peers``' figure in a ``scenario@k`` row over its figure in ``scenario``
     (better above 1), as figures are printed (three digits)."""
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| scenario | unit | better |"))
-    columns = [cell.strip() for cell in lines[start].strip("|").split("|")]
-    table: dict[str, dict[str, str]] = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = dict(zip(columns, (cell.strip() for cell in line.strip("|").split("|"))))
-        table[cells["scenario"]] = cells
+    columns, figures = _table(markdown, "| scenario | unit | better |")
+    table = {cells[0]: dict(zip(columns, cells)) for cells in figures}
     rows = []
     for name, cells in table.items():
         scenario, _, workers = name.partition("@")

@@ -103,12 +103,12 @@ TARGETS = [
 def target_status(row: str, against: str | None, bound: float,
                   ours: dict[str, float], rat: dict) -> str:
     scenario = row.split("@")[0]
-    if against == ONE_WORKER:
-        here, one = ours.get(row), ours.get(scenario)
-        figure = ratio(scenario, here, one) if here and one else None
-        met, shown = figure is not None and figure >= bound, f"{figure or 0:.2f}x"
-    elif against:
-        figure = rat.get((row, against))
+    if against:
+        if against == ONE_WORKER:
+            here, one = ours.get(row), ours.get(scenario)
+            figure = ratio(scenario, here, one) if here and one else None
+        else:
+            figure = rat.get((row, against))
         met, shown = figure is not None and figure >= bound, f"{figure or 0:.2f}x"
     else:
         figure = ours.get(row)

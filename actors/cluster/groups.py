@@ -2,12 +2,13 @@
 processes in the scopes that ``pg.scope`` entries declare, across the cluster.
 
 A node alone keeps its groups without NATS (no ``link``): it is a cluster
-of one, and nothing here imports NATS. In a cluster, each node is the authority on its own processes' memberships. A join or
-leave is applied here and announced to every node on core NATS; a node
-that joins the cluster asks the others for theirs (and they answer with
-their whole local state), and a node that goes down takes its members with
-it. Membership is eventually consistent: a broadcast goes to the members
-this node knows of when it is sent.
+of one, and nothing here imports NATS. In a cluster, each node is the
+authority on its own processes' memberships. A join or leave is applied
+here and announced to every node on core NATS; a node that joins the
+cluster asks the others for theirs (and they answer with their whole local
+state), and a node that goes down takes its members with it. Membership is
+eventually consistent: a broadcast goes to the members this node knows of
+when it is sent.
 
 A process may join a group several times and must leave as often. Its
 memberships end with it (the groups watch it through a monitor). Monitors

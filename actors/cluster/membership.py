@@ -39,8 +39,6 @@ HEARTBEAT = 0.5      # seconds between heartbeats
 PEER_TIMEOUT = 3.0   # seconds of silence after which a peer is down
 CLAIM_TTL = 10.0     # seconds a node's name stays claimed after its last refresh
 
-#: Node names are NATS subject tokens and key-value keys.
-
 NODES_BUCKET = "luactor_nodes"
 HEARTBEATS = "luactor.heartbeat"
 LEAVING = "luactor.leaving"
